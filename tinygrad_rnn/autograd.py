@@ -1,0 +1,219 @@
+"""Reverse-mode automatic differentiation: the graph, its modes, and the backward pass.
+
+Every differentiable operation on a :class:`~tinygrad_rnn.Tensor` that needs a gradient
+records one :class:`Node`: the op's name, the tensors it read (``parents``) and a ``backward``
+closure that turns the gradient of the op's output into gradients for its parents (vector-
+Jacobian products). The op's forward and that closure are written side by side in
+``tensor.py``; this file only knows how to walk the graph.
+
+``backward(root)`` does what the chain rule says, in two passes:
+
+1. **Order**: an iterative depth-first search from ``root`` lists every tensor that needs a
+   gradient in topological order (each tensor after everything it was computed from). It uses
+   an explicit stack, never recursion, so a graph of any depth (a 100,000-step chain, an RNN
+   unrolled over 10,000 time steps) works with Python's default recursion limit.
+2. **Sweep**: walking that list from the root back to the leaves, each tensor's gradient is
+   complete when its turn comes (every consumer has already contributed), so its node's
+   ``backward`` is called exactly once. Gradients reaching a leaf are accumulated into its
+   ``.grad`` (across calls too, as in PyTorch).
+
+After the sweep each node drops its closure and its parents, so the saved arrays and the
+intermediate tensors are freed at once, unless ``retain_graph=True``. Walking a freed node
+again raises the same ``RuntimeError`` PyTorch raises.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Sequence
+
+from . import backend
+
+FREED_GRAPH_MESSAGE = (
+    "Trying to backward through the graph a second time (or to use a tensor whose graph was "
+    "already freed by backward()). Saved intermediate values of the graph are freed when you "
+    "call .backward(). Specify retain_graph=True if you need to backward through the graph a "
+    "second time, or call .detach() on tensors you carry from one graph to the next (e.g. the "
+    "hidden state in truncated BPTT).")
+
+
+class _Mode:
+    """Global switches, read on every op (a class attribute lookup is cheap)."""
+    grad_enabled = True
+    anomaly = False
+
+
+class Node:
+    """How one tensor was computed: ``backward(grad_out) -> grads of parents`` (None where a
+    parent needs no gradient). ``op`` names the operation in errors and graph drawings."""
+    __slots__ = ("op", "parents", "backward")
+
+    def __init__(self, op: str, parents: tuple, backward: Callable):
+        self.op = op
+        self.parents = parents
+        self.backward = backward
+
+    def free(self) -> None:
+        """Drop the saved arrays and the links to the inputs; keep the name for messages."""
+        self.parents = ()
+        self.backward = None
+
+    @property
+    def freed(self) -> bool:
+        return self.backward is None
+
+    def __repr__(self) -> str:
+        return f"<{self.op}>" if not self.freed else f"<{self.op} (freed)>"
+
+
+# ----------------------------------------------------------------------------- grad modes
+
+def is_grad_enabled() -> bool:
+    return _Mode.grad_enabled
+
+
+class _GradMode(contextlib.ContextDecorator):
+    """Context manager and decorator that sets whether ops record the graph."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self._previous: list[bool] = []
+
+    def __enter__(self):
+        self._previous.append(_Mode.grad_enabled)
+        _Mode.grad_enabled = self.enabled
+        return self
+
+    def __exit__(self, *exc):
+        _Mode.grad_enabled = self._previous.pop()
+        return False
+
+
+def no_grad() -> _GradMode:
+    """``with no_grad():`` (or ``@no_grad()``): ops inside record no graph, as in PyTorch.
+    Use it for evaluation and for in-place parameter updates."""
+    return _GradMode(False)
+
+
+def enable_grad() -> _GradMode:
+    """Re-enable graph recording inside a ``no_grad`` block."""
+    return _GradMode(True)
+
+
+class detect_anomaly(contextlib.ContextDecorator):
+    """Raise at the first op whose forward result or backward gradient holds NaN or Inf,
+    naming the op. Slower (every result is checked), so only switch it on to debug::
+
+        with tinygrad_rnn.detect_anomaly():
+            loss.backward()
+    """
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self._previous: list[bool] = []
+
+    def __enter__(self):
+        self._previous.append(_Mode.anomaly)
+        _Mode.anomaly = self.enabled
+        return self
+
+    def __exit__(self, *exc):
+        _Mode.anomaly = self._previous.pop()
+        return False
+
+
+def check_finite(array, op: str, where: str) -> None:
+    """Raise if ``array`` holds NaN/Inf; used by :class:`detect_anomaly`."""
+    xp = backend.module_of(array)
+    if not bool(xp.isfinite(array).all()):
+        kind = "NaN" if bool(xp.isnan(array).any()) else "Inf"
+        raise RuntimeError(f"detect_anomaly: op '{op}' produced {kind} values in its {where}")
+
+
+# ------------------------------------------------------------------------------- backward
+
+def topological_order(root) -> list:
+    """Tensors that need a gradient, each listed after all tensors it was computed from.
+
+    Iterative post-order depth-first search: an entry ``(t, True)`` on the stack means "all of
+    t's inputs are done, emit t".
+    """
+    order: list = []
+    seen: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        tensor, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(tensor)
+            continue
+        if id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        stack.append((tensor, True))
+        node = tensor._node
+        if node is None:
+            continue
+        if node.freed:
+            raise RuntimeError(FREED_GRAPH_MESSAGE)
+        for parent in node.parents:
+            if parent.requires_grad and id(parent) not in seen:
+                stack.append((parent, False))
+    return order
+
+
+def backward(root, grad=None, retain_graph: bool = False) -> None:
+    """Accumulate d(root)/d(leaf) into every leaf's ``.grad``; see the module docstring."""
+    if not root.requires_grad:
+        raise RuntimeError("element 0 of tensors does not require grad and does not have a "
+                           "grad_fn: nothing to differentiate (did you forget "
+                           "requires_grad=True, or compute it under no_grad()?)")
+    grad = _initial_grad(root, grad)
+    order = topological_order(root)
+    grads = {id(root): grad}
+    anomaly = _Mode.anomaly
+    with no_grad():  # hooks and backward closures must not record graphs themselves
+        for tensor in reversed(order):
+            g = grads.pop(id(tensor), None)
+            if g is None:
+                continue
+            if tensor._hooks:
+                g = _run_hooks(tensor, g)
+            node = tensor._node
+            if node is None or tensor._retains_grad:
+                tensor._accumulate_grad(g)
+            if node is None:
+                continue
+            parent_grads = node.backward(g)
+            for parent, pg in zip(node.parents, parent_grads):
+                if pg is None or not parent.requires_grad:
+                    continue
+                if anomaly:
+                    check_finite(pg, node.op, "backward (gradient)")
+                key = id(parent)
+                grads[key] = pg if key not in grads else grads[key] + pg
+            if not retain_graph:
+                node.free()
+
+
+def _initial_grad(root, grad):
+    """The seed gradient d(root)/d(root): ones for a scalar, else it must be given."""
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"grad can be implicitly created only for scalar outputs; this tensor has shape "
+                f"{tuple(root.shape)}: call .sum() (or .mean()) first, or pass grad=")
+        return root.xp.ones_like(root.data)
+    data = grad.data if hasattr(grad, "_node") else root.xp.asarray(grad)
+    if tuple(data.shape) != tuple(root.shape):
+        raise RuntimeError(f"backward: grad has shape {tuple(data.shape)} but the tensor has "
+                           f"shape {tuple(root.shape)}; they must match")
+    return data.astype(root.data.dtype, copy=False)
+
+
+def _run_hooks(tensor, g):
+    from .tensor import Tensor
+    for hook in tensor._hooks:
+        result = hook(Tensor._wrap(g))
+        if result is not None:
+            g = result.data if isinstance(result, Tensor) else result
+    return g
+

@@ -1,0 +1,200 @@
+"""The array backend: the one place that talks to NumPy or CuPy directly.
+
+Every other module does its array math through ``backend.xp`` (the active array module) or
+through the small helpers below, so that the same code runs on the CPU (NumPy) and on an
+NVIDIA GPU (CuPy). Which one is active is decided once, when ``tinygrad_rnn`` is imported, by
+the environment variable ``TINYGRAD_RNN_BACKEND`` (``numpy`` by default), and can be changed
+before any tensor is made with :func:`use`::
+
+    TINYGRAD_RNN_BACKEND=cupy python train.py        # or, in Python:
+    tinygrad_rnn.backend.use("cupy")
+
+Random numbers are always drawn on the host from one NumPy generator (seeded by
+:func:`manual_seed`) and then moved to the device, so one seed gives the same weights on
+NumPy and on CuPy.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy
+
+#: Host NumPy. Use it for work that is host-side by nature (data generation, file I/O,
+#: printing); array math on tensors goes through :data:`xp`.
+np = numpy
+
+ENV_VAR = "TINYGRAD_RNN_BACKEND"
+CHOICES = ("numpy", "cupy")
+CUDA_HINT = 'pip install "tinygrad-rnn[cuda]"'
+
+#: Name of the active backend: ``"numpy"`` or ``"cupy"``.
+name: str = "numpy"
+#: The active array module (``numpy`` or ``cupy``).
+xp: Any = numpy
+
+_cupy: Any = None  # the cupy module, once it has been imported successfully
+
+
+def _import_cupy():
+    """Import CuPy and make sure a GPU answers; raise a helpful error otherwise."""
+    global _cupy
+    if _cupy is not None:
+        return _cupy
+    try:
+        import cupy
+    except Exception as exc:  # ImportError, or a broken CUDA install raising on import
+        raise RuntimeError(
+            f"backend 'cupy' was requested but CuPy could not be imported ({exc}). "
+            f"Install it with: {CUDA_HINT}") from None
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            raise RuntimeError("no CUDA device found")
+    except Exception as exc:
+        raise RuntimeError(
+            f"backend 'cupy' was requested but no usable GPU was found ({exc}). "
+            f"CuPy needs an NVIDIA GPU with a working driver; see {CUDA_HINT}") from None
+    _cupy = cupy
+    return cupy
+
+
+def module_for(backend_name: str, source: str = "backend.use()"):
+    """The array module for ``backend_name``; ``source`` names where the name came from."""
+    if backend_name == "numpy":
+        return numpy
+    if backend_name == "cupy":
+        return _import_cupy()
+    raise ValueError(
+        f"{source}: unknown backend {backend_name!r}; valid choices are "
+        + ", ".join(repr(c) for c in CHOICES))
+
+
+def use(backend_name: str) -> None:
+    """Switch the active backend (``"numpy"`` or ``"cupy"``). Do it before making tensors:
+    existing tensors keep their arrays; move them with ``Tensor.to`` / ``Module.to``."""
+    global name, xp
+    xp = module_for(backend_name)
+    name = backend_name
+
+
+def _init_from_env() -> None:
+    value = os.environ.get(ENV_VAR, "numpy").strip().lower() or "numpy"
+    global name, xp
+    xp = module_for(value, source=f"environment variable {ENV_VAR}={value!r}")
+    name = value
+
+
+# --------------------------------------------------------------------------------- arrays
+
+def name_of(array) -> str:
+    """``"numpy"`` or ``"cupy"``: where ``array`` lives."""
+    return "numpy" if isinstance(array, (numpy.ndarray, numpy.generic)) else "cupy"
+
+
+def module_of(array):
+    """The array module that owns ``array`` (NumPy for host arrays)."""
+    return numpy if isinstance(array, (numpy.ndarray, numpy.generic)) else _import_cupy()
+
+
+def to_host(array) -> numpy.ndarray:
+    """A NumPy copy (or the array itself) of a NumPy or CuPy array."""
+    if isinstance(array, (numpy.ndarray, numpy.generic)):
+        return numpy.asarray(array)
+    return array.get()
+
+
+def to_backend(array, backend_name: str | None = None):
+    """Move a host or device array to ``backend_name`` (default: the active backend)."""
+    target = module_for(backend_name) if backend_name else xp
+    if target is numpy:
+        return to_host(array)
+    return target.asarray(array)
+
+
+def is_array(obj) -> bool:
+    """Whether ``obj`` is a NumPy or CuPy array."""
+    if isinstance(obj, numpy.ndarray):
+        return True
+    return _cupy is not None and isinstance(obj, _cupy.ndarray)
+
+
+def scatter_add(target, index, values) -> None:
+    """``target[index] += values`` with repeated indices accumulating (unbuffered add)."""
+    if isinstance(target, numpy.ndarray):
+        numpy.add.at(target, index, values)
+    else:
+        import cupyx
+        cupyx.scatter_add(target, index, values)
+
+
+# --------------------------------------------------------------------------------- dtypes
+
+_default_dtype = numpy.dtype(numpy.float32)
+FLOAT_DTYPES = (numpy.dtype(numpy.float16), numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
+
+
+def as_dtype(dtype) -> numpy.dtype:
+    """Normalise ``"float32"``, ``numpy.float64`` etc. to a NumPy dtype, with a clear error."""
+    try:
+        return numpy.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"unknown dtype {dtype!r}; expected e.g. 'float32' or 'float64'") from None
+
+
+def set_default_dtype(dtype) -> None:
+    """Set the dtype of new floating tensors and parameters (``"float32"`` or ``"float64"``)."""
+    global _default_dtype
+    dt = as_dtype(dtype)
+    if dt not in (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64)):
+        raise TypeError(f"set_default_dtype: only 'float32' and 'float64' are supported, got {dt}")
+    _default_dtype = dt
+
+
+def get_default_dtype() -> numpy.dtype:
+    """The dtype of new floating tensors (``float32`` unless changed)."""
+    return _default_dtype
+
+
+def is_floating(dtype) -> bool:
+    return numpy.dtype(dtype).kind == "f"
+
+
+def is_integer(dtype) -> bool:
+    return numpy.dtype(dtype).kind in "iu"
+
+
+def host_array(data, dtype=None) -> numpy.ndarray:
+    """Turn Python data (numbers, nested lists) into a host array; floats get the default
+    dtype and integers int64, as ``torch.tensor`` does."""
+    arr = numpy.asarray(data)
+    if dtype is not None:
+        return arr.astype(as_dtype(dtype), copy=False)
+    if arr.dtype.kind == "f" and not isinstance(data, numpy.ndarray):
+        return arr.astype(_default_dtype, copy=False)
+    if arr.dtype.kind == "b" or arr.dtype.kind in "iu":
+        return arr if isinstance(data, numpy.ndarray) else arr.astype(numpy.int64, copy=False)
+    if arr.dtype.kind not in "f":
+        raise TypeError(f"cannot make a tensor from data of dtype {arr.dtype}; "
+                        "expected numbers (int or float)")
+    return arr
+
+
+# --------------------------------------------------------------------------------- random
+
+_rng = numpy.random.default_rng(0)
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the host generator that every random initialisation and sample draws from."""
+    global _rng
+    if not isinstance(seed, (int, numpy.integer)) or seed < 0:
+        raise ValueError(f"manual_seed: expected a non-negative integer seed, got {seed!r}")
+    _rng = numpy.random.default_rng(int(seed))
+
+
+def rng() -> numpy.random.Generator:
+    """The host random generator (seeded by :func:`manual_seed`)."""
+    return _rng
+
+
+_init_from_env()

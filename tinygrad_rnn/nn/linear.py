@@ -1,0 +1,47 @@
+"""``nn.Linear``: ``y = x Wᵀ + b`` on the last axis."""
+from __future__ import annotations
+
+import math
+
+from ..tensor import Tensor
+from .module import Module, Parameter
+
+
+def uniform_parameter(*shape: int, bound: float, dtype=None) -> Parameter:
+    """A parameter drawn from U(-bound, bound) with the seeded host generator (PyTorch's
+    default initialisation for Linear and RNN layers uses this distribution)."""
+    return Parameter(Tensor.uniform(*shape, low=-bound, high=bound, dtype=dtype))
+
+
+class Linear(Module):
+    """Applies ``y = x @ weight.T + bias`` to input of shape ``(*, in_features)``.
+
+    ``weight``: ``(out_features, in_features)``; ``bias``: ``(out_features,)``; both drawn from
+    U(-1/sqrt(in_features), 1/sqrt(in_features)) as in PyTorch.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
+        super().__init__()
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"Linear: {name} must be a positive integer, got {value!r}")
+        self.in_features = in_features
+        self.out_features = out_features
+        bound = 1.0 / math.sqrt(in_features)
+        self.weight = uniform_parameter(out_features, in_features, bound=bound, dtype=dtype)
+        self.register_parameter(
+            "bias", uniform_parameter(out_features, bound=bound, dtype=dtype) if bias else None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``x``: ``(*, in_features)`` → ``(*, out_features)``."""
+        if not isinstance(x, Tensor):
+            raise TypeError(f"Linear: expected a Tensor input, got {type(x).__name__}")
+        if x.ndim == 0 or x.shape[-1] != self.in_features:
+            raise ValueError(f"Linear: expected input with last dimension {self.in_features} "
+                             f"(in_features), got shape {x.shape}")
+        y = x @ self.weight.T
+        return y + self.bias if self.bias is not None else y
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")

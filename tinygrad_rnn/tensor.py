@@ -1,0 +1,715 @@
+"""``Tensor``: an array that remembers how it was computed, so gradients can flow back.
+
+Each differentiable op below is written as one method: it computes the result from the
+backend arrays (``.data``) and defines, right next to it, a ``backward(g)`` closure that maps
+the gradient ``g`` of the result to the gradients of its inputs. ``Tensor._make`` records the
+closure in a graph :class:`~tinygrad_rnn.autograd.Node` only when some input needs a
+gradient and grad mode is on; ``autograd.backward`` walks the nodes. Array math goes through
+the backend's array module (``self.xp``), so the same code runs on NumPy and CuPy.
+
+Broadcasting follows NumPy. When an input was broadcast, its gradient is summed back over the
+broadcast axes (``_reduce_to``), so every gradient has its input's shape and dtype.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Callable, Iterable, Sequence
+
+from . import autograd, backend
+from .autograd import Node, _Mode
+
+Shape = tuple
+
+
+def _reduce_to(grad, like):
+    """Sum ``grad`` over the axes along which ``like`` (an array) was broadcast, and give it
+    ``like``'s dtype, so that it can be accumulated into ``like``'s gradient."""
+    shape = like.shape
+    if grad.shape != shape:
+        extra = grad.ndim - len(shape)
+        axes = tuple(range(extra)) + tuple(
+            extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1)
+        grad = grad.sum(axis=axes, keepdims=True).reshape(shape)
+    if grad.dtype != like.dtype:
+        grad = grad.astype(like.dtype)
+    return grad
+
+
+def _axis_arg(axis, dim):
+    """Accept PyTorch's ``dim=`` as an alias of ``axis=``."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("pass either axis= or dim=, not both")
+        return dim
+    return axis
+
+
+def _normalize_axes(axis, ndim: int) -> tuple:
+    """``axis`` (None, int or tuple) as a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1):
+            raise IndexError(f"Dimension out of range (expected to be in range of "
+                             f"[{-ndim}, {ndim - 1}], but got {a})")
+        out.append(a % max(ndim, 1))
+    return tuple(sorted(out))
+
+
+def _require_float(tensor: "Tensor", op: str) -> None:
+    if tensor.data.dtype.kind != "f":
+        raise TypeError(f"{op}(): expected a floating point tensor, got dtype {tensor.dtype}; "
+                        "convert it first with .float() or .double()")
+
+
+class Tensor:
+    """A multi-dimensional array with reverse-mode autograd.
+
+    ``Tensor(data, requires_grad=False, dtype=None)``: ``data`` is a number, a (nested) list,
+    a NumPy/CuPy array or a Tensor; it is copied onto the active backend. Python floats get the
+    default dtype (``float32`` unless :func:`tinygrad_rnn.set_default_dtype` changed it),
+    Python ints ``int64``; arrays keep their dtype unless ``dtype`` is given.
+    """
+    __slots__ = ("data", "grad", "requires_grad", "_node", "_hooks", "_retains_grad",
+                 "__weakref__")
+    __array_priority__ = 1000  # so that ``ndarray * Tensor`` calls Tensor.__rmul__
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        if isinstance(data, Tensor):
+            data = data.data
+        if backend.is_array(data):
+            array = backend.to_backend(data)
+            array = array.astype(backend.as_dtype(dtype)) if dtype is not None else array.copy()
+        else:
+            array = backend.to_backend(backend.host_array(data, dtype))
+        self.data = array
+        self.grad: Tensor | None = None
+        self._node: Node | None = None
+        self._hooks: list | None = None
+        self._retains_grad = False
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ------------------------------------------------------------------ construction helpers
+    @classmethod
+    def _wrap(cls, array) -> "Tensor":
+        """A tensor around an existing backend array (no copy, no checks, no graph)."""
+        t = object.__new__(cls)
+        t.data = array
+        t.grad = None
+        t.requires_grad = False
+        t._node = None
+        t._hooks = None
+        t._retains_grad = False
+        return t
+
+    @classmethod
+    def _make(cls, array, parents: tuple, backward: Callable, op: str) -> "Tensor":
+        """The result of an op: records a graph node if grad mode is on and an input needs a
+        gradient. This is the only place graph nodes are created."""
+        t = object.__new__(cls)
+        t.data = array
+        t.grad = None
+        t._hooks = None
+        t._retains_grad = False
+        if _Mode.grad_enabled and any(p.requires_grad for p in parents):
+            t.requires_grad = True
+            t._node = Node(op, parents, backward)
+        else:
+            t.requires_grad = False
+            t._node = None
+        if _Mode.anomaly:
+            autograd.check_finite(array, op, "forward (output)")
+        return t
+
+    def _operand(self, other) -> "Tensor":
+        """``other`` as a Tensor on the same backend as ``self`` (numbers take our dtype)."""
+        if isinstance(other, Tensor):
+            if type(other.data) is not type(self.data):
+                raise RuntimeError(
+                    f"Expected all tensors to be on the same backend, but found tensors on "
+                    f"{backend.name_of(self.data)!r} and {backend.name_of(other.data)!r}; move "
+                    f"one with .to({backend.name_of(self.data)!r})")
+            return other
+        if isinstance(other, numbers.Number) and not isinstance(other, bool):
+            floating = self.data.dtype.kind == "f"
+            dtype = self.data.dtype if floating or isinstance(other, numbers.Integral) \
+                else backend.get_default_dtype()
+            return Tensor._wrap(self.xp.asarray(other, dtype=dtype))
+        if backend.is_array(other) or isinstance(other, (list, tuple)):
+            return Tensor(other)
+        raise TypeError(f"unsupported operand type for a Tensor op: {type(other).__name__}")
+
+    # ---------------------------------------------------------------------------- properties
+    @property
+    def xp(self):
+        """The array module (numpy or cupy) that owns this tensor's data."""
+        return backend.module_of(self.data)
+
+    @property
+    def shape(self) -> Shape:
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not produced by a recorded op (inputs, parameters)."""
+        return self._node is None
+
+    @property
+    def grad_fn(self) -> Node | None:
+        """The graph node that produced this tensor (None for leaves)."""
+        return self._node
+
+    @property
+    def backend(self) -> str:
+        """``"numpy"`` or ``"cupy"``: where this tensor's data lives."""
+        return backend.name_of(self.data)
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        body = backend.np.array2string(self.numpy(), separator=", ", precision=4,
+                                       prefix="Tensor(")
+        extras = []
+        if self.data.dtype != backend.get_default_dtype() and self.data.dtype.kind == "f" \
+                or self.data.dtype.kind != "f":
+            extras.append(f"dtype={self.dtype}")
+        if self._node is not None:
+            extras.append(f"grad_fn=<{self._node.op}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if self.backend != "numpy":
+            extras.append(f"backend='{self.backend}'")
+        return "Tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    # ------------------------------------------------------------------- conversion, autograd
+    def numpy(self):
+        """The data as a host NumPy array (copied from the GPU under CuPy)."""
+        return backend.to_host(self.data)
+
+    def item(self) -> float:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"a Tensor with {self.data.size} elements cannot be converted to "
+                             "a Python scalar; only one-element tensors can")
+        return self.data.item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def detach(self) -> "Tensor":
+        """The same data, cut from the graph (no gradient flows through it)."""
+        return Tensor._wrap(self.data)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        """Set whether gradients are accumulated into this (leaf) tensor's ``.grad``."""
+        if not self.is_leaf:
+            raise RuntimeError("you can only change requires_grad flags of leaf tensors; use "
+                               ".detach() to get a leaf from a computed tensor")
+        if requires_grad and self.data.dtype.kind != "f":
+            raise RuntimeError(f"only Tensors of floating point dtype can require gradients, "
+                               f"got dtype {self.dtype}")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def retain_grad(self) -> "Tensor":
+        """Keep ``.grad`` for this non-leaf tensor after backward (leaves always keep it)."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on a Tensor that has requires_grad=False")
+        self._retains_grad = not self.is_leaf
+        return self
+
+    def register_hook(self, hook: Callable[["Tensor"], "Tensor | None"]) -> Callable[[], None]:
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor
+        replaces the gradient. Returns a function that removes the hook."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require "
+                               "gradient")
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(hook)
+        return lambda: self._hooks.remove(hook)
+
+    def backward(self, grad=None, retain_graph: bool = False) -> None:
+        """Backpropagate from this tensor: accumulate d(self)/d(leaf) into each leaf's
+        ``.grad``. ``grad`` (same shape as self) is required unless self has one element."""
+        autograd.backward(self, grad, retain_graph)
+
+    def _accumulate_grad(self, g) -> None:
+        """Add ``g`` into ``.grad``; the first gradient is copied so ``.grad`` owns its memory."""
+        if self.grad is None:
+            self.grad = Tensor._wrap(self.xp.array(g, dtype=self.data.dtype, copy=True))
+        else:
+            self.grad.data += g
+
+    def to(self, target: str) -> "Tensor":
+        """This tensor on another backend (``"numpy"`` or ``"cupy"``). Differentiable, like
+        ``torch.Tensor.to``: the result of moving a leaf is not a leaf; move a model's
+        parameters with ``Module.to``, which keeps them leaves."""
+        target_module = backend.module_for(target, "Tensor.to()")
+        if target_module is self.xp:
+            return self
+        source = self.backend
+
+        def backward(g):
+            return (backend.to_backend(g, source),)
+        return Tensor._make(backend.to_backend(self.data, target), (self,), backward, "to")
+
+    def astype(self, dtype) -> "Tensor":
+        """A copy with another dtype (differentiable for float dtypes)."""
+        dtype = backend.as_dtype(dtype)
+        if dtype == self.data.dtype:
+            return self
+        source = self.data.dtype
+
+        def backward(g):
+            return (g.astype(source),)
+        return Tensor._make(self.data.astype(dtype), (self,), backward, "astype")
+
+    def float(self) -> "Tensor":
+        return self.astype("float32")
+
+    def double(self) -> "Tensor":
+        return self.astype("float64")
+
+    # ------------------------------------------------------------------ elementwise binary ops
+    def __add__(self, other) -> "Tensor":
+        other = self._operand(other)
+        a, b = self.data, other.data
+
+        def backward(g):
+            return (_reduce_to(g, a) if self.requires_grad else None,
+                    _reduce_to(g, b) if other.requires_grad else None)
+        return Tensor._make(a + b, (self, other), backward, "add")
+
+    def __sub__(self, other) -> "Tensor":
+        other = self._operand(other)
+        a, b = self.data, other.data
+
+        def backward(g):
+            return (_reduce_to(g, a) if self.requires_grad else None,
+                    _reduce_to(-g, b) if other.requires_grad else None)
+        return Tensor._make(a - b, (self, other), backward, "sub")
+
+    def __mul__(self, other) -> "Tensor":
+        other = self._operand(other)
+        a, b = self.data, other.data
+
+        def backward(g):
+            return (_reduce_to(g * b, a) if self.requires_grad else None,
+                    _reduce_to(g * a, b) if other.requires_grad else None)
+        return Tensor._make(a * b, (self, other), backward, "mul")
+
+    def __truediv__(self, other) -> "Tensor":
+        other = self._operand(other)
+        a, b = self.data, other.data
+
+        def backward(g):
+            return (_reduce_to(g / b, a) if self.requires_grad else None,
+                    _reduce_to(-g * a / (b * b), b) if other.requires_grad else None)
+        return Tensor._make(a / b, (self, other), backward, "div")
+
+    def __pow__(self, exponent) -> "Tensor":
+        if isinstance(exponent, numbers.Number) and not isinstance(exponent, bool):
+            return self._pow_scalar(exponent)
+        exponent = self._operand(exponent)
+        a, b = self.data, exponent.data
+        out = a ** b
+
+        def backward(g):
+            return (_reduce_to(g * b * a ** (b - 1), a) if self.requires_grad else None,
+                    _reduce_to(g * out * self.xp.log(a), b) if exponent.requires_grad
+                    else None)
+        return Tensor._make(out, (self, exponent), backward, "pow")
+
+    def _pow_scalar(self, p) -> "Tensor":
+        a = self.data
+
+        def backward(g):
+            return (g * (p * a ** (p - 1)),)
+        return Tensor._make(a ** p, (self,), backward, f"pow({p:g})")
+
+    def __rpow__(self, base) -> "Tensor":
+        """``base ** self`` for a number ``base`` > 0: d/dx b**x = b**x log b."""
+        out = base ** self.data
+        log_base = self.xp.log(self.xp.asarray(base, dtype=self.data.dtype))
+
+        def backward(g):
+            return (g * out * log_base,)
+        return Tensor._make(out, (self,), backward, "rpow")
+
+    def __radd__(self, other) -> "Tensor":
+        return self._operand(other) + self
+
+    def __rsub__(self, other) -> "Tensor":
+        return self._operand(other) - self
+
+    def __rmul__(self, other) -> "Tensor":
+        return self._operand(other) * self
+
+    def __rtruediv__(self, other) -> "Tensor":
+        return self._operand(other) / self
+
+    def __neg__(self) -> "Tensor":
+        return Tensor._make(-self.data, (self,), lambda g: (-g,), "neg")
+
+    # ------------------------------------------------------------------------------- matmul
+    def matmul(self, other) -> "Tensor":
+        """Matrix product with NumPy's rules: 1-D operands are promoted to a row (left) or a
+        column (right) and the extra axis removed; leading (batch) axes broadcast."""
+        other = self._operand(other)
+        a, b = self.data, other.data
+        if a.ndim == 0 or b.ndim == 0:
+            raise RuntimeError("matmul: both arguments must be at least 1-dimensional, got "
+                               f"shapes {self.shape} and {other.shape}")
+        if a.shape[-1] != b.shape[0 if b.ndim == 1 else -2]:
+            raise RuntimeError(
+                f"mat1 and mat2 shapes cannot be multiplied ({'x'.join(map(str, a.shape))} "
+                f"and {'x'.join(map(str, b.shape))})")
+        out = a @ b
+
+        def backward(g):
+            # Work with 2-D+ views: a row for a 1-D left operand, a column for a 1-D right one.
+            a2 = a.reshape(1, -1) if a.ndim == 1 else a
+            b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+            batch = backend.np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+            g2 = g.reshape(batch + (a2.shape[-2], b2.shape[-1]))
+            ga = gb = None
+            if self.requires_grad:
+                ga = _reduce_to(g2 @ b2.swapaxes(-1, -2), a2).reshape(a.shape)
+            if other.requires_grad:
+                gb = _reduce_to(a2.swapaxes(-1, -2) @ g2, b2).reshape(b.shape)
+            return ga, gb
+        return Tensor._make(out, (self, other), backward, "matmul")
+
+    __matmul__ = matmul
+
+    def __rmatmul__(self, other) -> "Tensor":
+        return self._operand(other).matmul(self)
+
+    # ---------------------------------------------------------------------------- reductions
+    def sum(self, axis=None, keepdims: bool = False, *, dim=None) -> "Tensor":
+        """Sum over ``axis`` (None: all; int or tuple). ``dim=`` is accepted as in PyTorch."""
+        axes = _normalize_axes(_axis_arg(axis, dim), self.ndim)
+        a_shape = self.data.shape
+
+        def backward(g):
+            if not keepdims:
+                g = g.reshape(_kept_shape(a_shape, axes))
+            return (self.xp.broadcast_to(g, a_shape),)
+        out = self.xp.asarray(self.data.sum(axis=axes, keepdims=keepdims))
+        return Tensor._make(out, (self,), backward, "sum")
+
+    def mean(self, axis=None, keepdims: bool = False, *, dim=None) -> "Tensor":
+        """Mean over ``axis`` (None: all elements)."""
+        _require_float(self, "mean")
+        axes = _normalize_axes(_axis_arg(axis, dim), self.ndim)
+        count = 1
+        for ax in axes:
+            count *= self.data.shape[ax]
+        return self.sum(axes, keepdims) * (1.0 / max(count, 1))
+
+    def max(self, axis=None, keepdims: bool = False, *, dim=None) -> "Tensor":
+        """Largest values over ``axis`` (like ``torch.amax``): tied maxima share the gradient
+        equally."""
+        axes = _normalize_axes(_axis_arg(axis, dim), self.ndim)
+        if self.data.size == 0:
+            raise RuntimeError("max(): expected a non-empty tensor")
+        a = self.data
+        kept = a.max(axis=axes, keepdims=True)
+
+        def backward(g):
+            g = g.reshape(kept.shape)
+            is_max = a == kept
+            return (g * is_max / is_max.sum(axis=axes, keepdims=True),)
+        out = kept if keepdims else kept.reshape(_reduced_shape(a.shape, axes))  # stays an array
+        return Tensor._make(out, (self,), backward, "max")
+
+    def argmax(self, axis=None, *, dim=None) -> "Tensor":
+        """Indices of the largest values (not differentiable)."""
+        return Tensor._wrap(self.xp.asarray(self.data.argmax(axis=_axis_arg(axis, dim))))
+
+    # ---------------------------------------------------------------------- elementwise unary
+    def exp(self) -> "Tensor":
+        _require_float(self, "exp")
+        out = self.xp.exp(self.data)
+        return Tensor._make(out, (self,), lambda g: (g * out,), "exp")
+
+    def log(self) -> "Tensor":
+        _require_float(self, "log")
+        a = self.data
+        return Tensor._make(self.xp.log(a), (self,), lambda g: (g / a,), "log")
+
+    def tanh(self) -> "Tensor":
+        _require_float(self, "tanh")
+        out = self.xp.tanh(self.data)
+        return Tensor._make(out, (self,), lambda g: (g * (1 - out * out),), "tanh")
+
+    def sigmoid(self) -> "Tensor":
+        _require_float(self, "sigmoid")
+        # 1/(1+e^-x) written through tanh: exact, and no overflow for large |x|.
+        out = 0.5 * (self.xp.tanh(0.5 * self.data) + 1)
+        return Tensor._make(out, (self,), lambda g: (g * out * (1 - out),), "sigmoid")
+
+    def relu(self) -> "Tensor":
+        a = self.data
+        return Tensor._make(self.xp.maximum(a, 0), (self,), lambda g: (g * (a > 0),), "relu")
+
+    def clip(self, min=None, max=None) -> "Tensor":
+        """Clamp to ``[min, max]``; the gradient passes where ``min <= x <= max``."""
+        if min is None and max is None:
+            raise ValueError("clip: at least one of min and max must be given")
+        a = self.data
+        inside = self.xp.ones(a.shape, dtype=bool)
+        if min is not None:
+            inside &= a >= min
+        if max is not None:
+            inside &= a <= max
+        return Tensor._make(self.xp.clip(a, min, max), (self,), lambda g: (g * inside,), "clip")
+
+    clamp = clip
+
+    # ------------------------------------------------------------------------- shape changes
+    def reshape(self, *shape) -> "Tensor":
+        """A tensor with the same data and a new shape (one entry may be -1)."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        a_shape = self.data.shape
+        try:
+            out = self.data.reshape(shape)
+        except ValueError:
+            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size "
+                               f"{self.data.size}") from None
+        return Tensor._make(out, (self,), lambda g: (g.reshape(a_shape),), "reshape")
+
+    view = reshape
+
+    def transpose(self, dim0: int = -2, dim1: int = -1) -> "Tensor":
+        """Swap two axes (PyTorch's ``transpose(dim0, dim1)``)."""
+        if self.ndim < 2:
+            return self
+        return Tensor._make(self.data.swapaxes(dim0, dim1), (self,),
+                            lambda g: (g.swapaxes(dim0, dim1),), "transpose")
+
+    def permute(self, *dims) -> "Tensor":
+        """Reorder the axes: ``out.shape[i] == self.shape[dims[i]]``."""
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        if sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)):
+            raise RuntimeError(f"permute(): dims {dims} are not a permutation of the "
+                               f"{self.ndim} axes of a tensor of shape {self.shape}")
+        inverse = tuple(backend.np.argsort([d % self.ndim for d in dims]))
+        return Tensor._make(self.data.transpose(dims), (self,),
+                            lambda g: (g.transpose(inverse),), "permute")
+
+    @property
+    def T(self) -> "Tensor":
+        """All axes reversed (the matrix transpose for 2-D tensors)."""
+        return self.permute(tuple(reversed(range(self.ndim))))
+
+    def unsqueeze(self, dim: int) -> "Tensor":
+        """Insert an axis of size 1 at ``dim``."""
+        dim = dim % (self.ndim + 1)
+        return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
+
+    def squeeze(self, dim: int | None = None) -> "Tensor":
+        """Remove axes of size 1 (only ``dim`` if given)."""
+        if dim is None:
+            return self.reshape(tuple(n for n in self.shape if n != 1))
+        dim = dim % max(self.ndim, 1)
+        if self.shape[dim] != 1:
+            return self
+        return self.reshape(self.shape[:dim] + self.shape[dim + 1:])
+
+    def flip(self, axis: int = 0) -> "Tensor":
+        """Reverse the order of elements along ``axis``."""
+        return Tensor._make(self.xp.flip(self.data, axis), (self,),
+                            lambda g: (self.xp.flip(g, axis),), "flip")
+
+    # ------------------------------------------------------------------------------ indexing
+    def __getitem__(self, index) -> "Tensor":
+        """NumPy indexing: ints, slices, ``None``, ``...``, integer/boolean arrays or tensors.
+        The gradient is scattered back; repeated integer indices accumulate."""
+        index, advanced = _backend_index(index, self.xp)
+        try:
+            out = self.xp.asarray(self.data[index])  # an int index gives a scalar, not an array
+        except IndexError as exc:
+            raise IndexError(f"index {_describe_index(index)} is invalid for a tensor of shape "
+                             f"{self.shape}: {exc}") from None
+        a_shape, dtype = self.data.shape, self.data.dtype
+
+        def backward(g):
+            grad = self.xp.zeros(a_shape, dtype=dtype)
+            if advanced:
+                backend.scatter_add(grad, index, g)
+            else:
+                grad[index] = g
+            return (grad,)
+        return Tensor._make(out, (self,), backward, "getitem")
+
+    # ------------------------------------------------------------------- joining tensors
+    @staticmethod
+    def cat(tensors: Sequence["Tensor"], axis: int = 0, *, dim=None) -> "Tensor":
+        """Join tensors along an existing axis."""
+        tensors = _same_backend(tensors, "cat")
+        axis = _axis_arg(None if dim is not None else axis, dim)
+        xp = tensors[0].xp
+        try:
+            out = xp.concatenate([t.data for t in tensors], axis=axis)
+        except ValueError:
+            raise RuntimeError(f"cat(): sizes of tensors must match except in dimension "
+                               f"{axis}; got shapes {[t.shape for t in tensors]}") from None
+        ends = backend.np.cumsum([t.shape[axis] for t in tensors])
+        ax = axis % out.ndim
+
+        def backward(g):
+            starts = [0] + list(ends[:-1])
+            return tuple(g[(slice(None),) * ax + (slice(int(s), int(e)),)]
+                         for s, e in zip(starts, ends))
+        return Tensor._make(out, tuple(tensors), backward, "cat")
+
+    @staticmethod
+    def stack(tensors: Sequence["Tensor"], axis: int = 0, *, dim=None) -> "Tensor":
+        """Join same-shaped tensors along a new axis."""
+        tensors = _same_backend(tensors, "stack")
+        axis = _axis_arg(None if dim is not None else axis, dim)
+        shapes = {t.shape for t in tensors}
+        if len(shapes) != 1:
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got shapes "
+                               f"{[t.shape for t in tensors]}")
+        xp = tensors[0].xp
+        out = xp.stack([t.data for t in tensors], axis=axis)
+        ax = axis % out.ndim
+
+        def backward(g):
+            return tuple(g[(slice(None),) * ax + (i,)] for i in range(len(tensors)))
+        return Tensor._make(out, tuple(tensors), backward, "stack")
+
+    # ---------------------------------------------------------------------------- factories
+    @classmethod
+    def zeros(cls, *shape, dtype=None, requires_grad: bool = False) -> "Tensor":
+        return cls._factory(backend.xp.zeros, shape, dtype, requires_grad)
+
+    @classmethod
+    def ones(cls, *shape, dtype=None, requires_grad: bool = False) -> "Tensor":
+        return cls._factory(backend.xp.ones, shape, dtype, requires_grad)
+
+    @classmethod
+    def randn(cls, *shape, dtype=None, requires_grad: bool = False) -> "Tensor":
+        """Standard normal samples from the seeded host generator."""
+        return cls._random(lambda s: backend.rng().standard_normal(s), shape, dtype,
+                           requires_grad)
+
+    @classmethod
+    def rand(cls, *shape, dtype=None, requires_grad: bool = False) -> "Tensor":
+        """Uniform samples on [0, 1) from the seeded host generator."""
+        return cls._random(lambda s: backend.rng().random(s), shape, dtype, requires_grad)
+
+    @classmethod
+    def uniform(cls, *shape, low: float = 0.0, high: float = 1.0, dtype=None,
+                requires_grad: bool = False) -> "Tensor":
+        """Uniform samples on [low, high) from the seeded host generator."""
+        return cls._random(lambda s: backend.rng().uniform(low, high, s), shape, dtype,
+                           requires_grad)
+
+    @classmethod
+    def zeros_like(cls, t: "Tensor", **kw) -> "Tensor":
+        return cls.zeros(*t.shape, dtype=kw.pop("dtype", t.dtype), **kw)
+
+    @classmethod
+    def ones_like(cls, t: "Tensor", **kw) -> "Tensor":
+        return cls.ones(*t.shape, dtype=kw.pop("dtype", t.dtype), **kw)
+
+    @classmethod
+    def randn_like(cls, t: "Tensor", **kw) -> "Tensor":
+        return cls.randn(*t.shape, dtype=kw.pop("dtype", t.dtype), **kw)
+
+    @classmethod
+    def rand_like(cls, t: "Tensor", **kw) -> "Tensor":
+        return cls.rand(*t.shape, dtype=kw.pop("dtype", t.dtype), **kw)
+
+    @classmethod
+    def _factory(cls, fill, shape, dtype, requires_grad) -> "Tensor":
+        t = cls._wrap(fill(_shape_arg(shape), dtype=_float_dtype(dtype)))
+        return t.requires_grad_(requires_grad) if requires_grad else t
+
+    @classmethod
+    def _random(cls, sample, shape, dtype, requires_grad) -> "Tensor":
+        host = sample(_shape_arg(shape)).astype(_float_dtype(dtype))
+        t = cls._wrap(backend.to_backend(host))
+        return t.requires_grad_(requires_grad) if requires_grad else t
+
+
+# ------------------------------------------------------------------------------- helpers
+
+def _shape_arg(shape) -> tuple:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    if any(not isinstance(n, numbers.Integral) or n < 0 for n in shape):
+        raise ValueError(f"expected a shape of non-negative integers, got {shape}")
+    return tuple(int(n) for n in shape)
+
+
+def _float_dtype(dtype):
+    return backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
+
+
+def _kept_shape(shape, axes) -> tuple:
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def _reduced_shape(shape, axes) -> tuple:
+    return tuple(n for i, n in enumerate(shape) if i not in axes)
+
+
+def _same_backend(tensors: Iterable, op: str) -> list:
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError(f"{op}(): expected a non-empty list of Tensors")
+    if not all(isinstance(t, Tensor) for t in tensors):
+        raise TypeError(f"{op}(): expected a list of Tensors")
+    kinds = {type(t.data) for t in tensors}
+    if len(kinds) > 1:
+        raise RuntimeError(f"{op}(): expected all tensors to be on the same backend")
+    return tensors
+
+
+def _backend_index(index, xp):
+    """Convert Tensors and lists inside an index to backend arrays; say whether it uses
+    advanced (array) indexing, whose gradient needs an accumulating scatter."""
+    items = index if isinstance(index, tuple) else (index,)
+    converted, advanced = [], False
+    for item in items:
+        if isinstance(item, Tensor):
+            item = item.data
+        elif isinstance(item, list):
+            item = xp.asarray(item)
+        if backend.is_array(item):
+            if item.dtype.kind not in "iub":
+                raise IndexError("tensors used as indices must be long, int or bool, got "
+                                 f"dtype {item.dtype}")
+            item = xp.asarray(item)
+            advanced = True
+        converted.append(item)
+    return (tuple(converted) if isinstance(index, tuple) else converted[0]), advanced
+
+
+def _describe_index(index) -> str:
+    return repr(index) if not backend.is_array(index) else f"array of shape {index.shape}"
