@@ -23,6 +23,8 @@ import numpy
 #: Host NumPy. Use it for work that is host-side by nature (data generation, file I/O,
 #: printing); array math on tensors goes through :data:`xp`.
 np = numpy
+#: NumPy's scalar type: arithmetic on 0-d arrays returns these, and tensors keep arrays.
+HOST_SCALAR = numpy.generic
 
 ENV_VAR = "TINYGRAD_RNN_BACKEND"
 CHOICES = ("numpy", "cupy")

@@ -110,6 +110,8 @@ class Tensor:
     def _make(cls, array, parents: tuple, backward: Callable, op: str) -> "Tensor":
         """The result of an op: records a graph node if grad mode is on and an input needs a
         gradient. This is the only place graph nodes are created."""
+        if isinstance(array, backend.HOST_SCALAR):  # NumPy turns 0-d results into scalars
+            array = backend.np.asarray(array)
         t = object.__new__(cls)
         t.data = array
         t.grad = None
