@@ -1,5 +1,5 @@
 """Neural-network layers, losses and helpers, named as in ``torch.nn``."""
-from . import functional
+from . import functional, utils
 from .activation import ReLU, Sigmoid, Tanh
 from .container import Sequential
 from .dropout import Dropout
@@ -9,4 +9,4 @@ from .module import Module, Parameter
 from .rnn import RNN, RNNCell
 
 __all__ = ["Module", "Parameter", "Linear", "RNN", "RNNCell", "Tanh", "ReLU", "Sigmoid",
-           "Sequential", "Dropout", "MSELoss", "CrossEntropyLoss", "functional"]
+           "Sequential", "Dropout", "MSELoss", "CrossEntropyLoss", "functional", "utils"]
