@@ -1,0 +1,284 @@
+"""``nn.Module``, ``nn.Parameter`` and ``nn.Sequential``: registration, traversal, state
+dicts, modes, moving and casting, as PyTorch users expect."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinygrad_rnn as tg
+from tinygrad_rnn import Tensor, backend, nn
+
+
+class Head(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.RNN(3, 4, batch_first=True)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(self.rnn(x)[0])
+
+
+class Outer(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(np.ones(2, np.float32))
+        self.head = Head()
+        self.extra = nn.Linear(2, 1, bias=False)
+        self.plain = Tensor(np.zeros(3, np.float32))  # a plain tensor: not a parameter
+
+
+HEAD_NAMES = ["rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0", "rnn.bias_hh_l0",
+              "fc.weight", "fc.bias"]
+
+
+# ------------------------------------------------------------------------- registration
+
+def test_parameters_and_modules_register_themselves():
+    m = Outer()
+    assert list(m._parameters) == ["scale"]
+    assert list(m._modules) == ["head", "extra"]
+    assert [name for name, _ in m.named_children()] == ["head", "extra"]
+    assert list(m.children()) == [m.head, m.extra]
+    assert isinstance(m.scale, nn.Parameter) and m.scale.requires_grad and m.scale.is_leaf
+
+
+def test_named_parameters_order_is_own_first_then_children_in_assignment_order():
+    names = [n for n, _ in Outer().named_parameters()]
+    assert names == ["scale"] + [f"head.{n}" for n in HEAD_NAMES] + ["extra.weight"]
+    assert [n for n, _ in Outer().named_parameters(recurse=False)] == ["scale"]
+    assert len(list(Outer().parameters())) == 8
+
+
+def test_reassigning_replaces_the_registration():
+    m = Outer()
+    m.scale = Tensor(np.ones(2, np.float32))  # no longer a Parameter
+    m.head = None
+    assert [n for n, _ in m.named_parameters()] == ["extra.weight"]
+    del m.extra
+    assert list(m.parameters()) == []
+
+
+def test_a_shared_parameter_is_listed_once():
+    m = Outer()
+    m.extra.weight = m.head.fc.weight  # tied (shape (2, 4) now, never mind)
+    params = list(m.parameters())
+    assert len(params) == len({id(p) for p in params}) == 7
+
+
+def test_absent_optional_parameter_is_none_and_not_listed():
+    layer = nn.Linear(3, 2, bias=False)
+    assert layer.bias is None
+    assert [n for n, _ in layer.named_parameters()] == ["weight"]
+    assert list(layer.state_dict()) == ["weight"]
+
+
+def test_assigning_before_init_is_a_clear_error():
+    class Broken(nn.Module):
+        def __init__(self):
+            self.w = nn.Parameter(np.ones(1))
+
+    with pytest.raises(AttributeError, match=r"super\(\).__init__\(\)"):
+        Broken()
+
+
+def test_module_without_forward():
+    with pytest.raises(NotImplementedError, match="Outer must define forward"):
+        Outer()(Tensor([1.0]))
+
+
+def test_call_runs_forward():
+    m = Head()
+    x = Tensor(np.ones((2, 5, 3), np.float32))
+    np.testing.assert_array_equal(m(x).numpy(), m.forward(x).numpy())
+    assert m(x).shape == (2, 5, 2)
+
+
+# ------------------------------------------------------------------------- state dicts
+
+def test_state_dict_keys_values_and_detachment():
+    m = Head()
+    sd = m.state_dict()
+    assert list(sd) == HEAD_NAMES
+    for name, p in m.named_parameters():
+        assert not sd[name].requires_grad and sd[name].is_leaf
+        np.testing.assert_array_equal(sd[name].numpy(), p.numpy())
+
+
+def test_load_state_dict_copies_arrays_and_tensors_in():
+    src, dst = Head(), Head()
+    sd = {k: (v.numpy() if i % 2 else v) for i, (k, v) in enumerate(src.state_dict().items())}
+    assert dst.load_state_dict(sd) == ([], [])
+    for (name, p), (_, q) in zip(src.named_parameters(), dst.named_parameters()):
+        np.testing.assert_array_equal(p.numpy(), q.numpy(), err_msg=name)
+        assert q.is_leaf and q.requires_grad
+    src.fc.bias.data[...] = 7.0  # a copy, not a view
+    assert not np.any(dst.fc.bias.numpy() == 7.0)
+
+
+def test_load_state_dict_casts_to_the_parameter_dtype():
+    m = Head()
+    sd = {k: v.numpy().astype(np.float64) for k, v in m.state_dict().items()}
+    m.load_state_dict(sd)
+    assert all(p.dtype == np.float32 for p in m.parameters())
+
+
+def test_strict_load_lists_missing_unexpected_and_mis_shaped_keys_in_one_error():
+    m = Head()
+    before = {k: v.numpy().copy() for k, v in m.state_dict().items()}
+    sd = {k: v.numpy() for k, v in Head().state_dict().items()}
+    del sd["fc.bias"], sd["rnn.bias_hh_l0"]
+    sd["fc.gain"] = np.ones(2, np.float32)
+    sd["rnn.weight_hh_l0"] = np.ones((5, 5), np.float32)
+    with pytest.raises(RuntimeError) as info:
+        m.load_state_dict(sd)
+    message = str(info.value)
+    assert message.startswith("Error(s) in loading state_dict for Head:")
+    assert 'Missing key(s) in state_dict: "rnn.bias_hh_l0", "fc.bias".' in message
+    assert 'Unexpected key(s) in state_dict: "fc.gain".' in message
+    assert ("size mismatch for rnn.weight_hh_l0: copying a param with shape (5, 5) from "
+            "checkpoint, the shape in current model is (4, 4).") in message
+    for k, v in m.state_dict().items():  # nothing was loaded
+        np.testing.assert_array_equal(v.numpy(), before[k])
+
+
+def test_non_strict_load_reports_and_loads_the_rest():
+    m, src = Head(), Head()
+    sd = {k: v.numpy() for k, v in src.state_dict().items() if not k.startswith("fc.")}
+    sd["other.weight"] = np.zeros(1, np.float32)
+    missing, unexpected = m.load_state_dict(sd, strict=False)
+    assert missing == ["fc.weight", "fc.bias"] and unexpected == ["other.weight"]
+    np.testing.assert_array_equal(m.rnn.weight_hh_l0.numpy(), src.rnn.weight_hh_l0.numpy())
+
+
+def test_non_strict_load_still_rejects_a_wrong_shape():
+    m = Head()
+    with pytest.raises(RuntimeError, match="size mismatch for fc.bias"):
+        m.load_state_dict({"fc.bias": np.zeros(3, np.float32)}, strict=False)
+
+
+def test_load_rejects_integer_arrays_and_other_values():
+    m = nn.Linear(2, 1, bias=False)
+    with pytest.raises(RuntimeError, match="dtype mismatch for weight"):
+        m.load_state_dict({"weight": np.zeros((1, 2), np.int64)})
+    with pytest.raises(RuntimeError, match="value for weight has type list"):
+        m.load_state_dict({"weight": [[0.0, 0.0]]})
+
+
+# ------------------------------------------------------------------------------- modes
+
+def test_train_and_eval_recurse_and_return_self():
+    m = Outer()
+    assert all(mod.training for mod in m.modules())
+    assert m.eval() is m
+    assert not any(mod.training for mod in m.modules())
+    assert len(list(m.modules())) == 5  # Outer, Head, RNN, Linear, Linear
+    m.head.train()
+    assert m.head.rnn.training and m.head.fc.training and not m.training
+    m.train(False)
+    assert not m.head.rnn.training
+
+
+@pytest.mark.parametrize("set_to_none", [True, False])
+def test_zero_grad(set_to_none):
+    m = Head()
+    m(Tensor(np.ones((2, 5, 3), np.float32))).sum().backward()
+    assert all(p.grad is not None for p in m.parameters())
+    m.zero_grad(set_to_none=set_to_none)
+    for p in m.parameters():
+        if set_to_none:
+            assert p.grad is None
+        else:
+            assert p.grad.shape == p.shape and not np.any(p.grad.numpy())
+
+
+def test_zero_grad_then_backward_gives_a_fresh_gradient():
+    m = nn.Linear(2, 1)
+    x = Tensor(np.array([[1.0, 2.0]], np.float32))
+    for _ in range(2):
+        m.zero_grad()
+        m(x).sum().backward()
+        np.testing.assert_array_equal(m.weight.grad.numpy(), [[1.0, 2.0]])
+
+
+# -------------------------------------------------------------------------------- repr
+
+def test_repr_is_pytorchs_layout():
+    assert repr(Head()) == ("Head(\n"
+                            "  (rnn): RNN(3, 4, batch_first=True)\n"
+                            "  (fc): Linear(in_features=4, out_features=2, bias=True)\n"
+                            ")")
+    assert repr(nn.Sequential(nn.Linear(2, 3), nn.Tanh())) == (
+        "Sequential(\n"
+        "  (0): Linear(in_features=2, out_features=3, bias=True)\n"
+        "  (1): Tanh()\n"
+        ")")
+    assert repr(Outer()).count("\n    (rnn): RNN(3, 4, batch_first=True)") == 1
+
+
+def test_parameter_repr():
+    p = nn.Parameter(np.array([1.0, 2.0], np.float32))
+    assert repr(p).startswith("Parameter containing:\nTensor([1., 2.]")
+
+
+# -------------------------------------------------------------------------- Sequential
+
+def test_sequential_applies_modules_in_order():
+    tg.manual_seed(0)
+    seq = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2), nn.Sigmoid())
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    w0, b0, w1, b1 = (p.numpy() for p in seq.parameters())
+    expected = 1 / (1 + np.exp(-(np.maximum(x @ w0.T + b0, 0) @ w1.T + b1)))
+    np.testing.assert_allclose(seq(Tensor(x)).numpy(), expected, rtol=1e-6, atol=1e-7)
+    assert len(seq) == 4 and isinstance(seq[1], nn.ReLU) and seq[-1] is seq[3]
+    assert [n for n, _ in seq.named_parameters()] == ["0.weight", "0.bias", "2.weight",
+                                                      "2.bias"]
+
+
+def test_sequential_rejects_non_modules():
+    with pytest.raises(TypeError, match="Sequential: argument 1 is a function, not a Module"):
+        nn.Sequential(nn.Tanh(), lambda x: x)
+
+
+@pytest.mark.parametrize("module, fn", [(nn.Tanh(), np.tanh),
+                                        (nn.ReLU(), lambda a: np.maximum(a, 0)),
+                                        (nn.Sigmoid(), lambda a: 1 / (1 + np.exp(-a)))])
+def test_activation_modules(module, fn):
+    x = np.linspace(-3, 3, 13)
+    np.testing.assert_allclose(module(Tensor(x)).numpy(), fn(x), rtol=1e-12, atol=1e-15)
+    assert list(module.parameters()) == []
+
+
+# ------------------------------------------------------------------- moving and casting
+
+def test_to_the_active_backend_keeps_the_same_leaf_parameters():
+    m = Head()
+    params = list(m.parameters())
+    m(Tensor(np.ones((1, 2, 3), np.float32))).sum().backward()
+    assert m.to(backend.name) is m
+    assert [id(p) for p in m.parameters()] == [id(p) for p in params]
+    assert all(p.is_leaf and p.requires_grad and p.backend == backend.name for p in params)
+    assert all(p.grad is not None and p.grad.backend == backend.name for p in params)
+
+
+def test_to_numpy_moves_every_parameter_to_the_host():
+    m = Head().to("numpy")
+    assert all(isinstance(p.data, np.ndarray) for p in m.parameters())
+
+
+def test_to_an_unknown_backend_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"unknown backend 'tpu'; valid choices are 'numpy', "
+                                         r"'cupy'"):
+        Head().to("tpu")
+
+
+@pytest.mark.parametrize("cast, dtype", [("double", np.float64), ("float", np.float32)])
+def test_double_and_float_cast_in_place(cast, dtype):
+    m = Head().double() if cast == "float" else Head()
+    params = list(m.parameters())
+    m(Tensor(np.ones((1, 2, 3), m.fc.weight.dtype))).sum().backward()
+    assert getattr(m, cast)() is m
+    assert [id(p) for p in m.parameters()] == [id(p) for p in params]
+    assert all(p.dtype == dtype and p.is_leaf and p.requires_grad for p in params)
+    out = m(Tensor(np.ones((1, 2, 3), dtype)))
+    assert out.dtype == dtype

@@ -1,0 +1,508 @@
+"""Replay the PyTorch-recorded fixtures on the active backend and measure the differences.
+
+This is the one fixture runner, shared by the test suite (``tests/test_nn_parity.py``,
+``tests/test_optim_parity.py``) and by ``python -m tinygrad_rnn check`` (the way to verify an
+install, e.g. on a GPU box). It needs NumPy only: the fixtures are ``.npz`` files written by
+``tests/fixtures/record.py`` (whose docstring is their schema) and read with
+``allow_pickle=False``.
+
+Where the fixtures are (:func:`find_fixtures`), first match wins:
+
+1. the directory passed in (``--fixtures DIR``);
+2. ``$TINYGRAD_RNN_FIXTURES``;
+3. ``tests/fixtures`` of the source checkout this package was imported from;
+4. ``<sys.prefix>/share/tinygrad_rnn/fixtures``, where an installed wheel puts them.
+
+What is compared (one :class:`Row` per compared quantity)::
+
+    group       replayed as                                             implementations
+    ops         the primitive Tensor op of meta["op"], then backward    -
+    linear      nn.Linear with the recorded weights, then backward      -
+    loss        F.mse_loss / F.cross_entropy, then backward             -
+    rnn         nn.RNN with the recorded weights, then backward         fused, unrolled
+    optim       10 steps of SGD/Adam (+ clip_grad_norm_) on RNN+Linear  fused, unrolled
+    state_dict  tinygrad_rnn.load of a PyTorch state dict, RNN+Linear   fused, unrolled
+    seeds       the seed notebooks' nn.RNN with their weights, forward  fused, unrolled
+
+The gradient cases use the fixture's loss ``sum_o (o * w_o).sum()`` over the outputs ``o``.
+
+Error measure and tolerances
+----------------------------
+For every quantity, ``error = max|actual - expected| / scale``:
+
+* **float64**: ``scale = max(1, max|expected|)``, tolerance ``1e-10``: relative for arrays
+  with entries above 1, absolute (1e-10) below. An array of small values (a gradient that
+  almost cancels) carries the rounding of the O(1) terms that were summed into it, so
+  dividing by its own size would measure that cancellation, not a bug. The two libraries
+  differ only in the order of floating-point operations: measured worst 2e-15 (T=200).
+* **float32**: ``scale = max|expected|`` (the largest entry of the expected array),
+  tolerance ``1e-5``, about 80 float32 machine epsilons (1.2e-7) of the array's largest
+  entry; measured worst 5e-7 for T <= 5.
+  Exception: the T=200 case (``rnn/long_f32``) gets ``3e-5``. Its gradients are sums over
+  200 time steps of terms that each went through up to 200 recurrent matmuls, so float32
+  rounding (~6e-8 per op, summed in a different order than PyTorch's kernels, and in yet
+  another order by cuBLAS under CuPy) accumulates with T: on NumPy it measures 1e-6, five
+  times the T<=5 cases (<= 5e-7). 3e-5 keeps a 30x margin for other BLAS libraries while a
+  real bug (a wrong sign, an off-by-one step, a missing term) gives errors of 1e-3 or more.
+
+A dtype or shape that differs from PyTorch's counts as an infinite error: float32 in means
+float32 gradients out.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from . import backend
+from . import nn
+from .autograd import no_grad
+from .nn import functional as F
+from .tensor import Tensor
+
+np = backend.np  # host NumPy, for reading the fixtures
+
+#: Environment variable naming a fixtures directory.
+ENV_VAR = "TINYGRAD_RNN_FIXTURES"
+#: The fixture groups, in the order they are run and printed.
+GROUPS = ("ops", "linear", "loss", "rnn", "optim", "state_dict", "seeds")
+#: Groups with an ``nn.RNN`` inside: run once per implementation.
+RNN_GROUPS = ("rnn", "optim", "state_dict", "seeds")
+#: Implementation name -> the ``unroll`` argument of ``nn.RNN``.
+IMPLEMENTATIONS = {"fused": False, "unrolled": True}
+#: Base tolerances by dtype (see the module docstring for the error measure).
+TOLERANCES = {"float64": 1e-10, "float32": 1e-5}
+#: Looser float32 tolerances for long sequences, by (group, case); see the module docstring.
+LONG_SEQUENCE_TOLERANCES = {("rnn", "long_f32"): 3e-5}
+
+
+class FixturesNotFoundError(FileNotFoundError):
+    """No fixtures directory could be found (the message lists where it looked)."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One compared quantity of one fixture case, run with one implementation."""
+    group: str
+    case: str            # the fixture file name without ``.npz``: "base_f64", "adam", ...
+    implementation: str  # "fused" / "unrolled" for groups with an RNN, else "-"
+    quantity: str        # the fixture key: "output", "grad.weight_ih_l0", "step3.fc.bias", ...
+    error: float         # max|actual - expected| / scale (inf: wrong shape/dtype, or raised)
+    tolerance: float
+    dtype: str           # the fixture's dtype: "float64" or "float32"
+    note: str = ""       # why the error is infinite, when it is
+
+    @property
+    def passed(self) -> bool:
+        return self.error <= self.tolerance  # False for NaN
+
+
+# ------------------------------------------------------------------------------ locating
+
+def source_fixtures_dir() -> Path:
+    """``tests/fixtures`` next to the package, in a source checkout."""
+    return Path(__file__).resolve().parent.parent / "tests" / "fixtures"
+
+
+def installed_fixtures_dir() -> Path:
+    """Where ``setup.cfg``'s ``data_files`` install the fixtures."""
+    return Path(sys.prefix) / "share" / "tinygrad_rnn" / "fixtures"
+
+
+def _has_fixtures(path: Path) -> bool:
+    return path.is_dir() and any(any((path / g).glob("*.npz")) for g in GROUPS)
+
+
+def find_fixtures(path=None) -> Path:
+    """The fixtures directory (see the module docstring for the search order).
+
+    A directory given explicitly (argument or environment variable) must hold fixtures; it
+    is an error, not a reason to look elsewhere, when it does not.
+    """
+    explicit = [(path, "given directory")] if path is not None else []
+    if os.environ.get(ENV_VAR):
+        explicit.append((os.environ[ENV_VAR], f"${ENV_VAR}"))
+    if explicit:
+        where, source = explicit[0]
+        where = Path(where).expanduser()
+        if not _has_fixtures(where):
+            raise FixturesNotFoundError(
+                f"no PyTorch fixtures in {where} ({source}): expected sub-directories "
+                f"{', '.join(GROUPS)} holding .npz files")
+        return where
+    candidates = [source_fixtures_dir(), installed_fixtures_dir()]
+    for where in candidates:
+        if _has_fixtures(where):
+            return where
+    raise FixturesNotFoundError(
+        "no PyTorch fixtures found (looked in " + " and ".join(str(c) for c in candidates)
+        + f"); pass --fixtures DIR or set {ENV_VAR}")
+
+
+def load_fixture(path) -> Tuple[dict, Dict[str, "np.ndarray"]]:
+    """``(meta, arrays)`` of one fixture file; ``meta`` is ``{}`` for files without one."""
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    meta = json.loads(arrays.pop("meta").item()) if "meta" in arrays else {}
+    return meta, arrays
+
+
+def fixture_files(group: str, root=None) -> List[Path]:
+    """The case files of ``group``, sorted (auxiliary files without ``meta``, such as the
+    exported state dict read by the ``state_dict`` case, are not cases)."""
+    if group not in GROUPS:
+        raise ValueError(f"unknown fixture group {group!r}; expected one of {', '.join(GROUPS)}")
+    directory = find_fixtures(root) / group
+    files = []
+    for path in sorted(directory.glob("*.npz")):
+        with np.load(path, allow_pickle=False) as f:
+            if "meta" in f.files:
+                files.append(path)
+    return files
+
+
+def recorded_with(root=None) -> List[str]:
+    """The PyTorch versions the fixtures under ``root`` were recorded with (usually one)."""
+    root = find_fixtures(root)
+    versions = set()
+    for group in GROUPS:
+        for path in fixture_files(group, root)[:1]:
+            versions.add(load_fixture(path)[0].get("torch_version", "?"))
+    return sorted(versions)
+
+
+def implementations(group: str) -> Tuple[str, ...]:
+    """The implementation names a group is run with."""
+    return tuple(IMPLEMENTATIONS) if group in RNN_GROUPS else ("-",)
+
+
+# ----------------------------------------------------------------------------- comparing
+
+def tolerance(group: str, case: str, dtype: str) -> float:
+    return LONG_SEQUENCE_TOLERANCES.get((group, case), TOLERANCES[dtype])
+
+
+def max_error(actual, expected) -> Tuple[float, str]:
+    """``(error, note)`` of ``actual`` against ``expected`` (both host arrays); see the
+    module docstring. A shape or dtype mismatch, or NaN, is an infinite error."""
+    if actual is None:
+        return math.inf, "missing (no gradient)"
+    if isinstance(actual, str):
+        return math.inf, actual
+    if actual.shape != expected.shape:
+        return math.inf, f"shape {actual.shape} != expected {expected.shape}"
+    if actual.dtype != expected.dtype:
+        return math.inf, f"dtype {actual.dtype} != expected {expected.dtype}"
+    if expected.size == 0:
+        return 0.0, ""
+    a, e = actual.astype(np.float64), expected.astype(np.float64)
+    diff = float(np.max(np.abs(a - e)))
+    if math.isnan(diff):
+        return math.inf, "NaN in the result"
+    biggest = float(np.max(np.abs(e)))
+    if expected.dtype == np.float64:
+        scale = max(1.0, biggest)
+    else:
+        scale = biggest if biggest > 0 else 1.0  # an all-zero expectation: absolute error
+    return diff / scale, ""
+
+
+def _host(value):
+    """A Tensor (or array, or number) as a host NumPy array; None and notes stay as they are."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Tensor):
+        return value.numpy()
+    if backend.is_array(value):
+        return backend.to_host(value)
+    return np.asarray(value)
+
+
+# ------------------------------------------------------------------------------ replaying
+# Each runner returns [(quantity, actual, expected), ...]; actual may be a Tensor.
+Comparison = List[Tuple[str, object, "np.ndarray"]]
+
+
+def _leaf(array) -> Tensor:
+    """A fixture input as a leaf tensor on the active backend, same dtype, needing grad."""
+    return Tensor(array, requires_grad=True)
+
+
+def _weighted_backward(outputs: Dict[str, Tensor], arrays: dict) -> None:
+    """``sum_o (o * w_o).sum()`` backward: the fixtures' way of seeding gradients."""
+    loss = None
+    for key, out in outputs.items():
+        term = (out * Tensor(arrays[f"w_{key}"])).sum()
+        loss = term if loss is None else loss + term
+    loss.backward()
+
+
+def _decode_index(entries):
+    """The ``getitem`` index encoding of record.py (host int64 arrays for lists)."""
+    def one(e):
+        if isinstance(e, dict):
+            return slice(*e["slice"])
+        if isinstance(e, list):
+            return np.array(e, dtype=np.int64)
+        return e
+    return tuple(one(e) for e in entries)
+
+
+def _axis(axis):
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+#: ops fixture ``meta["op"]`` -> ``fn(inputs, meta)`` with our Tensor ops.
+OPS: Dict[str, Callable] = {
+    "add": lambda t, m: t[0] + t[1],
+    "sub": lambda t, m: t[0] - t[1],
+    "mul": lambda t, m: t[0] * t[1],
+    "div": lambda t, m: t[0] / t[1],
+    "add_scalar": lambda t, m: t[0] + m["scalar"],
+    "sub_scalar": lambda t, m: t[0] - m["scalar"],
+    "mul_scalar": lambda t, m: t[0] * m["scalar"],
+    "div_scalar": lambda t, m: t[0] / m["scalar"],
+    "radd_scalar": lambda t, m: m["scalar"] + t[0],
+    "rsub_scalar": lambda t, m: m["scalar"] - t[0],
+    "rmul_scalar": lambda t, m: m["scalar"] * t[0],
+    "rdiv_scalar": lambda t, m: m["scalar"] / t[0],
+    "neg": lambda t, m: -t[0],
+    "pow_scalar": lambda t, m: t[0] ** m["exponent"],
+    "pow_tensor": lambda t, m: t[0] ** t[1],
+    "rpow_scalar": lambda t, m: m["scalar"] ** t[0],
+    "matmul": lambda t, m: t[0] @ t[1],
+    "sum": lambda t, m: t[0].sum(_axis(m["axis"]), keepdims=m["keepdims"]),
+    "mean": lambda t, m: t[0].mean(_axis(m["axis"]), keepdims=m["keepdims"]),
+    "max": lambda t, m: t[0].max(_axis(m["axis"]), keepdims=m["keepdims"]),
+    "exp": lambda t, m: t[0].exp(),
+    "log": lambda t, m: t[0].log(),
+    "tanh": lambda t, m: t[0].tanh(),
+    "relu": lambda t, m: t[0].relu(),
+    "sigmoid": lambda t, m: t[0].sigmoid(),
+    "reshape": lambda t, m: t[0].reshape(m["shape"]),
+    "transpose": lambda t, m: t[0].transpose(m["dim0"], m["dim1"]),
+    "permute": lambda t, m: t[0].permute(m["dims"]),
+    "T": lambda t, m: t[0].T,
+    "getitem": lambda t, m: t[0][_decode_index(m["index"])],
+    "cat": lambda t, m: Tensor.cat(t, axis=m["axis"]),
+    "stack": lambda t, m: Tensor.stack(t, axis=m["axis"]),
+    "clip": lambda t, m: t[0].clip(m["min"], m["max"]),
+    "softmax": lambda t, m: F.softmax(t[0], axis=m["axis"]),
+    "log_softmax": lambda t, m: F.log_softmax(t[0], axis=m["axis"]),
+}
+
+
+def _run_ops(meta, arrays, root, unroll) -> Comparison:
+    letters = [c for c in "abc" if f"in_{c}" in arrays]
+    inputs = [_leaf(arrays[f"in_{c}"]) for c in letters]
+    out = OPS[meta["op"]](inputs, meta)
+    _weighted_backward({"out": out}, arrays)
+    return [("out", out, arrays["out"])] + [
+        (f"grad_{c}", t.grad, arrays[f"grad_{c}"]) for c, t in zip(letters, inputs)]
+
+
+def _run_linear(meta, arrays, root, unroll) -> Comparison:
+    layer = nn.Linear(meta["in_features"], meta["out_features"], bias=meta["bias"],
+                      dtype=meta["dtype"])
+    layer.load_state_dict({k: arrays[k] for k in ("weight", "bias") if k in arrays})
+    x = _leaf(arrays["x"])
+    out = layer(x)
+    _weighted_backward({"out": out}, arrays)
+    rows = [("out", out, arrays["out"]), ("grad_x", x.grad, arrays["grad_x"]),
+            ("grad_weight", layer.weight.grad, arrays["grad_weight"])]
+    if meta["bias"]:
+        rows.append(("grad_bias", layer.bias.grad, arrays["grad_bias"]))
+    return rows
+
+
+def _run_loss(meta, arrays, root, unroll) -> Comparison:
+    fn = {"mse_loss": F.mse_loss, "cross_entropy": F.cross_entropy}[meta["loss"]]
+    x = _leaf(arrays["input"])
+    out = fn(x, Tensor(arrays["target"]), reduction=meta["reduction"])
+    _weighted_backward({"out": out}, arrays)
+    return [("out", out, arrays["out"]), ("grad_input", x.grad, arrays["grad_input"])]
+
+
+def _rnn_from_meta(meta, unroll: bool) -> "nn.RNN":
+    return nn.RNN(meta["input_size"], meta["hidden_size"], num_layers=meta["num_layers"],
+                  nonlinearity=meta["nonlinearity"], bias=meta["bias"],
+                  batch_first=meta["batch_first"], dropout=meta["dropout"],
+                  bidirectional=meta["bidirectional"], unroll=unroll, dtype=meta["dtype"])
+
+
+def _load_prefixed(module, arrays, prefix: str) -> List[str]:
+    """Load every ``<prefix><name>`` array into ``module`` (strict); returns the names in
+    the fixture's order."""
+    names = [k[len(prefix):] for k in arrays if k.startswith(prefix)]
+    module.load_state_dict({n: arrays[prefix + n] for n in names})
+    return names
+
+
+def _names_row(ours: Sequence[str], theirs: Sequence[str]):
+    """A comparison of the parameter names and order: error 0, or infinite if they differ
+    (an ``actual`` that is a string is the note of a failed structural check)."""
+    same = list(ours) == list(theirs)
+    return ("param_names", np.zeros(0) if same else f"names {list(ours)} != {list(theirs)}",
+            np.zeros(0))
+
+
+def _run_rnn(meta, arrays, root, unroll) -> Comparison:
+    rnn = _rnn_from_meta(meta, unroll)
+    _load_prefixed(rnn, arrays, "param.")
+    rnn.train(meta["train_mode"])
+    x = _leaf(arrays["x"])
+    h0 = _leaf(arrays["h0"]) if meta["h0_given"] else None
+    output, h_n = rnn(x, h0)
+    _weighted_backward({"output": output, "h_n": h_n}, arrays)
+    rows = [_names_row([n for n, _ in rnn.named_parameters()], meta["param_names"]),
+            ("output", output, arrays["output"]), ("h_n", h_n, arrays["h_n"]),
+            ("grad.x", x.grad, arrays["grad.x"])]
+    if h0 is not None:
+        rows.append(("grad.h0", h0.grad, arrays["grad.h0"]))
+    rows += [(f"grad.{n}", p.grad, arrays[f"grad.{n}"]) for n, p in rnn.named_parameters()]
+    return rows
+
+
+class _RNNHead(nn.Module):
+    """``fc(rnn(x)[0])``: the model of the optim and state_dict fixtures."""
+
+    def __init__(self, rnn: "nn.RNN", fc: "nn.Linear"):
+        super().__init__()
+        self.rnn = rnn
+        self.fc = fc
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.rnn(x)[0])
+
+
+def _run_optim(meta, arrays, root, unroll) -> Comparison:
+    from . import optim
+    from .nn import utils
+
+    model = _RNNHead(nn.RNN(3, 8, batch_first=True, unroll=unroll, dtype="float64"),
+                     nn.Linear(8, 1, dtype="float64"))
+    names = _load_prefixed(model, arrays, "init.")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["kwargs"].items()}
+    opt = getattr(optim, meta["optimizer"])(model.parameters(), **kwargs)
+    x, target = Tensor(arrays["x"]), Tensor(arrays["target"])
+    params = dict(model.named_parameters())
+    losses, norms, rows = [], [], [_names_row(list(params), meta["param_names"])]
+    for k in range(1, meta["steps"] + 1):
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), target)
+        loss.backward()
+        if meta["clip_max_norm"] is not None:
+            norms.append(_host(utils.clip_grad_norm_(model.parameters(),
+                                                     meta["clip_max_norm"])))
+        opt.step()
+        losses.append(_host(loss))
+        for n in names:
+            # Copies: the optimizer updates the arrays in place at the next step.
+            rows.append((f"grad{k}.{n}", _host(params[n].grad).copy(), arrays[f"grad{k}.{n}"]))
+            rows.append((f"step{k}.{n}", _host(params[n]).copy(), arrays[f"step{k}.{n}"]))
+    rows.append(("loss", np.stack(losses), arrays["loss"]))
+    if meta["clip_max_norm"] is not None:
+        rows.append(("clip_norm", np.stack(norms), arrays["clip_norm"]))
+    return rows
+
+
+def _run_state_dict(meta, arrays, root, unroll) -> Comparison:
+    r, f = meta["rnn"], meta["fc"]
+    model = _RNNHead(nn.RNN(r["input_size"], r["hidden_size"], num_layers=r["num_layers"],
+                            bidirectional=r["bidirectional"], batch_first=r["batch_first"],
+                            unroll=unroll, dtype=meta["dtype"]),
+                     nn.Linear(f["in_features"], f["out_features"], dtype=meta["dtype"]))
+    from .serialization import load
+
+    # What a user does with a state dict exported from PyTorch with np.savez.
+    state = load(Path(root) / "state_dict" / meta["state_file"])
+    model.load_state_dict(state)  # strict: every PyTorch key must have its match here
+    with no_grad():
+        rnn_output, rnn_h_n = model.rnn(Tensor(arrays["x"]))
+        fc_output = model.fc(rnn_output)
+    return [_names_row(list(model.state_dict()), meta["state_keys"]),
+            ("rnn_output", rnn_output, arrays["rnn_output"]),
+            ("rnn_h_n", rnn_h_n, arrays["rnn_h_n"]),
+            ("fc_output", fc_output, arrays["fc_output"])]
+
+
+def _run_seeds(meta, arrays, root, unroll) -> Comparison:
+    rnn = _rnn_from_meta(meta, unroll)
+    _load_prefixed(rnn, arrays, "param.")
+    with no_grad():
+        output, h_n = rnn(Tensor(arrays["x"]),
+                          Tensor(arrays["h0"]) if meta["h0_given"] else None)
+    return [("output", output, arrays["output"]), ("h_n", h_n, arrays["h_n"])]
+
+
+RUNNERS = {"ops": _run_ops, "linear": _run_linear, "loss": _run_loss, "rnn": _run_rnn,
+           "optim": _run_optim, "state_dict": _run_state_dict, "seeds": _run_seeds}
+
+
+def run_file(path, implementation: str = "-", catch: bool = False) -> List[Row]:
+    """Replay one fixture file with one implementation (``"fused"``/``"unrolled"`` for
+    groups with an RNN, ``"-"`` otherwise) on the active backend.
+
+    With ``catch=True`` an exception becomes a single failing row that names it (what
+    ``check`` wants: report and go on); otherwise it propagates (what tests want).
+    """
+    path = Path(path)
+    group, case = path.parent.name, path.stem
+    if implementation not in implementations(group):
+        raise ValueError(f"group {group!r} runs with {implementations(group)}, "
+                         f"not {implementation!r}")
+    meta, arrays = load_fixture(path)
+    tol = tolerance(group, case, meta["dtype"])
+    try:
+        comparisons = RUNNERS[group](meta, arrays, path.parent.parent,
+                                     IMPLEMENTATIONS.get(implementation, False))
+    except Exception as exc:
+        if not catch:
+            raise
+        return [Row(group, case, implementation, "(raised)", math.inf, tol, meta["dtype"],
+                    f"{type(exc).__name__}: {exc}".splitlines()[0])]
+    rows = []
+    for quantity, actual, expected in comparisons:
+        error, note = max_error(_host(actual), expected)
+        rows.append(Row(group, case, implementation, quantity, error, tol, meta["dtype"], note))
+    return rows
+
+
+def run(root=None, groups: Optional[Iterable[str]] = None, catch: bool = True) -> List[Row]:
+    """Replay every fixture of ``groups`` (default: all) with every implementation."""
+    root = find_fixtures(root)
+    rows: List[Row] = []
+    for group in (GROUPS if groups is None else tuple(groups)):
+        for path in fixture_files(group, root):
+            for implementation in implementations(group):
+                rows += run_file(path, implementation, catch=catch)
+    return rows
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """The worst row of one (group, case, implementation)."""
+    group: str
+    case: str
+    implementation: str
+    worst: Row
+    rows: Tuple[Row, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.rows)
+
+
+def by_case(rows: Iterable[Row]) -> List[CaseResult]:
+    """Group rows by (group, case, implementation), keeping their order, each with its
+    worst row (the largest error relative to its tolerance)."""
+    grouped: Dict[tuple, List[Row]] = {}
+    for row in rows:
+        grouped.setdefault((row.group, row.case, row.implementation), []).append(row)
+
+    return [CaseResult(*key, max(rs, key=lambda r: r.error / r.tolerance), tuple(rs))
+            for key, rs in grouped.items()]
