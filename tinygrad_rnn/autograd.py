@@ -17,6 +17,11 @@ Jacobian products). The op's forward and that closure are written side by side i
    ``backward`` is called exactly once. Gradients reaching a leaf are accumulated into its
    ``.grad`` (across calls too, as in PyTorch).
 
+The sweep costs time linear in the size of the graph: when a tensor feeds several ops, their
+contributions are summed in place into one buffer the sweep owns (:func:`_add_grad`), and the
+gradient of a slice ``x[index]`` arrives as an :class:`IndexedGrad` that is added into that
+buffer at ``index``, never as a full-size array of zeros.
+
 After the sweep each node drops its closure and its parents, so the saved arrays and the
 intermediate tensors are freed at once, unless ``retain_graph=True``. Walking a freed node
 again raises the same ``RuntimeError`` PyTorch raises.
@@ -169,29 +174,84 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
     grad = _initial_grad(root, grad)
     order = topological_order(root)
     grads = {id(root): grad}
+    owned: set[int] = set()  # keys whose gradient is a buffer this sweep allocated itself
     anomaly = _Mode.anomaly
     with no_grad():  # hooks and backward closures must not record graphs themselves
-        for tensor in reversed(order):
-            g = grads.pop(id(tensor), None)
+        while order:
+            # Popping (rather than iterating) lets each intermediate tensor, and the array it
+            # holds, be freed as soon as its node is done, instead of at the end of the sweep.
+            tensor = order.pop()
+            key = id(tensor)
+            g = grads.pop(key, None)
             if g is None:
                 continue
+            is_owned = key in owned
+            owned.discard(key)
             if tensor._hooks:
                 g = _run_hooks(tensor, g)
+                is_owned = False
             node = tensor._node
-            if node is None or tensor._retains_grad:
-                tensor._accumulate_grad(g)
             if node is None:
+                tensor._accumulate_grad(g, owned=is_owned)
                 continue
+            if tensor._retains_grad:
+                tensor._accumulate_grad(g)
             parent_grads = node.backward(g)
             for parent, pg in zip(node.parents, parent_grads):
                 if pg is None or not parent.requires_grad:
                     continue
                 if anomaly:
-                    check_finite(pg, node.op, "backward (gradient)")
-                key = id(parent)
-                grads[key] = pg if key not in grads else grads[key] + pg
+                    check_finite(pg.values if type(pg) is IndexedGrad else pg, node.op,
+                                 "backward (gradient)")
+                _add_grad(grads, owned, parent, pg)
             if not retain_graph:
                 node.free()
+
+
+class IndexedGrad:
+    """The gradient that ``y = x[index]`` sends back to ``x``: ``values`` at ``index``, zero
+    everywhere else. getitem's backward returns this instead of a dense array of zeros, and
+    the sweep adds it into x's gradient in place: an unrolled RNN reads ``x[t]`` at each of T
+    steps, and T dense ``(T, N, H)`` arrays would make its backward O(T²)."""
+    __slots__ = ("index", "values", "advanced")
+
+    def __init__(self, index, values, advanced: bool):
+        self.index = index
+        self.values = values
+        self.advanced = advanced  # integer-array index: repeated entries must accumulate
+
+    def add_into(self, buffer) -> None:
+        if self.advanced:
+            backend.scatter_add(buffer, self.index, self.values)
+        else:
+            buffer[self.index] += self.values
+
+
+def _add_grad(grads: dict, owned: set, parent, pg) -> None:
+    """Add one contribution ``pg`` to the gradient of ``parent`` gathered in ``grads``.
+
+    A gradient a node returned may be a view or be shared with another parent, so it is
+    stored as is but never written to; the second contribution creates a new buffer, which
+    the sweep owns (``owned``) and adds every later contribution into in place. An owned
+    buffer reaching a leaf becomes its ``.grad`` without a copy.
+    """
+    key = id(parent)
+    current = grads.get(key)
+    if type(pg) is IndexedGrad:
+        if key not in owned:
+            current = parent.xp.zeros(parent.data.shape, dtype=parent.data.dtype) \
+                if current is None else current.astype(parent.data.dtype, copy=True)
+            grads[key] = current
+            owned.add(key)
+        pg.add_into(current)
+    elif current is None:
+        grads[key] = pg
+    elif key in owned:
+        current += pg
+    else:
+        # asarray: for 0-d operands NumPy returns a scalar, which ``+=`` above would not update
+        grads[key] = parent.xp.asarray(current + pg)
+        owned.add(key)
 
 
 def _initial_grad(root, grad):

@@ -168,13 +168,20 @@ def is_integer(dtype) -> bool:
 def host_array(data, dtype=None) -> numpy.ndarray:
     """Turn Python data (numbers, nested lists) into a host array; floats get the default
     dtype and integers int64, as ``torch.tensor`` does."""
-    arr = numpy.asarray(data)
+    try:
+        arr = numpy.asarray(data)
+    except ValueError:  # NumPy's "inhomogeneous shape" for ragged nested lists
+        raise ValueError("cannot make a tensor from a ragged nested list: every row must have "
+                         "the same length (the data must be rectangular)") from None
     if dtype is not None:
         return arr.astype(as_dtype(dtype), copy=False)
-    if arr.dtype.kind == "f" and not isinstance(data, numpy.ndarray):
+    from_numpy = isinstance(data, (numpy.ndarray, numpy.generic))  # keeps its dtype
+    if arr.dtype.kind == "f" and not from_numpy:
         return arr.astype(_default_dtype, copy=False)
-    if arr.dtype.kind == "b" or arr.dtype.kind in "iu":
-        return arr if isinstance(data, numpy.ndarray) else arr.astype(numpy.int64, copy=False)
+    if arr.dtype.kind == "b":
+        return arr
+    if arr.dtype.kind in "iu":
+        return arr if from_numpy else arr.astype(numpy.int64, copy=False)
     if arr.dtype.kind not in "f":
         raise TypeError(f"cannot make a tensor from data of dtype {arr.dtype}; "
                         "expected numbers (int or float)")

@@ -16,9 +16,10 @@ import numbers
 from typing import Callable, Iterable, Sequence
 
 from . import autograd, backend
-from .autograd import Node, _Mode
+from .autograd import IndexedGrad, Node, _Mode
 
 Shape = tuple
+_ndarray = backend.np.ndarray
 
 
 def _reduce_to(grad, like):
@@ -35,6 +36,23 @@ def _reduce_to(grad, like):
     return grad
 
 
+def _broadcast_error(a_shape, b_shape, op: str, exc: Exception) -> Exception:
+    """PyTorch's message for operands that do not broadcast, naming the rightmost clash and
+    both shapes (NumPy's "operands could not be broadcast" never reaches the user). ``exc``
+    (NumPy's error) is returned as is when the shapes do broadcast (it was about something
+    else, e.g. integers to negative integer powers)."""
+    ndim = max(len(a_shape), len(b_shape))
+    a_full = (1,) * (ndim - len(a_shape)) + tuple(a_shape)
+    b_full = (1,) * (ndim - len(b_shape)) + tuple(b_shape)
+    clashes = [i for i, (m, n) in enumerate(zip(a_full, b_full)) if m != n and 1 not in (m, n)]
+    if not clashes:
+        return exc
+    dim = clashes[-1]
+    return RuntimeError(f"The size of tensor a ({a_full[dim]}) must match the size of tensor b "
+                        f"({b_full[dim]}) at non-singleton dimension {dim} ({op}: shapes "
+                        f"{tuple(a_shape)} and {tuple(b_shape)} cannot be broadcast together)")
+
+
 def _axis_arg(axis, dim):
     """Accept PyTorch's ``dim=`` as an alias of ``axis=``."""
     if dim is not None:
@@ -49,12 +67,12 @@ def _normalize_axes(axis, ndim: int) -> tuple:
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
-    out = []
+    out, n = [], max(ndim, 1)  # a 0-d tensor accepts axis 0 and -1, as in PyTorch
     for a in axes:
-        if not -ndim <= a < max(ndim, 1):
+        if not -n <= a < n:
             raise IndexError(f"Dimension out of range (expected to be in range of "
-                             f"[{-ndim}, {ndim - 1}], but got {a})")
-        out.append(a % max(ndim, 1))
+                             f"[{-n}, {n - 1}], but got {a})")
+        out.append(a % n)
     return tuple(sorted(out))
 
 
@@ -117,12 +135,14 @@ class Tensor:
         t.grad = None
         t._hooks = None
         t._retains_grad = False
-        if _Mode.grad_enabled and any(p.requires_grad for p in parents):
-            t.requires_grad = True
-            t._node = Node(op, parents, backward)
-        else:
-            t.requires_grad = False
-            t._node = None
+        t.requires_grad = False
+        t._node = None
+        if _Mode.grad_enabled:
+            for p in parents:  # a plain loop: this runs for every op, any() costs more
+                if p.requires_grad:
+                    t.requires_grad = True
+                    t._node = Node(op, parents, backward)
+                    break
         if _Mode.anomaly:
             autograd.check_finite(array, op, "forward (output)")
         return t
@@ -149,6 +169,8 @@ class Tensor:
     @property
     def xp(self):
         """The array module (numpy or cupy) that owns this tensor's data."""
+        if type(self.data) is _ndarray:  # the common case first: every op asks
+            return backend.np
         return backend.module_of(self.data)
 
     @property
@@ -254,10 +276,15 @@ class Tensor:
         ``.grad``. ``grad`` (same shape as self) is required unless self has one element."""
         autograd.backward(self, grad, retain_graph)
 
-    def _accumulate_grad(self, g) -> None:
-        """Add ``g`` into ``.grad``; the first gradient is copied so ``.grad`` owns its memory."""
+    def _accumulate_grad(self, g, owned: bool = False) -> None:
+        """Add ``g`` into ``.grad``. The first gradient is copied so ``.grad`` owns its memory,
+        unless ``owned`` says that nothing else refers to ``g`` (a buffer the backward sweep
+        allocated), in which case it is adopted as is."""
         if self.grad is None:
-            self.grad = Tensor._wrap(self.xp.array(g, dtype=self.data.dtype, copy=True))
+            if owned and g.dtype == self.data.dtype and g.shape == self.data.shape:
+                self.grad = Tensor._wrap(g)
+            else:
+                self.grad = Tensor._wrap(self.xp.array(g, dtype=self.data.dtype, copy=True))
         else:
             self.grad.data += g
 
@@ -279,6 +306,8 @@ class Tensor:
         dtype = backend.as_dtype(dtype)
         if dtype == self.data.dtype:
             return self
+        if dtype.kind != "f":  # integer/bool results carry no gradient, as in PyTorch
+            return Tensor._wrap(self.data.astype(dtype))
         source = self.data.dtype
 
         def backward(g):
@@ -299,7 +328,11 @@ class Tensor:
         def backward(g):
             return (_reduce_to(g, a) if self.requires_grad else None,
                     _reduce_to(g, b) if other.requires_grad else None)
-        return Tensor._make(a + b, (self, other), backward, "add")
+        try:
+            out = a + b
+        except ValueError as exc:  # shapes that do not broadcast
+            raise _broadcast_error(a.shape, b.shape, "add", exc) from None
+        return Tensor._make(out, (self, other), backward, "add")
 
     def __sub__(self, other) -> "Tensor":
         other = self._operand(other)
@@ -308,7 +341,11 @@ class Tensor:
         def backward(g):
             return (_reduce_to(g, a) if self.requires_grad else None,
                     _reduce_to(-g, b) if other.requires_grad else None)
-        return Tensor._make(a - b, (self, other), backward, "sub")
+        try:
+            out = a - b
+        except ValueError as exc:  # shapes that do not broadcast
+            raise _broadcast_error(a.shape, b.shape, "sub", exc) from None
+        return Tensor._make(out, (self, other), backward, "sub")
 
     def __mul__(self, other) -> "Tensor":
         other = self._operand(other)
@@ -317,7 +354,11 @@ class Tensor:
         def backward(g):
             return (_reduce_to(g * b, a) if self.requires_grad else None,
                     _reduce_to(g * a, b) if other.requires_grad else None)
-        return Tensor._make(a * b, (self, other), backward, "mul")
+        try:
+            out = a * b
+        except ValueError as exc:  # shapes that do not broadcast
+            raise _broadcast_error(a.shape, b.shape, "mul", exc) from None
+        return Tensor._make(out, (self, other), backward, "mul")
 
     def __truediv__(self, other) -> "Tensor":
         other = self._operand(other)
@@ -326,14 +367,21 @@ class Tensor:
         def backward(g):
             return (_reduce_to(g / b, a) if self.requires_grad else None,
                     _reduce_to(-g * a / (b * b), b) if other.requires_grad else None)
-        return Tensor._make(a / b, (self, other), backward, "div")
+        try:
+            out = a / b
+        except ValueError as exc:  # shapes that do not broadcast
+            raise _broadcast_error(a.shape, b.shape, "div", exc) from None
+        return Tensor._make(out, (self, other), backward, "div")
 
     def __pow__(self, exponent) -> "Tensor":
         if isinstance(exponent, numbers.Number) and not isinstance(exponent, bool):
             return self._pow_scalar(exponent)
         exponent = self._operand(exponent)
         a, b = self.data, exponent.data
-        out = a ** b
+        try:
+            out = a ** b
+        except ValueError as exc:  # shapes that do not broadcast
+            raise _broadcast_error(a.shape, b.shape, "pow", exc) from None
 
         def backward(g):
             return (_reduce_to(g * b * a ** (b - 1), a) if self.requires_grad else None,
@@ -345,6 +393,8 @@ class Tensor:
         a = self.data
 
         def backward(g):
+            if p == 0:  # d/dx x**0 = 0, also at x = 0 (where a ** -1 is inf)
+                return (self.xp.zeros_like(g),)
             return (g * (p * a ** (p - 1)),)
         return Tensor._make(a ** p, (self,), backward, f"pow({p:g})")
 
@@ -385,9 +435,17 @@ class Tensor:
             raise RuntimeError(
                 f"mat1 and mat2 shapes cannot be multiplied ({'x'.join(map(str, a.shape))} "
                 f"and {'x'.join(map(str, b.shape))})")
-        out = a @ b
+        try:
+            out = a @ b
+        except ValueError:  # batch (leading) axes that do not broadcast
+            raise RuntimeError(f"matmul: the batch dimensions {a.shape[:-2]} and {b.shape[:-2]} "
+                               f"of shapes {self.shape} and {other.shape} cannot be broadcast "
+                               "together") from None
 
         def backward(g):
+            if a.ndim == 2 and b.ndim == 2:  # the common case (a layer, an RNN step) first
+                return (_reduce_to(g @ b.T, a) if self.requires_grad else None,
+                        _reduce_to(a.T @ g, b) if other.requires_grad else None)
             # Work with 2-D+ views: a row for a 1-D left operand, a column for a 1-D right one.
             a2 = a.reshape(1, -1) if a.ndim == 1 else a
             b2 = b.reshape(-1, 1) if b.ndim == 1 else b
@@ -410,6 +468,7 @@ class Tensor:
     def sum(self, axis=None, keepdims: bool = False, *, dim=None) -> "Tensor":
         """Sum over ``axis`` (None: all; int or tuple). ``dim=`` is accepted as in PyTorch."""
         axes = _normalize_axes(_axis_arg(axis, dim), self.ndim)
+        axes = axes if self.ndim else ()  # a 0-d tensor reduces over no axis
         a_shape = self.data.shape
 
         def backward(g):
@@ -423,15 +482,18 @@ class Tensor:
         """Mean over ``axis`` (None: all elements)."""
         _require_float(self, "mean")
         axes = _normalize_axes(_axis_arg(axis, dim), self.ndim)
+        axes = axes if self.ndim else ()  # a 0-d tensor reduces over no axis
         count = 1
         for ax in axes:
             count *= self.data.shape[ax]
-        return self.sum(axes, keepdims) * (1.0 / max(count, 1))
+        # The mean of no elements is NaN (0/0), as in NumPy and PyTorch, never a silent 0.
+        return self.sum(axes, keepdims) * (1.0 / count if count else float("nan"))
 
     def max(self, axis=None, keepdims: bool = False, *, dim=None) -> "Tensor":
         """Largest values over ``axis`` (like ``torch.amax``): tied maxima share the gradient
         equally."""
         axes = _normalize_axes(_axis_arg(axis, dim), self.ndim)
+        axes = axes if self.ndim else ()  # a 0-d tensor reduces over no axis
         if self.data.size == 0:
             raise RuntimeError("max(): expected a non-empty tensor")
         a = self.data
@@ -440,7 +502,7 @@ class Tensor:
         def backward(g):
             g = g.reshape(kept.shape)
             is_max = a == kept
-            return (g * is_max / is_max.sum(axis=axes, keepdims=True),)
+            return (_reduce_to(g * is_max / is_max.sum(axis=axes, keepdims=True), a),)
         out = kept if keepdims else kept.reshape(_reduced_shape(a.shape, axes))  # stays an array
         return Tensor._make(out, (self,), backward, "max")
 
@@ -466,8 +528,11 @@ class Tensor:
 
     def sigmoid(self) -> "Tensor":
         _require_float(self, "sigmoid")
-        # 1/(1+e^-x) written through tanh: exact, and no overflow for large |x|.
-        out = 0.5 * (self.xp.tanh(0.5 * self.data) + 1)
+        # 1/(1+e^-x) for x >= 0 and e^x/(1+e^x) for x < 0: e = e^-|x| never overflows, and
+        # tiny results keep their relative precision (log(sigmoid(-40)) is -40, not -inf).
+        x = self.data
+        e = self.xp.exp(-self.xp.abs(x))
+        out = self.xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
         return Tensor._make(out, (self,), lambda g: (g * out * (1 - out),), "sigmoid")
 
     def relu(self) -> "Tensor":
@@ -507,6 +572,7 @@ class Tensor:
         """Swap two axes (PyTorch's ``transpose(dim0, dim1)``)."""
         if self.ndim < 2:
             return self
+        (dim0,), (dim1,) = _normalize_axes(dim0, self.ndim), _normalize_axes(dim1, self.ndim)
         return Tensor._make(self.data.swapaxes(dim0, dim1), (self,),
                             lambda g: (g.swapaxes(dim0, dim1),), "transpose")
 
@@ -514,6 +580,7 @@ class Tensor:
         """Reorder the axes: ``out.shape[i] == self.shape[dims[i]]``."""
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
+        dims = tuple(_normalize_axes(d, self.ndim)[0] for d in dims)  # IndexError if out of range
         if sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)):
             raise RuntimeError(f"permute(): dims {dims} are not a permutation of the "
                                f"{self.ndim} axes of a tensor of shape {self.shape}")
@@ -528,20 +595,21 @@ class Tensor:
 
     def unsqueeze(self, dim: int) -> "Tensor":
         """Insert an axis of size 1 at ``dim``."""
-        dim = dim % (self.ndim + 1)
+        (dim,) = _normalize_axes(dim, self.ndim + 1)
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
     def squeeze(self, dim: int | None = None) -> "Tensor":
         """Remove axes of size 1 (only ``dim`` if given)."""
         if dim is None:
             return self.reshape(tuple(n for n in self.shape if n != 1))
-        dim = dim % max(self.ndim, 1)
-        if self.shape[dim] != 1:
+        (dim,) = _normalize_axes(dim, self.ndim)
+        if self.ndim == 0 or self.shape[dim] != 1:
             return self
         return self.reshape(self.shape[:dim] + self.shape[dim + 1:])
 
     def flip(self, axis: int = 0) -> "Tensor":
         """Reverse the order of elements along ``axis``."""
+        (axis,) = _normalize_axes(axis, self.ndim)
         return Tensor._make(self.xp.flip(self.data, axis), (self,),
                             lambda g: (self.xp.flip(g, axis),), "flip")
 
@@ -555,15 +623,9 @@ class Tensor:
         except IndexError as exc:
             raise IndexError(f"index {_describe_index(index)} is invalid for a tensor of shape "
                              f"{self.shape}: {exc}") from None
-        a_shape, dtype = self.data.shape, self.data.dtype
-
         def backward(g):
-            grad = self.xp.zeros(a_shape, dtype=dtype)
-            if advanced:
-                backend.scatter_add(grad, index, g)
-            else:
-                grad[index] = g
-            return (grad,)
+            # g at ``index``, zero elsewhere: autograd adds it into self's gradient in place.
+            return (IndexedGrad(index, g, advanced),)
         return Tensor._make(out, (self,), backward, "getitem")
 
     # ------------------------------------------------------------------- joining tensors
@@ -572,6 +634,7 @@ class Tensor:
         """Join tensors along an existing axis."""
         tensors = _same_backend(tensors, "cat")
         axis = _axis_arg(None if dim is not None else axis, dim)
+        _normalize_axes(axis, tensors[0].ndim)  # IndexError if out of range
         xp = tensors[0].xp
         try:
             out = xp.concatenate([t.data for t in tensors], axis=axis)
@@ -583,8 +646,8 @@ class Tensor:
 
         def backward(g):
             starts = [0] + list(ends[:-1])
-            return tuple(g[(slice(None),) * ax + (slice(int(s), int(e)),)]
-                         for s, e in zip(starts, ends))
+            return tuple(_reduce_to(g[(slice(None),) * ax + (slice(int(s), int(e)),)], t.data)
+                         for t, s, e in zip(tensors, starts, ends))
         return Tensor._make(out, tuple(tensors), backward, "cat")
 
     @staticmethod
@@ -596,12 +659,14 @@ class Tensor:
         if len(shapes) != 1:
             raise RuntimeError(f"stack expects each tensor to be equal size, but got shapes "
                                f"{[t.shape for t in tensors]}")
+        _normalize_axes(axis, tensors[0].ndim + 1)  # IndexError if out of range
         xp = tensors[0].xp
         out = xp.stack([t.data for t in tensors], axis=axis)
         ax = axis % out.ndim
 
         def backward(g):
-            return tuple(g[(slice(None),) * ax + (i,)] for i in range(len(tensors)))
+            return tuple(_reduce_to(g[(slice(None),) * ax + (i,)], t.data)
+                         for i, t in enumerate(tensors))
         return Tensor._make(out, tuple(tensors), backward, "stack")
 
     # ---------------------------------------------------------------------------- factories

@@ -39,6 +39,10 @@ class Linear(Module):
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"Linear: expected input with last dimension {self.in_features} "
                              f"(in_features), got shape {x.shape}")
+        if x.dtype != self.weight.dtype:
+            raise TypeError(f"Linear: input dtype {x.dtype} does not match the parameters' "
+                            f"dtype {self.weight.dtype}; convert the input (.float()/.double()) "
+                            "or the model (.float()/.double())")
         y = x @ self.weight.T
         return y + self.bias if self.bias is not None else y
 

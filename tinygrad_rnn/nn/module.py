@@ -112,6 +112,9 @@ class Module:
         """Copy weights in from ``state_dict`` (values: Tensors or NumPy/CuPy arrays, e.g. a
         state dict exported from PyTorch). With ``strict``, missing, unexpected and mis-shaped
         keys are all listed in one ``RuntimeError``. Returns ``(missing, unexpected)``."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"Expected state_dict to be dict-like (name -> tensor), got "
+                            f"{type(state_dict).__name__}")
         own = dict(self.named_parameters())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]

@@ -45,6 +45,9 @@ class RNN(Module):
         h_n:   ``(D*num_layers, N, H_out)`` (unbatched ``(D*num_layers, H_out)``)
     """
 
+    #: The active ``bptt.trace`` recording this layer (set only by ``bptt.trace``).
+    _tracer = None
+
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, unroll: bool = False,
@@ -111,7 +114,7 @@ class RNN(Module):
                 final_states.append(states[0] if direction == 1 else states[-1])
             layer_input = outputs[0] if len(outputs) == 1 else Tensor.cat(outputs, axis=2)
         output, h_n = layer_input, Tensor.stack(final_states, axis=0)
-        if self.batch_first:
+        if self.batch_first and not unbatched:  # unbatched input is (L, H_in) either way
             output = output.transpose(0, 1)
         if unbatched:
             output, h_n = output.squeeze(1), h_n.squeeze(1)
@@ -122,8 +125,13 @@ class RNN(Module):
         index = layer * self.num_directions + direction
         start = h0[index]
         recurrence = elman_unrolled if self.unroll else elman_fused
-        return recurrence(x, start, *self.layer_weights(layer, direction),
-                          nonlinearity=self.nonlinearity, reverse=direction == 1)
+        # Inside ``with bptt.trace(self)`` the tracer watches every h_t and its gradient.
+        watch = {} if self._tracer is None else self._tracer.callbacks(index, self.unroll)
+        states = recurrence(x, start, *self.layer_weights(layer, direction),
+                            nonlinearity=self.nonlinearity, reverse=direction == 1, **watch)
+        if self._tracer is not None:
+            self._tracer.record_states(index, states)
+        return states
 
     def _canonical_inputs(self, input, h0) -> tuple[Tensor, Tensor, bool]:
         """Validate and bring input to ``(L, N, H_in)`` and h0 to ``(D*layers, N, H)``."""
@@ -144,9 +152,13 @@ class RNN(Module):
         if input.shape[-1] != self.input_size:
             raise ValueError(f"RNN: input.size(-1) must be equal to input_size. Expected "
                              f"{self.input_size}, got {input.shape[-1]}")
-        if input.shape[-2 if input.ndim == 3 else 0] == 0:
+        length_axis = 1 if input.ndim == 3 and self.batch_first else 0
+        if input.shape[length_axis] == 0:
             raise ValueError(f"RNN: expected a sequence of length >= 1, got input of shape "
                              f"{input.shape}")
+        if input.ndim == 3 and input.shape[1 - length_axis] == 0:
+            raise ValueError(f"RNN: expected a batch of at least one sequence, got input of "
+                             f"shape {input.shape}")
         unbatched = input.ndim == 2
         x = input.unsqueeze(1) if unbatched else \
             (input.transpose(0, 1) if self.batch_first else input)
@@ -225,6 +237,10 @@ class RNNCell(Module):
         if input.shape[-1] != self.input_size:
             raise ValueError(f"RNNCell: input has inconsistent input_size: got "
                              f"{input.shape[-1]} expected {self.input_size}")
+        if input.dtype != self.weight_ih.dtype:
+            raise TypeError(f"RNNCell: input dtype {input.dtype} does not match the parameters' "
+                            f"dtype {self.weight_ih.dtype}; convert the input (.float()/.double()) "
+                            "or the model (.float()/.double())")
         unbatched = input.ndim == 1
         x = input.unsqueeze(0) if unbatched else input
         if hx is None:

@@ -1,0 +1,144 @@
+"""Primitive ops against values recorded from real PyTorch (``tests/fixtures/ops/*.npz``).
+
+Each fixture holds the inputs ``in_a`` (``in_b``, ``in_c``), PyTorch's output ``out``, an
+upstream weight ``w_out`` and the gradients ``grad_a`` ... of ``loss = sum(out * w_out)``;
+``meta`` (a JSON string) names the op and its arguments. The schema is documented in
+``tests/fixtures/record.py``; this file needs only NumPy.
+
+One table maps every recorded op to a lambda on our Tensors. A fixture whose op has no entry
+fails (it is never skipped), so a newly recorded op cannot go unchecked.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from tinygrad_rnn import Tensor
+
+OPS_DIR = pathlib.Path(__file__).resolve().parent / "fixtures" / "ops"
+FIXTURES = sorted(OPS_DIR.glob("*.npz"))
+INPUTS = ("a", "b", "c")
+
+
+def decode_index(entries):
+    """``meta["index"]`` (see record.py) as a Python index tuple."""
+    def one(e):
+        if isinstance(e, dict):
+            return slice(*e["slice"])
+        if isinstance(e, list):
+            return np.array(e, dtype=np.int64)
+        return e
+    return tuple(one(e) for e in entries)
+
+
+def axis_arg(axis):
+    """``null`` / int / list of ints -> None / int / tuple."""
+    return tuple(axis) if isinstance(axis, list) else axis
+
+
+def functional():
+    from tinygrad_rnn.nn import functional as F
+    return F
+
+
+# op name -> f(meta, a, b, c) on our Tensors (b, c are None when the op takes fewer inputs)
+OPS = {
+    "add": lambda m, a, b, c: a + b,
+    "sub": lambda m, a, b, c: a - b,
+    "mul": lambda m, a, b, c: a * b,
+    "div": lambda m, a, b, c: a / b,
+    "add_scalar": lambda m, a, b, c: a + m["scalar"],
+    "sub_scalar": lambda m, a, b, c: a - m["scalar"],
+    "mul_scalar": lambda m, a, b, c: a * m["scalar"],
+    "div_scalar": lambda m, a, b, c: a / m["scalar"],
+    "radd_scalar": lambda m, a, b, c: m["scalar"] + a,
+    "rsub_scalar": lambda m, a, b, c: m["scalar"] - a,
+    "rmul_scalar": lambda m, a, b, c: m["scalar"] * a,
+    "rdiv_scalar": lambda m, a, b, c: m["scalar"] / a,
+    "neg": lambda m, a, b, c: -a,
+    "pow_scalar": lambda m, a, b, c: a ** m["exponent"],
+    "pow_tensor": lambda m, a, b, c: a ** b,
+    "rpow_scalar": lambda m, a, b, c: m["scalar"] ** a,
+    "matmul": lambda m, a, b, c: a @ b,
+    "sum": lambda m, a, b, c: a.sum(axis=axis_arg(m["axis"]), keepdims=m["keepdims"]),
+    "mean": lambda m, a, b, c: a.mean(axis=axis_arg(m["axis"]), keepdims=m["keepdims"]),
+    "max": lambda m, a, b, c: a.max(axis=axis_arg(m["axis"]), keepdims=m["keepdims"]),
+    "exp": lambda m, a, b, c: a.exp(),
+    "log": lambda m, a, b, c: a.log(),
+    "tanh": lambda m, a, b, c: a.tanh(),
+    "relu": lambda m, a, b, c: a.relu(),
+    "sigmoid": lambda m, a, b, c: a.sigmoid(),
+    "reshape": lambda m, a, b, c: a.reshape(m["shape"]),
+    "transpose": lambda m, a, b, c: a.transpose(m["dim0"], m["dim1"]),
+    "permute": lambda m, a, b, c: a.permute(m["dims"]),
+    "T": lambda m, a, b, c: a.T,
+    "getitem": lambda m, a, b, c: a[decode_index(m["index"])],
+    "cat": lambda m, a, b, c: Tensor.cat([t for t in (a, b, c) if t is not None], m["axis"]),
+    "stack": lambda m, a, b, c: Tensor.stack([t for t in (a, b, c) if t is not None],
+                                             m["axis"]),
+    "clip": lambda m, a, b, c: a.clip(m["min"], m["max"]),
+    "softmax": lambda m, a, b, c: functional().softmax(a, axis=m["axis"]),
+    "log_softmax": lambda m, a, b, c: functional().log_softmax(a, axis=m["axis"]),
+}
+
+
+def load(path):
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    return json.loads(arrays.pop("meta").item()), arrays
+
+
+def assert_close(actual, expected, dtype, what):
+    """float64: ~1e-10 relative; float32: ~1e-5 relative to the largest magnitude."""
+    assert actual.shape == expected.shape, (what, actual.shape, expected.shape)
+    assert actual.dtype == np.dtype(dtype), (what, actual.dtype)
+    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
+    if dtype == "float64":
+        rtol, atol = 1e-10, 1e-12 * max(scale, 1.0)
+    else:
+        rtol, atol = 1e-5, 1e-5 * scale
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
+
+
+def test_fixtures_are_present():
+    assert OPS_DIR.is_dir(), f"{OPS_DIR} is missing: run tests/fixtures/record.py"
+    assert FIXTURES, f"no .npz fixtures in {OPS_DIR}"
+    dtypes = {load(p)[0]["dtype"] for p in FIXTURES}
+    assert dtypes == {"float32", "float64"}
+
+
+def test_every_recorded_op_has_a_mapping():
+    missing = sorted({load(p)[0]["op"] for p in FIXTURES} - set(OPS))
+    assert not missing, f"fixture ops with no entry in OPS: {missing}"
+
+
+def test_every_mapped_op_is_recorded():
+    """The table holds no dead entries (each is exercised by some fixture)."""
+    recorded = {load(p)[0]["op"] for p in FIXTURES}
+    assert set(OPS) <= recorded, sorted(set(OPS) - recorded)
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
+def test_matches_pytorch(path):
+    meta, arrays = load(path)
+    dtype = meta["dtype"]
+    assert meta["group"] == "ops" and meta.get("torch_version")
+    op = meta["op"]
+    assert op in OPS, f"{path.name}: op {op!r} has no entry in OPS"
+
+    inputs = {n: Tensor(arrays[f"in_{n}"], requires_grad=True)
+              for n in INPUTS if f"in_{n}" in arrays}
+    for n, t in inputs.items():
+        assert t.dtype == np.dtype(dtype)
+    out = OPS[op](meta, *(inputs.get(n) for n in INPUTS))
+    assert_close(out.numpy(), arrays["out"], dtype, f"{path.name}: out")
+
+    out.backward(Tensor(arrays["w_out"]))
+    for n, t in inputs.items():
+        assert t.grad is not None, f"{path.name}: no gradient for in_{n}"
+        assert_close(t.grad.numpy(), arrays[f"grad_{n}"], dtype, f"{path.name}: grad_{n}")
+    # every recorded gradient belongs to an input we fed
+    assert {k[5:] for k in arrays if k.startswith("grad_")} == set(inputs)
