@@ -10,11 +10,11 @@ from .autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from .backend import get_default_dtype, manual_seed, set_default_dtype
 from .gradcheck import GradcheckError, gradcheck
 from .tensor import Tensor
-from . import nn, optim
+from . import bptt, nn, optim, viz
 from .serialization import load, save
 
 __version__ = "0.1.0"
 
 __all__ = ["Tensor", "backend", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
            "manual_seed", "set_default_dtype", "get_default_dtype", "gradcheck",
-           "GradcheckError", "nn", "optim", "save", "load"]
+           "GradcheckError", "nn", "optim", "bptt", "viz", "save", "load"]

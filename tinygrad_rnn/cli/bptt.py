@@ -1,0 +1,251 @@
+"""``python -m tinygrad_rnn bptt``: watch gradients vanish or explode through time.
+
+Builds two Elman RNNs with the *same* weights, one with tanh and one with ReLU, runs them on
+the same input and back-propagates a loss. By default the input is random and the loss reads
+only the last hidden state h_T, so every gradient ∂L/∂h_t with t < T got there by travelling
+back through time. It prints, for every time step (or every k-th):
+
+* ``|dL/dh_t|``: the norm of the gradient reaching h_t (``bptt.trace``);
+* ``|dh_T/dh_t|``: the spectral norm of the Jacobian of h_T with respect to h_t
+  (``bptt.jacobian_norms``), the factor by which the gradient was scaled on its way;
+
+and the spectral radius of W_hh. ``--init-scale`` multiplies W_hh, moving the networks from
+vanishing (< 1) to exploding (> 1) gradients; ``--plot`` draws the curves on a log scale.
+Everything runs in float64 so that tiny gradients do not underflow to zero.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from .. import backend, bptt, nn
+from ..backend import get_default_dtype, set_default_dtype
+from ..tensor import Tensor
+
+np = backend.np  # host NumPy for the printed table
+
+NONLINEARITIES = ("tanh", "relu")
+INPUT_SIZE = 4          # input features of the task-free default
+MAX_ROWS = 20           # rows printed when --every is not given
+#: Sizes of the task-free default (a task brings its own defaults).
+DEFAULTS = {"seq_len": 50, "hidden_size": 32, "batch_size": 8}
+
+DESCRIPTION = (
+    "Gradient norms through time for a tanh and a ReLU RNN with the same weights: "
+    "|dL/dh_t| for every step t, the Jacobian norm |dh_T/dh_t| (spectral norm, mean over "
+    "the batch) and the spectral radius of W_hh. By default: random inputs and a loss on the "
+    "last step only, so the gradient must travel back through time.")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``bptt`` sub-command."""
+    p = subparsers.add_parser("bptt", help="gradient norms through time, tanh vs ReLU",
+                              description=DESCRIPTION)
+    p.add_argument("--seq-len", type=int, metavar="T",
+                   help=f"sequence length T (default: {DEFAULTS['seq_len']}, or the task's)")
+    p.add_argument("--hidden-size", type=int, metavar="H",
+                   help=f"hidden units (default: {DEFAULTS['hidden_size']}, or the task's)")
+    p.add_argument("--batch-size", type=int, metavar="N",
+                   help=f"sequences per batch (default: {DEFAULTS['batch_size']}, or the "
+                        "task's)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--init-scale", type=float, default=1.0, metavar="S",
+                   help="multiply W_hh by S after PyTorch's initialisation (spectral radius "
+                        "about 0.6): smaller vanishes faster, about 3 and up explodes "
+                        "(default: 1.0)")
+    p.add_argument("--every", type=int, metavar="K",
+                   help=f"print every K-th step (default: at most {MAX_ROWS} rows)")
+    p.add_argument("--task", metavar="NAME",
+                   help="use a training task's first batch, model and loss instead of "
+                        f"random inputs: {', '.join(task_names())}")
+    p.add_argument("--plot", metavar="PATH",
+                   help="also write a semilog plot of the norms (needs matplotlib)")
+    p.add_argument("--backend", choices=backend.CHOICES,
+                   help=f"array backend (default: ${backend.ENV_VAR}, else numpy)")
+    return p
+
+
+def task_names() -> list[str]:
+    """The training tasks' names (none if the tasks package cannot be imported)."""
+    try:
+        from .. import tasks
+    except ImportError:
+        return []
+    return tasks.names()
+
+
+# ---------------------------------------------------------------------------- measuring
+
+@dataclass
+class Measurement:
+    """What one RNN showed: host arrays over t = 1 … T and one number."""
+    grad_norms: np.ndarray      # ‖∂L/∂h_t‖, (T,)
+    jacobian_norms: np.ndarray  # ‖∂h_T/∂h_t‖₂ (batch mean), (T,)
+    spectral_radius: float      # of W_hh (of the last layer)
+
+
+@dataclass
+class Problem:
+    """An RNN (alone or inside a model), its input, and how to compute the loss."""
+    rnn: nn.RNN
+    x: Tensor
+    loss: Callable[[], Tensor]
+    description: str
+    seq_len: int
+    batch_size: int
+    last_step_loss: bool       # the loss reads h_T only: the ratio T → 1 is pure BPTT
+
+
+def random_problem(nonlinearity: str, args) -> Problem:
+    """The task-free default: random inputs ``(T, N, 4)``; the loss is the batch mean of a
+    fixed random unit readout of h_T, so ``∂L/∂h_T`` is the same for both nonlinearities."""
+    T, N, H = (args.seq_len or DEFAULTS["seq_len"], args.batch_size or DEFAULTS["batch_size"],
+               args.hidden_size or DEFAULTS["hidden_size"])
+    backend.manual_seed(args.seed)           # same seed, same weights for tanh and ReLU
+    rnn = nn.RNN(INPUT_SIZE, H, nonlinearity=nonlinearity)
+    x = Tensor.randn(T, N, INPUT_SIZE)
+    readout = Tensor.randn(H)
+    readout = readout / math.sqrt(float((readout * readout).sum().item()))
+
+    def loss() -> Tensor:
+        output, _ = rnn(x)
+        return (output[-1] @ readout).mean()       # only the last step: all else is BPTT
+    return Problem(rnn, x, loss, "random inputs, loss = batch mean of a random unit readout "
+                                 "of h_T (last step only)", T, N, last_step_loss=True)
+
+
+def task_problem(nonlinearity: str, args) -> Problem:
+    """A training task's first batch, its model (with the chosen nonlinearity) and loss."""
+    from .. import tasks
+    task = tasks.get(args.task)(seed=args.seed, batch_size=args.batch_size,
+                                seq_len=args.seq_len)
+    backend.manual_seed(args.seed)
+    model = task.make_model(hidden=args.hidden_size, nonlinearity=nonlinearity)
+    x, y = task.batch(0)
+    return Problem(model.rnn, x, lambda: task.loss(model(x), y),
+                   f"task {args.task!r}: its training loss on batch 0", task.seq_len,
+                   task.batch_size, last_step_loss=task.readout == "last")
+
+
+def measure(problem: Problem, init_scale: float) -> Measurement:
+    """Back-propagate the problem's loss once and read the norms of the last layer."""
+    bptt.scale_recurrent_weights_(problem.rnn, init_scale)
+    with bptt.trace(problem.rnn) as tr:
+        loss = problem.loss()
+    loss.backward()
+    row = -1                          # the last layer (its only direction: not bidirectional)
+    w_hh = problem.rnn.layer_weights(problem.rnn.num_layers - 1, 0)[1]
+    return Measurement(grad_norms=tr.grad_norms()[row],
+                       jacobian_norms=bptt.jacobian_norms(problem.rnn, problem.x)[row],
+                       spectral_radius=bptt.spectral_radius(w_hh))
+
+
+# ------------------------------------------------------------------------------ printing
+
+def steps_to_show(length: int, every: int | None) -> list[int]:
+    """Time steps (1-based) for the table: every k-th counted back from T, plus t = 1."""
+    k = every or max(1, math.ceil(length / MAX_ROWS))
+    steps = set(range(length, 0, -k)) | {1}
+    return sorted(steps)
+
+
+def format_table(results: dict, every: int | None) -> str:
+    """One row per shown step, columns ``|dL/dh_t|`` and ``|dh_T/dh_t|`` per nonlinearity."""
+    names = list(results)
+    header = ["t"] + [f"|dL/dh_t| {n}" for n in names] + [f"|dh_T/dh_t| {n}" for n in names]
+    length = len(results[names[0]].grad_norms)
+    rows = []
+    for t in steps_to_show(length, every):
+        values = [results[n].grad_norms[t - 1] for n in names] + \
+                 [results[n].jacobian_norms[t - 1] for n in names]
+        rows.append([str(t)] + [f"{v:.3e}" for v in values])
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    lines = ["  ".join(cell.rjust(w) for cell, w in zip(row, widths)) for row in [header] + rows]
+    return "\n".join(lines)
+
+
+def summary(name: str, m: Measurement, last_step_loss: bool) -> str:
+    """One line: how the gradient changed from t = T back to t = 1 (called vanishing or
+    exploding only when the loss reads the last step alone)."""
+    first, last = m.grad_norms[0], m.grad_norms[-1]
+    if not np.isfinite(first):
+        verdict = "overflowed (exploding)"
+    elif last == 0:
+        verdict = "no gradient reached h_T"
+    else:
+        ratio = first / last
+        kind = "vanishing" if ratio < 1e-2 else "exploding" if ratio > 1e2 else "stable-ish"
+        verdict = f"|dL/dh_1| / |dL/dh_T| = {ratio:.2e}" + (f" ({kind})" if last_step_loss
+                                                             else "")
+    return f"  {name:>4}: spectral radius of W_hh {m.spectral_radius:.3f}; {verdict}"
+
+
+def write_plot(results: dict, path: str, title: str) -> None:
+    """Two semilog panels: ``‖∂L/∂h_t‖`` and ``‖∂h_T/∂h_t‖``, a curve per nonlinearity."""
+    from .. import viz
+    viz.plot_norms({"gradient |dL/dh_t|": {n: m.grad_norms for n, m in results.items()},
+                    "Jacobian |dh_T/dh_t| (spectral norm)":
+                        {n: m.jacobian_norms for n, m in results.items()}},
+                   path, title=title, ylabel="norm (log scale)")
+
+
+# ----------------------------------------------------------------------------------- run
+
+def have_matplotlib() -> bool:
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+def check_args(args) -> None:
+    """Raise ``ValueError`` naming the first bad argument."""
+    for name in DEFAULTS:
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got "
+                             f"{value}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer, got {args.seed}")
+    if not (args.init_scale > 0 and math.isfinite(args.init_scale)):
+        raise ValueError(f"--init-scale must be a positive number, got {args.init_scale}")
+    if args.every is not None and args.every < 1:
+        raise ValueError(f"--every must be a positive integer, got {args.every}")
+    if args.plot and not have_matplotlib():
+        raise ValueError('--plot needs matplotlib, which is not installed: pip install '
+                         '"tinygrad-rnn[plot]" (or pip install matplotlib)')
+    if args.task is not None:
+        from .. import tasks
+        tasks.get(args.task)          # raises ValueError listing the valid names
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure, print the table (and write the plot); returns the exit status 0."""
+    check_args(args)
+    if args.backend:
+        try:
+            backend.use(args.backend)
+        except RuntimeError as exc:   # CuPy missing or no GPU: a bad --backend for this box
+            raise ValueError(str(exc)) from None
+    make_problem = task_problem if args.task else random_problem
+    dtype = get_default_dtype()
+    set_default_dtype("float64")      # tiny gradients must not underflow (float32: ~1e-38)
+    try:
+        problems = {f: make_problem(f, args) for f in NONLINEARITIES}
+        results = {f: measure(p, args.init_scale) for f, p in problems.items()}
+    finally:
+        set_default_dtype(dtype)
+    p = problems["tanh"]
+    print(f"BPTT through {p.seq_len} steps: hidden {p.rnn.hidden_size}, batch {p.batch_size}, "
+          f"seed {args.seed}, W_hh scale {args.init_scale:g}, backend {backend.name}")
+    print(f"{p.description}; same weights for tanh and ReLU")
+    print(format_table(results, args.every))
+    print("|dL/dh_t|: gradient norm over batch and units; |dh_T/dh_t|: spectral norm, batch "
+          "mean")
+    for name, m in results.items():
+        print(summary(name, m, p.last_step_loss))
+    if args.plot:
+        write_plot(results, args.plot, f"BPTT through {p.seq_len} steps, W_hh scale "
+                                       f"{args.init_scale:g}")
+        print(f"plot written to {args.plot}")
+    return 0
