@@ -24,7 +24,7 @@ from tinygrad_rnn import parity
 from tinygrad_rnn.cli import check
 
 ROOT = Path(__file__).resolve().parent / "fixtures"
-GROUPS = ("linear", "loss", "rnn", "optim", "state_dict", "seeds")
+GROUPS = ("linear", "loss", "rnn", "lstm", "gru", "optim", "state_dict", "seeds")
 
 
 def _cases(group):
@@ -43,8 +43,8 @@ def _failures(rows):
 def _expected_keys(group, meta, arrays):
     if group in ("linear", "loss"):
         return {k for k in arrays if k == "out" or k.startswith("grad_")}
-    if group == "rnn":
-        return {k for k in arrays if k in ("output", "h_n") or k.startswith("grad.")}
+    if group in ("rnn", "lstm", "gru"):
+        return {k for k in arrays if k in ("output", "h_n", "c_n") or k.startswith("grad.")}
     if group == "optim":
         return {k for k in arrays if k in ("loss", "clip_norm") or k.startswith(("step", "grad"))}
     if group == "state_dict":
@@ -69,7 +69,8 @@ def test_matches_pytorch(path, implementation):
 
 
 def test_both_rnn_implementations_are_replayed():
-    assert parity.implementations("rnn") == ("fused", "unrolled")
+    for group in ("rnn", "lstm", "gru"):
+        assert parity.implementations(group) == ("fused", "unrolled")
     assert parity.implementations("linear") == ("-",)
 
 
@@ -114,6 +115,25 @@ def test_a_perturbed_fixture_fails(tmp_path, name, key, dtype, rel):
     assert all(r.passed for q, r in rows.items() if q != key)
 
 
+@pytest.mark.parametrize("group, name, key", [
+    ("lstm", "h0_given_f64.npz", "c_n"),
+    ("lstm", "h0_given_f64.npz", "grad.c0"),
+    ("lstm", "proj_f64.npz", "grad.weight_hr_l0"),
+    ("gru", "bidirectional_f64.npz", "grad.bias_hh_l0_reverse"),
+])
+def test_a_perturbed_gated_fixture_fails(tmp_path, group, name, key):
+    root = _copy_group(tmp_path, group, [name])
+    path = root / group / name
+    _, arrays = parity.load_fixture(path)
+    bumped = arrays[key].copy()
+    bumped.flat[-1] += 1e-9 * max(1.0, float(np.abs(bumped).max()))
+    _rewrite(path, **{key: bumped})
+    for implementation in ("fused", "unrolled"):
+        rows = {r.quantity: r for r in parity.run_file(path, implementation)}
+        assert not rows[key].passed
+        assert all(r.passed for q, r in rows.items() if q != key)
+
+
 def test_run_file_reports_an_exception_as_a_failing_row(tmp_path):
     root = _copy_group(tmp_path, "rnn", ["base_f64.npz"])
     path = root / "rnn" / "base_f64.npz"
@@ -151,6 +171,9 @@ def test_tolerances():
     assert parity.tolerance("rnn", "base_f64", "float64") == 1e-10
     assert parity.tolerance("rnn", "base_f32", "float32") == 1e-5
     assert 1e-5 < parity.tolerance("rnn", "long_f32", "float32") <= 1e-4
+    for group in ("lstm", "gru"):
+        assert parity.tolerance(group, "base_f32", "float32") == 1e-5
+        assert 1e-5 < parity.tolerance(group, "long_f32", "float32") <= 1e-4
 
 
 # ---------------------------------------------------------------------- finding fixtures

@@ -20,6 +20,8 @@ What is compared (one :class:`Row` per compared quantity)::
     linear      nn.Linear with the recorded weights, then backward      -
     loss        F.mse_loss / F.cross_entropy, then backward             -
     rnn         nn.RNN with the recorded weights, then backward         fused, unrolled
+    lstm        nn.LSTM with the recorded weights, then backward        fused, unrolled
+    gru         nn.GRU with the recorded weights, then backward         fused, unrolled
     optim       10 steps of SGD/Adam (+ clip_grad_norm_) on RNN+Linear  fused, unrolled
     state_dict  tinygrad_rnn.load of a PyTorch state dict, RNN+Linear   fused, unrolled
     seeds       the seed notebooks' nn.RNN with their weights, forward  fused, unrolled
@@ -38,7 +40,8 @@ For every quantity, ``error = max|actual - expected| / scale``:
 * **float32**: ``scale = max|expected|`` (the largest entry of the expected array),
   tolerance ``1e-5``, about 80 float32 machine epsilons (1.2e-7) of the array's largest
   entry; measured worst 5e-7 for T <= 5.
-  Exception: the T=200 case (``rnn/long_f32``) gets ``3e-5``. Its gradients are sums over
+  Exception: the T=200 cases (``rnn/long_f32``, ``lstm/long_f32``, ``gru/long_f32``) get
+  ``3e-5``. Its gradients are sums over
   200 time steps of terms that each went through up to 200 recurrent matmuls, so float32
   rounding (~6e-8 per op, summed in a different order than PyTorch's kernels, and in yet
   another order by cuBLAS under CuPy) accumulates with T: on NumPy it measures 1e-6, five
@@ -69,15 +72,16 @@ np = backend.np  # host NumPy, for reading the fixtures
 #: Environment variable naming a fixtures directory.
 ENV_VAR = "TINYGRAD_RNN_FIXTURES"
 #: The fixture groups, in the order they are run and printed.
-GROUPS = ("ops", "linear", "loss", "rnn", "optim", "state_dict", "seeds")
+GROUPS = ("ops", "linear", "loss", "rnn", "lstm", "gru", "optim", "state_dict", "seeds")
 #: Groups with an ``nn.RNN`` inside: run once per implementation.
-RNN_GROUPS = ("rnn", "optim", "state_dict", "seeds")
+RNN_GROUPS = ("rnn", "lstm", "gru", "optim", "state_dict", "seeds")
 #: Implementation name -> the ``unroll`` argument of ``nn.RNN``.
 IMPLEMENTATIONS = {"fused": False, "unrolled": True}
 #: Base tolerances by dtype (see the module docstring for the error measure).
 TOLERANCES = {"float64": 1e-10, "float32": 1e-5}
 #: Looser float32 tolerances for long sequences, by (group, case); see the module docstring.
-LONG_SEQUENCE_TOLERANCES = {("rnn", "long_f32"): 3e-5}
+LONG_SEQUENCE_TOLERANCES = {("rnn", "long_f32"): 3e-5, ("lstm", "long_f32"): 3e-5,
+                            ("gru", "long_f32"): 3e-5}
 
 
 class FixturesNotFoundError(FileNotFoundError):
@@ -367,6 +371,41 @@ def _run_rnn(meta, arrays, root, unroll) -> Comparison:
     return rows
 
 
+def _gated_from_meta(meta, unroll: bool) -> "nn.RNNBase":
+    """The ``nn.LSTM`` / ``nn.GRU`` of an ``lstm``/``gru`` fixture."""
+    kwargs = dict(num_layers=meta["num_layers"], bias=meta["bias"],
+                  batch_first=meta["batch_first"], dropout=meta["dropout"],
+                  bidirectional=meta["bidirectional"], unroll=unroll, dtype=meta["dtype"])
+    if meta["mode"] == "LSTM":
+        kwargs["proj_size"] = meta["proj_size"]
+    return getattr(nn, meta["mode"])(meta["input_size"], meta["hidden_size"], **kwargs)
+
+
+def _run_gated(meta, arrays, root, unroll) -> Comparison:
+    """``lstm``/``gru``: like ``rnn``, with the LSTM's ``(h0, c0)`` in and ``(h_n, c_n)`` out."""
+    layer = _gated_from_meta(meta, unroll)
+    _load_prefixed(layer, arrays, "param.")
+    layer.train(meta["train_mode"])
+    lstm = meta["mode"] == "LSTM"
+    x = _leaf(arrays["x"])
+    initial = {}
+    if meta["h0_given"]:
+        initial = {"h0": _leaf(arrays["h0"])}
+        if lstm:
+            initial["c0"] = _leaf(arrays["c0"])
+    hx = tuple(initial.values()) if lstm and initial else initial.get("h0")
+    output, state = layer(x, hx)
+    finals = {"h_n": state[0], "c_n": state[1]} if lstm else {"h_n": state}
+    _weighted_backward({"output": output, **finals}, arrays)
+    rows = [_names_row([n for n, _ in layer.named_parameters()], meta["param_names"]),
+            ("output", output, arrays["output"])]
+    rows += [(key, value, arrays[key]) for key, value in finals.items()]
+    rows.append(("grad.x", x.grad, arrays["grad.x"]))
+    rows += [(f"grad.{key}", t.grad, arrays[f"grad.{key}"]) for key, t in initial.items()]
+    rows += [(f"grad.{n}", p.grad, arrays[f"grad.{n}"]) for n, p in layer.named_parameters()]
+    return rows
+
+
 class _RNNHead(nn.Module):
     """``fc(rnn(x)[0])``: the model of the optim and state_dict fixtures."""
 
@@ -440,7 +479,7 @@ def _run_seeds(meta, arrays, root, unroll) -> Comparison:
 
 
 RUNNERS = {"ops": _run_ops, "linear": _run_linear, "loss": _run_loss, "rnn": _run_rnn,
-           "optim": _run_optim, "state_dict": _run_state_dict, "seeds": _run_seeds}
+           "lstm": _run_gated, "gru": _run_gated, "optim": _run_optim, "state_dict": _run_state_dict, "seeds": _run_seeds}
 
 
 def run_file(path, implementation: str = "-", catch: bool = False) -> List[Row]:

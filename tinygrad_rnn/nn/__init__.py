@@ -6,7 +6,11 @@ from .dropout import Dropout
 from .linear import Linear
 from .loss import CrossEntropyLoss, MSELoss
 from .module import Module, Parameter
+from .gru import GRU, GRUCell
+from .lstm import LSTM, LSTMCell
 from .rnn import RNN, RNNCell
+from .rnn_base import RNNBase, RNNCellBase
 
-__all__ = ["Module", "Parameter", "Linear", "RNN", "RNNCell", "Tanh", "ReLU", "Sigmoid",
+__all__ = ["Module", "Parameter", "Linear", "RNN", "RNNCell", "LSTM", "LSTMCell", "GRU",
+           "GRUCell", "RNNBase", "RNNCellBase", "Tanh", "ReLU", "Sigmoid",
            "Sequential", "Dropout", "MSELoss", "CrossEntropyLoss", "functional", "utils"]

@@ -76,6 +76,11 @@ def elman_fused(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor 
         ∂L/∂x_t  = δa_t W_ih            ∂L/∂h_0  = δa_1 W_hh
 
     ``on_state_grads(δh)`` (``(T, N, H)``, time order) lets ``bptt.trace`` see every δh_t.
+
+    Cost: the loops make no Python objects but array views, allocate nothing (every step
+    writes into buffers made before the loop) and never wait for the GPU under CuPy. Memory:
+    the output ``(T, N, H)`` (plus the rows of ``x``, copied when ``x`` is a batch_first view)
+    from the forward pass to the backward pass, which adds one ``(T, N, H)`` buffer (δa).
     """
     xp = x.xp
     X, W_ih, W_hh = x.data, w_ih.data, w_hh.data
@@ -83,15 +88,22 @@ def elman_fused(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor 
     order = range(T - 1, -1, -1) if reverse else range(T)
 
     # ---- forward: hs[t] = f(x_t W_ihᵀ + b + h_{t-1} W_hhᵀ), computed in place
-    hs = (X.reshape(T * N, -1) @ W_ih.T).reshape(T, N, H)
+    hs = xp.empty((T, N, H), dtype=X.dtype)
+    # x_t W_ihᵀ for every t at once: one matmul over all T·N rows. A batch_first x arrives as
+    # a transposed view, which reshape copies (faster than a batched matmul at every size);
+    # the backward pass reuses those rows for ∂L/∂W_ih.
+    x_rows = X.reshape(T * N, -1)
+    xp.matmul(x_rows, W_ih.T, out=hs.reshape(T * N, H))
     if b_ih is not None:
         hs += b_ih.data + b_hh.data
     W_hh_T = W_hh.T
+    recurrent = xp.empty((N, H), dtype=X.dtype)            # h_{t-1} W_hhᵀ
     h_prev = h0.data
     for t in order:
         a_t = hs[t]
-        a_t += h_prev @ W_hh_T
-        if nonlinearity == "tanh":
+        xp.matmul(h_prev, W_hh_T, out=recurrent)
+        a_t += recurrent                                   # a_t
+        if nonlinearity == "tanh":                         # h_t = f(a_t)
             xp.tanh(a_t, out=a_t)
         else:
             xp.maximum(a_t, 0, out=a_t)
@@ -100,39 +112,45 @@ def elman_fused(x: Tensor, h0: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor 
     parents = (x, h0, w_ih, w_hh) + ((b_ih, b_hh) if b_ih is not None else ())
 
     def backward(g):
-        # f'(a_t) from the stored outputs: no pre-activations were kept.
-        deriv = 1 - hs * hs if nonlinearity == "tanh" else (hs > 0).astype(hs.dtype)
-        delta_a = xp.empty_like(hs)                       # δa_t for every t
+        # delta holds f'(a_t) of every step (from the stored h_t), then δa_t in its place.
+        delta = xp.empty_like(hs)
+        if nonlinearity == "tanh":
+            xp.multiply(hs, hs, out=delta)
+            xp.subtract(1, delta, out=delta)               # 1 - h_t²
+        else:
+            xp.sign(hs, out=delta)                         # [h_t > 0], as h_t = relu(a_t) ≥ 0
         state_grads = xp.empty_like(hs) if on_state_grads is not None else None
-        carry = xp.zeros_like(h0.data)                    # δa_{t+1} W_hh
+        delta_h = xp.empty((N, H), dtype=hs.dtype)
+        carry = xp.zeros((N, H), dtype=hs.dtype)           # δa_{t+1} W_hh
         for t in reversed(order):
-            delta_h = g[t] + carry                        # δh_t
             if state_grads is not None:
-                state_grads[t] = delta_h
-            xp.multiply(delta_h, deriv[t], out=delta_a[t])
-            carry = delta_a[t] @ W_hh
+                delta_h = state_grads[t]
+            xp.add(g[t], carry, out=delta_h)               # δh_t
+            delta_a = delta[t]
+            delta_a *= delta_h                             # δa_t = δh_t ⊙ f'(a_t)
+            xp.matmul(delta_a, W_hh, out=carry)
         if state_grads is not None:
             on_state_grads(state_grads)
-        return _parameter_grads(delta_a, carry, x, h0, w_ih, w_hh, b_ih, hs, reverse)
+        return _parameter_grads(delta, carry, x, x_rows, h0, w_ih, w_hh, b_ih, hs, reverse)
 
     name = f"rnn_{nonlinearity}" + ("_reverse" if reverse else "")
     return Tensor._make(hs, parents, backward, name)
 
 
-def _parameter_grads(delta_a, grad_h0, x, h0, w_ih, w_hh, b_ih, hs, reverse):
+def _parameter_grads(delta_a, grad_h0, x, x_rows, h0, w_ih, w_hh, b_ih, hs, reverse):
     """The sums over time of the BPTT equations, each as one matmul over all T·N rows."""
     T, N, H = hs.shape
-    xp = x.xp
     flat_delta = delta_a.reshape(T * N, H)
-    # h_{t-1} for every step, in time order: the state each step started from.
-    if reverse:
-        h_before = xp.concatenate([hs[1:], h0.data[None]], axis=0)
-    else:
-        h_before = xp.concatenate([h0.data[None], hs[:-1]], axis=0)
+    flat_h = hs.reshape(T * N, H)
     grad_x = (flat_delta @ w_ih.data).reshape(x.shape) if x.requires_grad else None
     grad_h0 = grad_h0 if h0.requires_grad else None
-    grad_w_ih = flat_delta.T @ x.data.reshape(T * N, -1)
-    grad_w_hh = flat_delta.T @ h_before.reshape(T * N, H)
+    grad_w_ih = flat_delta.T @ x_rows
+    # Σ_t δa_tᵀ h_{t-1}: h_{t-1} is the previous row block of hs (the next one in reverse),
+    # and h_0 for the first step.
+    first, rest, before = (T - 1, slice(0, -N), slice(N, None)) if reverse else \
+        (0, slice(N, None), slice(0, -N))
+    grad_w_hh = flat_delta[rest].T @ flat_h[before]
+    grad_w_hh += delta_a[first].T @ h0.data
     grads = (grad_x, grad_h0, grad_w_ih, grad_w_hh)
     if b_ih is not None:
         grad_b = flat_delta.sum(axis=0)

@@ -1,0 +1,343 @@
+"""``RNNBase`` and ``RNNCellBase``: what ``nn.RNN``, ``nn.LSTM`` and ``nn.GRU`` (and their
+cells) have in common, as in PyTorch.
+
+The three layers differ only in what one layer does to one sequence in one direction (the
+*recurrence*: Elman, LSTM or GRU) and in how many gate blocks their weights stack. Everything
+else is the same code, here:
+
+* constructor checks and attributes (``input_size``, ``hidden_size``, ``num_layers``,
+  ``bias``, ``batch_first``, ``dropout``, ``bidirectional``, ``proj_size``, ``unroll``);
+* the parameter layout and names: for layer ``k`` and direction ``d`` (suffix ``_l{k}``, plus
+  ``_reverse`` for d = 1), in PyTorch's order::
+
+      weight_ih_l{k}  (G*H, H_in_k)     G = gates per layer: 1 (RNN), 4 (LSTM), 3 (GRU)
+      weight_hh_l{k}  (G*H, H_out)      H_out = proj_size if proj_size > 0 else H
+      bias_ih_l{k}    (G*H,)            (not with bias=False)
+      bias_hh_l{k}    (G*H,)
+      weight_hr_l{k}  (H_out, H)        (LSTM with proj_size > 0 only)
+
+  where ``H_in_0 = input_size`` and ``H_in_k = D*H_out`` above; all drawn from
+  U(-1/sqrt(H), 1/sqrt(H));
+* input validation, ``batch_first`` and unbatched input, the initial states (zeros when not
+  given) and their validation;
+* the loop over layers and directions: dropout between layers (training mode only), each
+  direction's outputs concatenated as the next layer's input, the final states stacked in
+  PyTorch's order (layer 0 forward, layer 0 reverse, layer 1 forward, ...);
+* the hook through which ``bptt.trace`` watches every hidden state (``_tracer``).
+
+A subclass says how many gates it has (``_gates``), what its state is (``_state_names``:
+``("h0",)`` or ``("h0", "c0")``) and supplies :meth:`RNNBase._recurrence`.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+from .. import backend
+from ..tensor import Tensor
+from . import functional as F
+from .linear import uniform_parameter
+from .module import Module
+
+
+def _check_positive_int(owner: str, name: str, value) -> None:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
+
+
+class RNNBase(Module):
+    """Multi-layer, optionally bidirectional recurrent layer: the orchestration shared by
+    :class:`~tinygrad_rnn.nn.RNN`, :class:`~tinygrad_rnn.nn.LSTM` and
+    :class:`~tinygrad_rnn.nn.GRU` (see the module docstring). Not used directly."""
+
+    #: The layer's name in error messages (``"RNN"``, ``"LSTM"``, ``"GRU"``).
+    _mode = "RNN"
+    #: Gate blocks stacked in each weight matrix (1 Elman, 4 LSTM, 3 GRU).
+    _gates = 1
+    #: The recurrent state, as the user passes it: ``("h0",)`` or ``("h0", "c0")`` (LSTM).
+    _state_names = ("h0",)
+    #: The active ``bptt.trace`` recording this layer (set only by ``bptt.trace``).
+    _tracer = None
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, proj_size: int = 0, unroll: bool = False,
+                 dtype=None):
+        super().__init__()
+        owner = self._mode
+        _check_positive_int(owner, "input_size", input_size)
+        _check_positive_int(owner, "hidden_size", hidden_size)
+        if not isinstance(num_layers, numbers.Integral) or num_layers < 1:
+            raise ValueError(f"{owner}: num_layers must be an integer >= 1, got {num_layers!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
+                or not 0.0 <= dropout <= 1.0:
+            raise ValueError("dropout should be a number in range [0, 1] representing the "
+                             f"probability of an element being zeroed, got {dropout!r}")
+        if isinstance(proj_size, bool) or not isinstance(proj_size, numbers.Integral) \
+                or proj_size < 0:
+            raise ValueError(f"{owner}: proj_size should be a positive integer or zero to "
+                             f"disable projections, got {proj_size!r}")
+        if proj_size >= hidden_size:
+            raise ValueError(f"{owner}: proj_size has to be smaller than hidden_size, got "
+                             f"proj_size={proj_size} and hidden_size={hidden_size}")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional, self.proj_size, self.unroll = bidirectional, int(proj_size), unroll
+        self._init_parameters(dtype)
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def output_size(self) -> int:
+        """The size of each direction's hidden state ``h_t``: ``proj_size`` if set, else
+        ``hidden_size``."""
+        return self.proj_size if self.proj_size > 0 else self.hidden_size
+
+    # -------------------------------------------------------------------------- parameters
+    def _init_parameters(self, dtype) -> None:
+        """Create the weights in PyTorch's order (layer, direction, w_ih, w_hh, b_ih, b_hh,
+        w_hr), each drawn from U(-1/sqrt(H), 1/sqrt(H))."""
+        H, bound = self.hidden_size, 1.0 / math.sqrt(self.hidden_size)
+        G, H_out = self._gates * H, self.output_size
+        for layer in range(self.num_layers):
+            layer_input = self.input_size if layer == 0 else H_out * self.num_directions
+            for direction in range(self.num_directions):
+                sfx = self._suffix(layer, direction)
+                setattr(self, f"weight_ih{sfx}", uniform_parameter(G, layer_input, bound=bound,
+                                                                  dtype=dtype))
+                setattr(self, f"weight_hh{sfx}", uniform_parameter(G, H_out, bound=bound,
+                                                                  dtype=dtype))
+                if self.bias:
+                    setattr(self, f"bias_ih{sfx}", uniform_parameter(G, bound=bound, dtype=dtype))
+                    setattr(self, f"bias_hh{sfx}", uniform_parameter(G, bound=bound, dtype=dtype))
+                if self.proj_size > 0:
+                    setattr(self, f"weight_hr{sfx}", uniform_parameter(H_out, H, bound=bound,
+                                                                      dtype=dtype))
+
+    @staticmethod
+    def _suffix(layer: int, direction: int) -> str:
+        return f"_l{layer}" + ("_reverse" if direction == 1 else "")
+
+    def layer_weights(self, layer: int, direction: int) -> tuple:
+        """``(weight_ih, weight_hh, bias_ih, bias_hh)`` of one layer and direction (biases
+        None when ``bias=False``), plus ``weight_hr`` when ``proj_size > 0``."""
+        sfx = self._suffix(layer, direction)
+        bias = (getattr(self, f"bias_ih{sfx}"), getattr(self, f"bias_hh{sfx}")) if self.bias \
+            else (None, None)
+        weights = (getattr(self, f"weight_ih{sfx}"), getattr(self, f"weight_hh{sfx}")) + bias
+        if self.proj_size > 0:
+            weights += (getattr(self, f"weight_hr{sfx}"),)
+        return weights
+
+    # ----------------------------------------------------------------------------- forward
+    def forward(self, input: Tensor, hx=None):
+        """Run the whole sequence; returns ``(output, h_n)`` (``(output, (h_n, c_n))`` for
+        LSTM). Shapes are in the subclass's docstring."""
+        x, state, unbatched = self._canonical_inputs(input, hx)
+        layer_input, finals = x, []
+        for layer in range(self.num_layers):
+            if layer > 0 and self.dropout > 0 and self.training:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+            outputs = []
+            for direction in range(self.num_directions):
+                hs, final = self._run_direction(layer_input, state, layer, direction)
+                outputs.append(hs)
+                finals.append(final)
+            layer_input = outputs[0] if len(outputs) == 1 else Tensor.cat(outputs, axis=2)
+        output = layer_input
+        # One stacked (D*num_layers, N, ·) tensor per state component (h_n, and c_n for LSTM).
+        final_states = [Tensor.stack([f[k] for f in finals], axis=0) for k in range(len(state))]
+        if self.batch_first and not unbatched:  # unbatched input is (L, H_in) either way
+            output = output.transpose(0, 1)
+        if unbatched:
+            output = output.squeeze(1)
+            final_states = [s.squeeze(1) for s in final_states]
+        return output, (final_states[0] if len(final_states) == 1 else tuple(final_states))
+
+    def _run_direction(self, x: Tensor, state: tuple, layer: int, direction: int) -> tuple:
+        """Run one layer in one direction from its slice of the initial state(s).
+
+        Returns ``(hs, final)``: all hidden states ``(L, N, H_out)`` in time order, and the
+        direction's final state(s) as a tuple (``(h_T,)``, or ``(h_T, c_T)`` for LSTM)."""
+        index = layer * self.num_directions + direction
+        start = tuple(s[index] for s in state)
+        # Inside ``with bptt.trace(self)`` the tracer watches every h_t and its gradient.
+        watch = {} if self._tracer is None else self._tracer.callbacks(index, self.unroll)
+        hs, final = self._recurrence(x, start, self.layer_weights(layer, direction),
+                                     reverse=direction == 1, **watch)
+        if self._tracer is not None:
+            self._tracer.record_states(index, hs)
+        return hs, final
+
+    def _recurrence(self, x: Tensor, start: tuple, weights: tuple, reverse: bool,
+                    **watch) -> tuple:
+        """One layer, one direction: ``x`` ``(L, N, H_in)``, ``start`` the initial state(s)
+        ``(N, ·)`` → ``(hs, final)`` as :meth:`_run_direction` returns. ``watch`` holds the
+        tracer callbacks (``on_step`` for the unrolled, ``on_state_grads`` for the fused
+        implementation)."""
+        raise NotImplementedError(f"{type(self).__name__} must define _recurrence()")
+
+    # ---------------------------------------------------------------------- input checking
+    def _canonical_inputs(self, input, hx) -> tuple[Tensor, tuple, bool]:
+        """Validate and bring input to ``(L, N, H_in)`` and the state(s) to
+        ``(D*layers, N, ·)``; returns ``(x, state tuple, unbatched)``."""
+        owner = self._mode
+        if not isinstance(input, Tensor):
+            raise TypeError(f"{owner}: expected input to be a Tensor, got "
+                            f"{type(input).__name__}")
+        if input.ndim not in (2, 3):
+            raise ValueError(f"{owner}: Expected input to be 2D (L, H_in) or 3D "
+                             f"({'N, L' if self.batch_first else 'L, N'}, H_in), got "
+                             f"{input.ndim}D tensor of shape {input.shape} instead")
+        if not backend.is_floating(input.dtype):
+            raise TypeError(f"{owner}: expected a floating point input, got dtype "
+                            f"{input.dtype}; convert it with .float()")
+        weight = self.weight_ih_l0
+        if input.dtype != weight.dtype:
+            raise TypeError(f"{owner}: input dtype {input.dtype} does not match the "
+                            f"parameters' dtype {weight.dtype}; convert the input "
+                            "(.float()/.double()) or the model (.float()/.double())")
+        if input.shape[-1] != self.input_size:
+            raise ValueError(f"{owner}: input.size(-1) must be equal to input_size. Expected "
+                             f"{self.input_size}, got {input.shape[-1]}")
+        length_axis = 1 if input.ndim == 3 and self.batch_first else 0
+        if input.shape[length_axis] == 0:
+            raise ValueError(f"{owner}: expected a sequence of length >= 1, got input of "
+                             f"shape {input.shape}")
+        if input.ndim == 3 and input.shape[1 - length_axis] == 0:
+            raise ValueError(f"{owner}: expected a batch of at least one sequence, got input "
+                             f"of shape {input.shape}")
+        unbatched = input.ndim == 2
+        x = input.unsqueeze(1) if unbatched else \
+            (input.transpose(0, 1) if self.batch_first else input)
+        return x, self._canonical_state(hx, x, unbatched), unbatched
+
+    def _canonical_state(self, hx, x: Tensor, unbatched: bool) -> tuple:
+        """The initial state(s) as a tuple of ``(D*layers, N, ·)`` tensors. The default
+        (one ``h0``) suits RNN and GRU; LSTM overrides it for ``(h0, c0)``."""
+        return (self._canonical_h0(hx, x, unbatched, "h0", self.output_size, "hidden"),)
+
+    def _canonical_h0(self, h0, x: Tensor, unbatched: bool, name: str, size: int,
+                      label: str) -> Tensor:
+        """Check one initial state ``name`` (``h0``/``c0``) of last dimension ``size``, or
+        make zeros when it is None; ``label`` names it in the shape error as PyTorch does
+        (``hidden`` for RNN/GRU, ``hidden[0]``/``hidden[1]`` for LSTM)."""
+        owner = self._mode
+        layers = self.num_layers * self.num_directions
+        batch = x.shape[1]
+        if h0 is None:
+            return Tensor._wrap(x.xp.zeros((layers, batch, size), dtype=x.dtype))
+        if not isinstance(h0, Tensor):
+            raise TypeError(f"{owner}: expected {name} to be a Tensor, got "
+                            f"{type(h0).__name__}")
+        expected_ndim = 2 if unbatched else 3
+        if h0.ndim != expected_ndim:
+            kind = "unbatched 2-D" if unbatched else "batched 3-D"
+            raise ValueError(f"{owner}: for {kind} input, {name} should be {expected_ndim}-D "
+                             f"but got {h0.ndim}-D tensor of shape {h0.shape}")
+        if unbatched:
+            h0 = h0.unsqueeze(1)
+        expected = (layers, batch, size)
+        if h0.shape != expected:
+            shown = expected if not unbatched else (layers, size)
+            got = h0.shape if not unbatched else (h0.shape[0], h0.shape[2])
+            raise ValueError(f"{owner}: Expected {label} size {shown}, got {got}")
+        if h0.dtype != x.dtype:
+            raise TypeError(f"{owner}: {name} dtype {h0.dtype} does not match input dtype "
+                            f"{x.dtype}")
+        return h0
+
+    # -------------------------------------------------------------------------------- repr
+    def _extra_options(self) -> str:
+        """Options of the subclass shown after ``num_layers`` in the repr (RNN: the
+        nonlinearity)."""
+        return ""
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.proj_size:
+            s += f", proj_size={self.proj_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        s += self._extra_options()
+        if not self.bias:
+            s += ", bias=False"
+        if self.batch_first:
+            s += ", batch_first=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        if self.unroll:
+            s += ", unroll=True"
+        return s
+
+
+class RNNCellBase(Module):
+    """One time step of a recurrent layer: the parameters and the input and state checks
+    shared by :class:`~tinygrad_rnn.nn.RNNCell`, :class:`~tinygrad_rnn.nn.LSTMCell` and
+    :class:`~tinygrad_rnn.nn.GRUCell`.
+
+    Parameters (PyTorch's names): ``weight_ih`` ``(G*H, H_in)``, ``weight_hh`` ``(G*H, H)``,
+    ``bias_ih``, ``bias_hh`` ``(G*H,)`` (None with ``bias=False``), drawn from
+    U(-1/sqrt(H), 1/sqrt(H)); G = 1 (RNNCell), 4 (LSTMCell), 3 (GRUCell).
+    """
+
+    _mode = "RNNCell"
+    _gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None):
+        super().__init__()
+        _check_positive_int(self._mode, "input_size", input_size)
+        _check_positive_int(self._mode, "hidden_size", hidden_size)
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        G, bound = self._gates * hidden_size, 1.0 / math.sqrt(hidden_size)
+        self.weight_ih = uniform_parameter(G, input_size, bound=bound, dtype=dtype)
+        self.weight_hh = uniform_parameter(G, hidden_size, bound=bound, dtype=dtype)
+        for name in ("bias_ih", "bias_hh"):
+            self.register_parameter(
+                name, uniform_parameter(G, bound=bound, dtype=dtype) if bias else None)
+
+    def _canonical_input(self, input) -> tuple[Tensor, bool]:
+        """Validate ``input`` ``(N, H_in)`` or unbatched ``(H_in,)``; returns ``(x (N, H_in),
+        unbatched)``."""
+        owner = self._mode
+        if not isinstance(input, Tensor) or input.ndim not in (1, 2):
+            shape = getattr(input, "shape", type(input).__name__)
+            raise ValueError(f"{owner}: Expected input to be 1D or 2D, got {shape}")
+        if input.shape[-1] != self.input_size:
+            raise ValueError(f"{owner}: input has inconsistent input_size: got "
+                             f"{input.shape[-1]} expected {self.input_size}")
+        if input.dtype != self.weight_ih.dtype:
+            raise TypeError(f"{owner}: input dtype {input.dtype} does not match the "
+                            f"parameters' dtype {self.weight_ih.dtype}; convert the input "
+                            "(.float()/.double()) or the model (.float()/.double())")
+        unbatched = input.ndim == 1
+        return (input.unsqueeze(0) if unbatched else input), unbatched
+
+    def _canonical_state(self, hx, x: Tensor, unbatched: bool, name: str = "hx") -> Tensor:
+        """The state ``(N, H)`` (zeros if None), checked against the batch of ``x``."""
+        if hx is None:
+            return Tensor._wrap(x.xp.zeros((x.shape[0], self.hidden_size), dtype=x.dtype))
+        if not isinstance(hx, Tensor):
+            raise TypeError(f"{self._mode}: expected {name} to be a Tensor, got "
+                            f"{type(hx).__name__}")
+        h = hx.unsqueeze(0) if unbatched else hx
+        if h.shape != (x.shape[0], self.hidden_size):
+            raise ValueError(f"{self._mode}: Expected hidden size "
+                             f"{(x.shape[0], self.hidden_size)}, got {h.shape}")
+        if h.dtype != x.dtype:
+            raise TypeError(f"{self._mode}: {name} dtype {h.dtype} does not match input dtype "
+                            f"{x.dtype}")
+        return h
+
+    def _extra_options(self) -> str:
+        return ""
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if not self.bias:
+            s += ", bias=False"
+        return s + self._extra_options()

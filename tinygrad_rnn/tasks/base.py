@@ -1,0 +1,186 @@
+"""What every toy task provides, and the small helpers they share.
+
+A task is a recipe for one learning problem. It knows how to
+
+* make the training batch of any step: ``batch(step) -> (x, y)``. The batch is a pure function
+  of ``(seed, step)`` (never of a global random generator that training has advanced), so a
+  run resumed from a checkpoint at step ``s`` sees exactly the batches an uninterrupted run
+  would have seen;
+* build a model for it: ``make_model(hidden, layers, nonlinearity, unroll)`` (an ``nn.RNN``
+  with an ``nn.Linear`` head, see :mod:`.model`);
+* score a model: ``loss(output, y)`` for training, and ``evaluate(model)`` for a held-out
+  :class:`Metric` reported next to the metric of a trivial baseline;
+* describe itself: ``defaults`` (hyper-parameters that train well in a few seconds),
+  ``config()`` (what is needed to rebuild it, stored in checkpoints) and ``plot(ax, model)``
+  (a prediction panel for ``plot.png``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .. import backend
+from ..autograd import no_grad
+from ..nn.module import Module
+from ..tensor import Tensor
+from .model import SequenceModel
+
+#: Independent random streams of one task: training batches, the held-out test set, sampling.
+TRAIN_STREAM, TEST_STREAM, SAMPLE_STREAM = 0, 1, 2
+
+
+def to_tensor(array) -> Tensor:
+    """A host array as a Tensor on the active backend: floats in the default dtype (float32
+    unless changed), integers as int64 class indices."""
+    if array.dtype.kind == "f":
+        return Tensor(array, dtype=backend.get_default_dtype())
+    return Tensor(array, dtype="int64")
+
+
+def generator(seed: int, *keys: int):
+    """A host NumPy generator determined by ``seed`` and ``keys`` alone (e.g. the stream and
+    the step): a fresh one per call, so no state has to be saved to resume."""
+    return backend.np.random.default_rng([int(seed), *(int(k) for k in keys)])
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """A task's default hyper-parameters (every one can be overridden on the command line)."""
+    steps: int
+    batch_size: int
+    seq_len: int
+    hidden: int
+    layers: int = 1
+    nonlinearity: str = "tanh"
+    lr: float = 1e-2
+    optim: str = "adam"
+    clip: float = 1.0
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A held-out score of the model next to the same score of a trivial baseline."""
+    name: str                 # e.g. "test MSE", "accuracy", "bits/char"
+    value: float              # the model's score
+    baseline: float           # the trivial baseline's score
+    baseline_name: str        # what the baseline does, e.g. "predict the previous value"
+    higher_is_better: bool
+
+    @property
+    def beats_baseline(self) -> bool:
+        return self.value > self.baseline if self.higher_is_better else self.value < self.baseline
+
+    def describe(self) -> str:
+        """One line: ``test MSE 0.0123 vs 0.0456 (predict the previous value): 3.7x lower``."""
+        return (f"{self.name} {self.value:.4g} vs {self.baseline:.4g} ({self.baseline_name}): "
+                f"{self.improvement()}")
+
+    def improvement(self) -> str:
+        """How much better than the baseline, in words (a ratio for errors, points for
+        accuracies)."""
+        if self.higher_is_better:
+            return f"{self.value - self.baseline:+.4g} ({'better' if self.beats_baseline else 'worse'})"
+        if self.value <= 0:
+            return "error reduced to 0"
+        ratio = self.baseline / self.value
+        return f"{ratio:.3g}x lower" if ratio >= 1 else f"{1 / ratio:.3g}x higher (worse)"
+
+
+class Task:
+    """Base class of the toy tasks; subclasses set the class attributes and the methods that
+    raise ``NotImplementedError``."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""          # one line, shown by ``train --help``
+    defaults: ClassVar[Defaults]
+    #: Extra constructor options the command line may pass (e.g. charlm's ``text``).
+    options: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, seed: int = 0, batch_size: int | None = None,
+                 seq_len: int | None = None):
+        self.seed = _non_negative_int("seed", seed)
+        self.batch_size = _positive_int("batch_size", batch_size or self.defaults.batch_size)
+        self.seq_len = _positive_int("seq_len", seq_len or self.defaults.seq_len)
+
+    # ------------------------------------------------------------------------- to override
+    @property
+    def input_size(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def output_size(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def time_steps(self) -> int:
+        """Length of the input sequences (the time axis of ``x``); ``seq_len`` unless a task
+        defines ``seq_len`` otherwise (copy: symbols to recall)."""
+        return self.seq_len
+
+    #: "all": the head reads every time step (sequence to sequence); "last": only the last.
+    readout: ClassVar[str] = "all"
+
+    def batch(self, step: int) -> tuple[Tensor, Tensor]:
+        """Inputs and targets of training step ``step`` (deterministic in seed and step)."""
+        raise NotImplementedError
+
+    def loss(self, output: Tensor, target: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def evaluate(self, model: Module) -> Metric:
+        raise NotImplementedError
+
+    def steps_per_epoch(self) -> int | None:
+        """Steps that make one pass over a finite training set; None when every step draws
+        fresh data (then "epochs" mean nothing and only ``steps`` count)."""
+        return None
+
+    def plot(self, ax, model: Module) -> None:
+        """Draw a prediction panel on a matplotlib ``ax`` (no matplotlib import needed here)."""
+        ax.set_axis_off()
+
+    def report(self, model: Module) -> str:
+        """Extra text for the end-of-run summary (e.g. generated text); empty by default."""
+        return ""
+
+    # ----------------------------------------------------------------------------- shared
+    def make_model(self, hidden: int | None = None, layers: int | None = None,
+                   nonlinearity: str | None = None, unroll: bool = False) -> SequenceModel:
+        """An ``nn.RNN`` (batch_first) with an ``nn.Linear`` head, sized for this task.
+        Weights come from the global seeded generator: call ``tinygrad_rnn.manual_seed``
+        first for reproducible weights."""
+        d = self.defaults
+        return SequenceModel(self.input_size, hidden or d.hidden, self.output_size,
+                             num_layers=layers or d.layers,
+                             nonlinearity=nonlinearity or d.nonlinearity,
+                             unroll=unroll, readout=self.readout)
+
+    def config(self) -> dict[str, Any]:
+        """What rebuilds this task: ``type(task)(**task.config())`` (JSON-able values)."""
+        return {"seed": self.seed, "batch_size": self.batch_size, "seq_len": self.seq_len}
+
+    def predict(self, model: Module, x: Tensor) -> Tensor:
+        """The model's output for ``x`` in evaluation mode, without recording a graph."""
+        was_training = model.training
+        model.eval()
+        try:
+            with no_grad():
+                return model(x)
+        finally:
+            model.train(was_training)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        return f"{type(self).__name__}({args})"
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def _non_negative_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return value

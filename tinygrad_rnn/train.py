@@ -1,0 +1,423 @@
+"""Training a task's model: the loop behind ``python -m tinygrad_rnn train TASK``.
+
+    from tinygrad_rnn.train import TrainConfig, train
+    result = train(TrainConfig("sine", steps=500), checkpoint="runs/sine/checkpoint.npz")
+    print(result.metric.describe())
+
+A :class:`Trainer` holds a task, its model and optimizer, the step counter and the loss
+history. ``Trainer.run`` loops ``zero_grad → loss → backward → clip → step`` with a progress
+bar and saves checkpoints through :func:`tinygrad_rnn.save` (atomic ``.npz``, never pickle).
+
+**Exact resume.** Everything a step depends on is either in the checkpoint (weights,
+optimizer state, step counter, loss history, configuration) or a pure function of it: the
+batch of step ``s`` is drawn from a generator seeded with ``(seed, s)`` (see
+:mod:`tinygrad_rnn.tasks.base`), not from a global generator whose state training advanced.
+So ``Trainer.from_checkpoint(path).run()`` computes bit for bit the losses an uninterrupted
+run would have computed. (No random-generator state needs saving: the only other draw, the
+initial weights, happens once and its result is in the checkpoint.)
+
+**Interrupts.** During ``run``, Ctrl-C (SIGINT) and SIGTERM are turned into a request to stop
+after the current step, so the checkpoint saved then is consistent; ``run`` then raises
+:class:`TrainingInterrupted`, whose ``exit_code`` is 130 or 143, as a shell reports a process
+killed by those signals. A second Ctrl-C aborts at once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from . import backend, optim, tasks
+from .backend import manual_seed
+from .nn.utils import clip_grad_norm_
+from .serialization import load, save
+from .tasks.base import Metric, Task
+
+CHECKPOINT_FORMAT = "tinygrad_rnn.train"
+CHECKPOINT_VERSION = 1
+OPTIMIZERS = ("sgd", "adam")
+NONLINEARITIES = ("tanh", "relu")
+
+#: Settings that may differ when resuming: how long to train and where things run. Every
+#: other setting defines the computation and must match the checkpoint.
+RESUMABLE_OVERRIDES = ("steps", "epochs", "unroll")
+
+
+class TrainingError(Exception):
+    """A problem with a training run's settings or checkpoint (shown without a traceback)."""
+
+
+class TrainingInterrupted(TrainingError):
+    """Training stopped on a signal after saving a checkpoint (if it had a path to save to)."""
+
+    def __init__(self, signum: int, step: int, checkpoint: str | None):
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+        name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {name} at step {step}")
+
+    @property
+    def exit_code(self) -> int:
+        """128 + the signal number: 130 for SIGINT (Ctrl-C), 143 for SIGTERM."""
+        return 128 + self.signum
+
+
+# ---------------------------------------------------------------------------- settings
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run. ``None`` means "the task's default"
+    (:attr:`Task.defaults`); :meth:`resolved` fills those in."""
+    task: str
+    seed: int = 0
+    steps: int | None = None          # total optimisation steps (not "more steps")
+    epochs: int | None = None         # alternative to steps, for tasks with a finite data set
+    batch_size: int | None = None
+    seq_len: int | None = None
+    hidden: int | None = None
+    layers: int | None = None
+    nonlinearity: str | None = None
+    lr: float | None = None
+    optim: str | None = None
+    clip: float | None = None         # max gradient norm; 0 switches clipping off
+    unroll: bool = False              # per-step autograd graph instead of the fused layer
+    text: str | None = None           # charlm only: train on this file
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with every default filled in and every value checked (``ValueError``)."""
+        cls = tasks.get(self.task)
+        d = cls.defaults
+        if self.text is not None and "text" not in cls.options:
+            raise ValueError(f"--text is only used by the charlm task, not by {self.task!r}")
+        filled = {f: getattr(self, f) if getattr(self, f) is not None else getattr(d, f)
+                  for f in ("batch_size", "seq_len", "hidden", "layers", "nonlinearity", "lr",
+                            "optim", "clip")}
+        if self.text is not None:   # absolute, so that a resume from elsewhere finds it
+            filled["text"] = os.path.abspath(self.text)
+        config = dataclasses.replace(self, **filled)
+        config._check()
+        if config.epochs is not None:     # from here on only steps count
+            config.steps, config.epochs = config._steps_from_epochs(), None
+        elif config.steps is None:
+            config.steps = d.steps
+        return config
+
+    def _check(self) -> None:
+        _require(self.seed, "seed", minimum=0)
+        for name in ("steps", "epochs", "batch_size", "seq_len", "hidden", "layers"):
+            if getattr(self, name) is not None:
+                _require(getattr(self, name), name, minimum=1)
+        if self.steps is not None and self.epochs is not None:
+            raise ValueError("give --steps or --epochs, not both")
+        if self.nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"unknown nonlinearity {self.nonlinearity!r}; expected one of "
+                             + ", ".join(NONLINEARITIES))
+        if self.optim not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optim!r}; expected one of "
+                             + ", ".join(OPTIMIZERS))
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"--lr must be a positive number, got {self.lr}")
+        if not (self.clip >= 0 and math.isfinite(self.clip)):
+            raise ValueError(f"--clip must be a number >= 0 (0: no clipping), got {self.clip}")
+
+    def _steps_from_epochs(self) -> int:
+        per_epoch = self.make_task().steps_per_epoch()
+        if per_epoch is None:
+            raise ValueError(f"task {self.task!r} draws fresh data at every step, so it has no "
+                             "epochs; use --steps")
+        return self.epochs * per_epoch
+
+    def make_task(self) -> Task:
+        """The task these settings describe."""
+        extra = {"text": self.text} if self.text is not None else {}
+        return tasks.get(self.task)(seed=self.seed, batch_size=self.batch_size,
+                                    seq_len=self.seq_len, **extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def _require(value, name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        what = "a positive integer" if minimum == 1 else "an integer >= 0"
+        raise ValueError(f"--{name.replace('_', '-')} must be {what}, got {value!r}")
+
+
+def make_optimizer(name: str, parameters, lr: float) -> optim.Optimizer:
+    """``"adam"``: Adam with PyTorch's defaults; ``"sgd"``: SGD with momentum 0.9."""
+    if name == "adam":
+        return optim.Adam(parameters, lr=lr)
+    if name == "sgd":
+        return optim.SGD(parameters, lr=lr, momentum=0.9)
+    raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
+
+
+# ----------------------------------------------------------------------------- history
+
+@dataclass
+class History:
+    """Per-step records of a run: ``loss[i]`` and ``grad_norm[i]`` (before clipping) of step
+    ``i + 1``."""
+    loss: list[float] = field(default_factory=list)
+    grad_norm: list[float] = field(default_factory=list)
+
+    def to_state(self) -> dict[str, Any]:
+        host = backend.np
+        return {"loss": host.array(self.loss, dtype=host.float64),
+                "grad_norm": host.array(self.grad_norm, dtype=host.float64)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "History":
+        return cls(loss=[float(v) for v in state["loss"].numpy()],
+                   grad_norm=[float(v) for v in state["grad_norm"].numpy()])
+
+    def smoothed_last(self, fraction: float = 0.05) -> float:
+        """Mean loss of the last ``fraction`` of the steps (at least one): a less noisy
+        "final loss" than the last step alone."""
+        n = max(1, int(len(self.loss) * fraction))
+        return sum(self.loss[-n:]) / n
+
+
+# ----------------------------------------------------------------------------- trainer
+
+class Trainer:
+    """A task, its model and optimizer, and where training stands (``step``, ``history``).
+
+    ``Trainer(config)`` starts fresh (weights drawn after ``manual_seed(config.seed)``);
+    :meth:`from_checkpoint` continues a saved run.
+    """
+
+    def __init__(self, config: TrainConfig):
+        self.config = config.resolved()
+        self.task = self.config.make_task()
+        manual_seed(self.config.seed)          # the same seed gives the same initial weights
+        self.model = self.task.make_model(self.config.hidden, self.config.layers,
+                                          self.config.nonlinearity, self.config.unroll)
+        self.optimizer = make_optimizer(self.config.optim, self.model.parameters(),
+                                        self.config.lr)
+        self.step = 0                          # optimisation steps done so far
+        self.history = History()
+        self.seconds = 0.0                     # training time so far, over all resumes
+
+    # ------------------------------------------------------------------------- training
+    def train_step(self) -> float:
+        """One optimisation step on the batch of step ``self.step``; returns its loss."""
+        x, y = self.task.batch(self.step)
+        self.optimizer.zero_grad()
+        loss = self.task.loss(self.model(x), y)
+        loss.backward()
+        # Clipping with max_norm=inf only measures the norm (and changes nothing).
+        max_norm = self.config.clip if self.config.clip > 0 else math.inf
+        norm = clip_grad_norm_(self.model.parameters(), max_norm)
+        self.optimizer.step()
+        value = loss.item()
+        if not math.isfinite(value):
+            raise TrainingError(
+                f"the loss became {value} at step {self.step + 1}: training diverged; try a "
+                f"smaller --lr (now {self.config.lr:g}) or gradient clipping (--clip 1)")
+        self.step += 1
+        self.history.loss.append(value)
+        self.history.grad_norm.append(float(norm.item()))
+        return value
+
+    def run(self, checkpoint: str | None = None, quiet: bool = False, save_every: int = 0,
+            log: Callable[[str], None] | None = None) -> History:
+        """Train until ``config.steps`` steps are done, then save ``checkpoint`` (if given).
+
+        Shows a progress bar with the running loss when stderr is a terminal (and not
+        ``quiet``); otherwise, unless ``quiet``, prints a line at every tenth of the run.
+        Saves every ``save_every`` steps too (0: only at the end). On SIGINT/SIGTERM:
+        finishes the current step, saves, and raises :class:`TrainingInterrupted`.
+        """
+        log = log or (lambda line: print(line, file=sys.stderr))
+        if checkpoint:  # an unusable directory fails now, not after the training
+            os.makedirs(os.path.dirname(os.path.abspath(checkpoint)), exist_ok=True)
+        total = self.config.steps
+        bar = _progress_bar(self, total, disable=quiet or not sys.stderr.isatty())
+        report_every = max(1, total // 10) if not quiet and bar.disable else 0
+        running = None
+        with _StopOnSignals() as stop:
+            try:
+                while self.step < total and stop.signum is None:
+                    started = time.perf_counter()
+                    loss = self.train_step()
+                    self.seconds += time.perf_counter() - started
+                    running = loss if running is None else 0.95 * running + 0.05 * loss
+                    bar.update(1)
+                    if self.step % 10 == 0 or self.step == total:
+                        bar.set_postfix_str(f"loss {running:.4g}", refresh=False)
+                    if report_every and (self.step % report_every == 0 or self.step == total):
+                        log(f"step {self.step}/{total}  loss {running:.4g}")
+                    if checkpoint and save_every and self.step % save_every == 0:
+                        self.save(checkpoint)
+            finally:
+                bar.close()
+        if checkpoint:
+            self.save(checkpoint)
+        if stop.signum is not None:
+            raise TrainingInterrupted(stop.signum, self.step, checkpoint)
+        return self.history
+
+    def evaluate(self) -> Metric:
+        """The task's held-out metric for the current model, with the baseline's."""
+        return self.task.evaluate(self.model)
+
+    # ---------------------------------------------------------------------- checkpoints
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly, as nested dicts of arrays and numbers."""
+        return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+                "config": self.config.to_dict(), "task": self.task.config(),
+                "step": self.step, "seconds": self.seconds, "backend": backend.name,
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "history": self.history.to_state()}
+
+    def save(self, path: str) -> None:
+        """Write a checkpoint (atomically: an interrupted save keeps the previous file)."""
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        save(self.state(), path)
+
+    @classmethod
+    def from_checkpoint(cls, path: str, **overrides) -> "Trainer":
+        """Continue the run saved at ``path``. ``overrides`` may change only
+        :data:`RESUMABLE_OVERRIDES` (e.g. ``steps=`` to train longer); anything else that
+        differs from the checkpoint raises :class:`TrainingError`."""
+        state = read_checkpoint(path)
+        saved = TrainConfig.from_dict(state["config"])
+        task = overrides.pop("task", None)
+        if task is not None and task != saved.task:
+            raise TrainingError(f"checkpoint {path!r} is for task {saved.task!r}, not {task!r}")
+        config = _apply_overrides(saved, overrides, path)
+        trainer = cls(config)
+        if trainer.task.config() != state["task"]:
+            raise TrainingError(f"checkpoint {path!r} was made with task settings "
+                                f"{state['task']}, but they now give {trainer.task.config()}")
+        try:
+            trainer.model.load_state_dict(state["model"])
+            trainer.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise TrainingError(f"checkpoint {path!r} does not fit the model it describes: "
+                                + " ".join(str(exc).split())) from None
+        trainer.step = int(state["step"])
+        trainer.seconds = float(state["seconds"])
+        trainer.history = History.from_state(state["history"])
+        return trainer
+
+
+def read_checkpoint(path: str) -> dict[str, Any]:
+    """Load a training checkpoint, checking that it is one."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
+    state = load(path)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise TrainingError(f"{path!r} is not a training checkpoint (one written by "
+                            "`python -m tinygrad_rnn train`)")
+    if state.get("version") != CHECKPOINT_VERSION:
+        raise TrainingError(f"checkpoint {path!r} has version {state.get('version')!r}; this "
+                            f"tinygrad_rnn reads version {CHECKPOINT_VERSION}")
+    return state
+
+
+def _apply_overrides(saved: TrainConfig, overrides: dict[str, Any], path: str) -> TrainConfig:
+    """``saved`` with the allowed ``overrides``; a differing value of any other setting is an
+    error (it would change the computation, so the run would not continue the same one)."""
+    changes = {}
+    for name, value in overrides.items():
+        if name == "text" and value is not None:
+            value = os.path.abspath(value)        # the checkpoint stores absolute paths
+        if value is None or value == getattr(saved, name):
+            continue
+        if name not in RESUMABLE_OVERRIDES:
+            raise TrainingError(
+                f"--{name.replace('_', '-')} {value} conflicts with checkpoint {path!r}, which "
+                f"was trained with {name}={getattr(saved, name)!r}; leave it out to resume")
+        changes[name] = value
+    if "epochs" in changes:
+        changes["steps"] = None   # recomputed from the epochs by resolved()
+    elif "steps" in changes:
+        changes["epochs"] = None
+    return dataclasses.replace(saved, **changes)
+
+
+# ------------------------------------------------------------------------------ helpers
+
+def _progress_bar(trainer: Trainer, total: int, disable: bool):
+    """A tqdm bar over the steps, starting at the steps already done."""
+    from tqdm.auto import tqdm
+    return tqdm(total=total, initial=trainer.step, disable=disable, unit="step",
+                desc=trainer.config.task, dynamic_ncols=True, leave=True)
+
+
+class _StopOnSignals:
+    """Within the block, SIGINT and SIGTERM set ``signum`` instead of killing the process,
+    so the loop can stop cleanly between two steps. A second SIGINT raises
+    KeyboardInterrupt at once. Does nothing outside the main thread (where Python does not
+    allow installing handlers)."""
+
+    SIGNALS = tuple(s for s in (signal.SIGINT, getattr(signal, "SIGTERM", None)) if s)
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt      # asked twice: stop now
+        self.signum = signum
+
+    def __enter__(self) -> "_StopOnSignals":
+        if threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                self._previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+        return False
+
+
+# ------------------------------------------------------------------------------- train
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns."""
+    trainer: Trainer
+    metric: Metric
+    seconds: float            # wall-clock time of this call: build, train and evaluate
+    resumed_from: int         # the step the run started from (0 when fresh)
+
+    @property
+    def history(self) -> History:
+        return self.trainer.history
+
+
+def train(config: TrainConfig | None = None, *, resume: str | None = None,
+          checkpoint: str | None = None, quiet: bool = False, save_every: int = 0,
+          log: Callable[[str], None] | None = None, **overrides) -> TrainResult:
+    """Train a task's model from scratch (``config``) or from a checkpoint (``resume``, with
+    ``overrides`` such as ``steps=``), save ``checkpoint``, and evaluate it.
+
+    Raises :class:`TrainingInterrupted` (after saving) on Ctrl-C or SIGTERM.
+    """
+    started = time.perf_counter()
+    if (config is None) == (resume is None):
+        raise ValueError("train: pass either a TrainConfig or resume=CHECKPOINT")
+    if resume is not None:
+        trainer = Trainer.from_checkpoint(resume, **overrides)
+    else:
+        trainer = Trainer(dataclasses.replace(config, **overrides))
+    start = trainer.step
+    trainer.run(checkpoint=checkpoint, quiet=quiet, save_every=save_every, log=log)
+    metric = trainer.evaluate()
+    return TrainResult(trainer, metric, time.perf_counter() - started, start)
