@@ -7,7 +7,6 @@ that resumes.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shlex

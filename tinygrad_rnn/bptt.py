@@ -10,8 +10,9 @@ So a gradient that enters at step T and travels back to step t is multiplied by 
 T - t per-step Jacobians. When their norms stay below 1 it shrinks geometrically (vanishing
 gradients); above 1 it grows (exploding gradients). This module lets you watch that happen:
 
-* :func:`trace` records every hidden state ``h_t`` of an :class:`~tinygrad_rnn.nn.RNN` in the
-  forward pass and, after ``backward()``, its gradient ``∂L/∂h_t``;
+* :func:`trace` records every hidden state ``h_t`` of an :class:`~tinygrad_rnn.nn.RNN` (or an
+  ``nn.LSTM``, ``nn.GRU``) in the forward pass and, after ``backward()``, its gradient
+  ``∂L/∂h_t``;
 * :func:`jacobian_norms` computes ``‖∂h_T/∂h_t‖`` directly, by multiplying the per-step
   Jacobians; :func:`spectral_radius` tells whether ``W_hh`` alone expands or contracts;
 * :func:`chunks` cuts a long sequence into pieces for truncated BPTT.
@@ -34,9 +35,10 @@ import numbers
 from typing import Iterator
 
 from . import backend
-from .autograd import no_grad
+from .autograd import enable_grad, no_grad
 from .nn.module import Module
 from .nn.rnn import RNN
+from .nn.rnn_base import RNNBase
 from .tensor import Tensor
 
 np = backend.np  # host NumPy: the results are small tables for printing and plotting
@@ -196,8 +198,10 @@ def trace(model: Module) -> Trace:
         loss.backward()                 # inside or after the block
         tr.grad_norms()                 # (num_layers*D, T): ‖∂L/∂h_t‖ for every step
 
-    ``model``: an :class:`~tinygrad_rnn.nn.RNN`, or a module that contains exactly one (e.g. a
-    model with an ``rnn`` attribute). Works with both implementations (``unroll=False``: the
+    ``model``: an :class:`~tinygrad_rnn.nn.RNN`, :class:`~tinygrad_rnn.nn.LSTM` or
+    :class:`~tinygrad_rnn.nn.GRU`, or a module that contains exactly one (e.g. a model with an
+    ``rnn`` attribute). For an LSTM the traced state is the hidden state ``h_t`` (the output),
+    not the cell state. Works with both implementations (``unroll=False``: the
     fused layer reports its BPTT deltas; ``unroll=True``: a hook on every ``h_t``), any number
     of layers, bidirectional, ``batch_first`` and unbatched input. See :class:`Trace` for the
     shapes and the row order.
@@ -205,16 +209,16 @@ def trace(model: Module) -> Trace:
     return Trace(_find_rnn(model, "bptt.trace"))
 
 
-def _find_rnn(model, owner: str) -> RNN:
-    """``model`` itself if it is an ``nn.RNN``, else the one ``nn.RNN`` inside it."""
-    if isinstance(model, RNN):
+def _find_rnn(model, owner: str) -> RNNBase:
+    """``model`` itself if it is an ``nn.RNN``/``LSTM``/``GRU``, else the one inside it."""
+    if isinstance(model, RNNBase):
         return model
     if not isinstance(model, Module):
-        raise TypeError(f"{owner}: expected an nn.RNN (or a module containing one), got "
-                        f"{type(model).__name__}")
-    found = [m for m in model.modules() if isinstance(m, RNN)]
+        raise TypeError(f"{owner}: expected an nn.RNN, nn.LSTM or nn.GRU (or a module "
+                        f"containing one), got {type(model).__name__}")
+    found = [m for m in model.modules() if isinstance(m, RNNBase)]
     if len(found) != 1:
-        raise ValueError(f"{owner}: expected exactly one nn.RNN inside "
+        raise ValueError(f"{owner}: expected exactly one nn.RNN, nn.LSTM or nn.GRU inside "
                          f"{type(model).__name__}, found {len(found)}; pass the RNN itself")
     return found[0]
 
@@ -240,16 +244,80 @@ def jacobian_norms(rnn: Module, x: Tensor, h0: Tensor | None = None) -> np.ndarr
       stored states: ``1 - h_t²`` for tanh, ``[h_t > 0]`` for ReLU.
     * Dropout between layers changes the states; call ``rnn.eval()`` first for a
       deterministic answer.
+    * LSTM and GRU (``h0`` is then ``(h0, c0)`` for an LSTM, or None): their per-step Jacobian
+      runs through the gates, so it is not written out here; instead each row's recurrence is
+      rebuilt as an unrolled graph (float64) and autograd gives row j of every
+      ``∂h_T/∂h_t`` from one backward pass started at unit j of ``h_T`` (H_out passes per row).
+      For an LSTM this is the derivative with respect to ``h_t`` with the cell state ``c_t``
+      held fixed; the cell path still carries it forward from step t + 1 on.
     """
     rnn = _find_rnn(rnn, "bptt.jacobian_norms")
     with no_grad(), trace(rnn) as tr:
         rnn(x, h0)
+    if not isinstance(rnn, RNN):
+        return _gated_jacobian_norms(rnn, x, h0, tr._state_arrays())
     norms = []
     for row, states in enumerate(tr._state_arrays()):
         layer, direction = divmod(row, rnn.num_directions)
         w_hh = rnn.layer_weights(layer, direction)[1].data
         norms.append(_chain_norms(states, w_hh, rnn.nonlinearity, reverse=direction == 1))
     return np.stack(norms, axis=0)
+
+
+def _gated_jacobian_norms(rnn: RNNBase, x, h0, rows: list) -> np.ndarray:
+    """:func:`jacobian_norms` by autograd, for layers whose step Jacobian goes through gates.
+
+    ``rows``: the hidden states ``(T, N, H_out)`` of every layer and direction (from a traced
+    forward pass), from which each layer's input is rebuilt."""
+    layer_input, start_states, _ = rnn._canonical_inputs(x, h0)
+    layer_input = layer_input.detach().astype("float64")
+    D, norms = rnn.num_directions, []
+    for row in range(len(rows)):
+        layer, direction = divmod(row, D)
+        if layer > 0 and direction == 0:    # the next layer reads both directions of this one
+            below = rows[(layer - 1) * D:layer * D]
+            xp = backend.module_of(below[0])
+            layer_input = Tensor._wrap(xp.concatenate(below, axis=2)).astype("float64")
+        start = tuple(s[row].detach().astype("float64") for s in start_states)
+        weights = tuple(None if w is None else w.detach().astype("float64")
+                        for w in rnn.layer_weights(layer, direction))
+        norms.append(_autograd_chain_norms(rnn, layer_input, start, weights,
+                                           reverse=direction == 1))
+    return np.stack(norms, axis=0)
+
+
+def _autograd_chain_norms(rnn: RNNBase, x: Tensor, start: tuple, weights: tuple,
+                          reverse: bool) -> np.ndarray:
+    """``‖∂h_last/∂h_t‖₂`` (batch mean) of one layer and direction: host array ``(T,)``.
+
+    The unrolled recurrence is run from leaf copies of its initial state; a hook on every
+    ``h_t`` catches the gradient of one backward pass per unit j of the last state, which is
+    row j of ``∂h_last/∂h_t`` for every sample at once (samples do not interact, so the sum over
+    the batch that seeds the pass keeps them apart)."""
+    start = tuple(s.requires_grad_() for s in start)           # fresh leaves: a graph to walk
+    states: dict = {}                                           # t -> h_t (a graph tensor)
+    with enable_grad():
+        rnn._recurrence(x, start, weights, reverse, unroll=True, on_step=states.__setitem__)
+    T = x.shape[0]
+    last = 0 if reverse else T - 1
+    N, P = states[last].shape
+    xp = x.xp
+    jacobians = xp.zeros((T, N, P, P))                          # ∂h_last/∂h_t per sample
+    unit = [0]                                                  # the j of the current pass
+
+    def catch(t):
+        def hook(grad):                                         # grad: ∂h_last[:, j]/∂h_t
+            jacobians[t, :, unit[0], :] = grad.data
+        return hook
+    for t, h_t in states.items():
+        h_t.register_hook(catch(t))
+    for j in range(P):
+        unit[0] = j
+        states[last][:, j].sum().backward(retain_graph=j < P - 1)
+    host = backend.to_host(jacobians)
+    finite = np.isfinite(host).all(axis=(2, 3))                 # (T, N): overflowed → inf
+    norms = np.linalg.norm(np.where(finite[..., None, None], host, 0.0), ord=2, axis=(2, 3))
+    return np.where(finite, norms, np.inf).mean(axis=1)
 
 
 def _chain_norms(states, w_hh, nonlinearity: str, reverse: bool) -> np.ndarray:

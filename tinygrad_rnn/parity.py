@@ -479,7 +479,8 @@ def _run_seeds(meta, arrays, root, unroll) -> Comparison:
 
 
 RUNNERS = {"ops": _run_ops, "linear": _run_linear, "loss": _run_loss, "rnn": _run_rnn,
-           "lstm": _run_gated, "gru": _run_gated, "optim": _run_optim, "state_dict": _run_state_dict, "seeds": _run_seeds}
+           "lstm": _run_gated, "gru": _run_gated, "optim": _run_optim,
+           "state_dict": _run_state_dict, "seeds": _run_seeds}
 
 
 def run_file(path, implementation: str = "-", catch: bool = False) -> List[Row]:

@@ -435,6 +435,8 @@ class Tensor:
             raise RuntimeError(
                 f"mat1 and mat2 shapes cannot be multiplied ({'x'.join(map(str, a.shape))} "
                 f"and {'x'.join(map(str, b.shape))})")
+        if a.ndim > 2 and b.ndim == 2:
+            return self._rows_matmul(other)
         try:
             out = a @ b
         except ValueError:  # batch (leading) axes that do not broadcast
@@ -460,6 +462,32 @@ class Tensor:
         return Tensor._make(out, (self, other), backward, "matmul")
 
     __matmul__ = matmul
+
+    def _rows_matmul(self, other) -> "Tensor":
+        """``a @ b`` for a stack of rows ``a`` ``(..., k)`` and a matrix ``b`` ``(k, n)`` (a
+        Linear layer on a sequence), as one 2-D product over all rows, forward and backward::
+
+            out = a b,     ∂L/∂a = g bᵀ,     ∂L/∂b = Σ_rows aᵀ g
+
+        The rows are taken in the order ``a`` lies in memory, so that the (N, T, H) transposed
+        view a batch_first RNN returns is not copied; the result has the same layout.
+        """
+        a, b = self.data, other.data
+        perm = _memory_order(a)
+        inverse = tuple(sorted(range(a.ndim), key=perm.__getitem__))
+        a_perm = a.transpose(perm)
+        rows = a_perm.reshape(-1, a.shape[-1])       # a view unless a is laid out oddly
+        out = (rows @ b).reshape(a_perm.shape[:-1] + (b.shape[1],)).transpose(inverse)
+
+        def backward(g):
+            g_rows = g.transpose(perm).reshape(-1, b.shape[1])
+            ga = gb = None
+            if self.requires_grad:
+                ga = _reduce_to((g_rows @ b.T).reshape(a_perm.shape).transpose(inverse), a)
+            if other.requires_grad:
+                gb = _reduce_to(rows.T @ g_rows, b)
+            return ga, gb
+        return Tensor._make(out, (self, other), backward, "matmul")
 
     def __rmatmul__(self, other) -> "Tensor":
         return self._operand(other).matmul(self)
@@ -584,14 +612,16 @@ class Tensor:
         if sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)):
             raise RuntimeError(f"permute(): dims {dims} are not a permutation of the "
                                f"{self.ndim} axes of a tensor of shape {self.shape}")
-        inverse = tuple(backend.np.argsort([d % self.ndim for d in dims]))
+        inverse = tuple(sorted(range(len(dims)), key=dims.__getitem__))  # argsort(dims)
         return Tensor._make(self.data.transpose(dims), (self,),
                             lambda g: (g.transpose(inverse),), "permute")
 
     @property
     def T(self) -> "Tensor":
         """All axes reversed (the matrix transpose for 2-D tensors)."""
-        return self.permute(tuple(reversed(range(self.ndim))))
+        # Reversing the axes is valid for any shape and is its own inverse: no checks needed,
+        # and ``weight.T`` runs in every Linear forward.
+        return Tensor._make(self.data.T, (self,), lambda g: (g.T,), "permute")
 
     def unsqueeze(self, dim: int) -> "Tensor":
         """Insert an axis of size 1 at ``dim``."""
@@ -736,6 +766,14 @@ def _shape_arg(shape) -> tuple:
 
 def _float_dtype(dtype):
     return backend.get_default_dtype() if dtype is None else backend.as_dtype(dtype)
+
+
+def _memory_order(a) -> tuple:
+    """The axes of ``a`` with the leading ones sorted by decreasing stride (the last axis
+    stays last): ``a.transpose(_memory_order(a))`` walks ``a``'s memory in order, so for a
+    transposed view of a C-contiguous array it is C-contiguous again."""
+    lead = sorted(range(a.ndim - 1), key=lambda i: -a.strides[i])
+    return tuple(lead) + (a.ndim - 1,)
 
 
 def _kept_shape(shape, axes) -> tuple:

@@ -264,7 +264,7 @@ class Trainer:
                 bar.close()
         if checkpoint:
             self.save(checkpoint)
-        if stop.signum is not None:
+        if stop.signum is not None and self.step < total:
             raise TrainingInterrupted(stop.signum, self.step, checkpoint)
         return self.history
 

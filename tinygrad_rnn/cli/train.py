@@ -51,8 +51,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``train`` sub-command."""
     p = subparsers.add_parser(
         "train", help="train a toy sequence model (" + ", ".join(tasks.names()) + ")",
-        description="Train an RNN on a toy task, print its metric against a trivial "
-                    "baseline, and save a checkpoint, summary.json and plot.png.",
+        description="Train an RNN on a toy task, print its metric against a trivial\n"
+                    "baseline, and save checkpoint.npz, summary.json and plot.png.",
         epilog=_task_list() + "\n\n" + _defaults_table() + "\n\nexample:\n  python -m "
                "tinygrad_rnn train adding --steps 2000 --hidden 64",
         formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -208,8 +208,9 @@ class GRU(RNNBase):
         return super().forward(input, hx)
 
     def _recurrence(self, x: Tensor, start: tuple, weights: tuple, reverse: bool,
-                    **watch) -> tuple:
-        recurrence = gru_unrolled if self.unroll else gru_fused
+                    unroll: bool | None = None, **watch) -> tuple:
+        unroll = self.unroll if unroll is None else unroll
+        recurrence = gru_unrolled if unroll else gru_fused
         hs = recurrence(x, start[0], *weights, reverse=reverse, **watch)
         return hs, (hs[0] if reverse else hs[-1],)
 

@@ -10,7 +10,7 @@ previous hidden state, stacked in PyTorch's order **i, f, g, o** in every weight
     g_t = tanh(x_t W_igᵀ + b_ig + h_{t-1} W_hgᵀ + b_hg)   candidate cell
     o_t = σ(x_t W_ioᵀ + b_io + h_{t-1} W_hoᵀ + b_ho)      output gate
     c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-    h_t = o_t ⊙ tanh(c_t)                                 (proj_size > 0: h_t = (o_t ⊙ tanh(c_t)) W_hrᵀ)
+    h_t = o_t ⊙ tanh(c_t)                    with proj_size > 0: h_t = (o_t ⊙ tanh(c_t)) W_hrᵀ
 
 **Why gating fixes vanishing gradients.** In an Elman RNN the gradient travelling back from
 ``h_t`` to ``h_{t-1}`` is multiplied by ``diag(f'(a_t)) W_hh`` at every step, so over many
@@ -276,8 +276,9 @@ class LSTM(RNNBase):
                 self._canonical_h0(c0, x, unbatched, "c0", self.hidden_size, "hidden[1]"))
 
     def _recurrence(self, x: Tensor, start: tuple, weights: tuple, reverse: bool,
-                    **watch) -> tuple:
-        recurrence = lstm_unrolled if self.unroll else lstm_fused
+                    unroll: bool | None = None, **watch) -> tuple:
+        unroll = self.unroll if unroll is None else unroll
+        recurrence = lstm_unrolled if unroll else lstm_fused
         hs, cs = recurrence(x, *start, *weights, reverse=reverse, **watch)
         last = 0 if reverse else -1
         return hs, (hs[last], cs[last])

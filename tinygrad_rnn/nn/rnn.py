@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..tensor import Tensor
 from .recurrence import NONLINEARITIES, elman_fused, elman_unrolled
-from .rnn_base import RNNBase, RNNCellBase, _check_positive_int  # noqa: F401 (re-exported)
+from .rnn_base import RNNBase, RNNCellBase
 
 
 def _check_nonlinearity(owner: str, nonlinearity: str) -> None:
@@ -53,8 +53,9 @@ class RNN(RNNBase):
         return super().forward(input, h0)
 
     def _recurrence(self, x: Tensor, start: tuple, weights: tuple, reverse: bool,
-                    **watch) -> tuple:
-        recurrence = elman_unrolled if self.unroll else elman_fused
+                    unroll: bool | None = None, **watch) -> tuple:
+        unroll = self.unroll if unroll is None else unroll
+        recurrence = elman_unrolled if unroll else elman_fused
         states = recurrence(x, start[0], *weights, nonlinearity=self.nonlinearity,
                             reverse=reverse, **watch)
         return states, (states[0] if reverse else states[-1],)

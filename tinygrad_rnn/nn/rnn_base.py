@@ -172,11 +172,11 @@ class RNNBase(Module):
         return hs, final
 
     def _recurrence(self, x: Tensor, start: tuple, weights: tuple, reverse: bool,
-                    **watch) -> tuple:
+                    unroll: bool | None = None, **watch) -> tuple:
         """One layer, one direction: ``x`` ``(L, N, H_in)``, ``start`` the initial state(s)
-        ``(N, ·)`` → ``(hs, final)`` as :meth:`_run_direction` returns. ``watch`` holds the
-        tracer callbacks (``on_step`` for the unrolled, ``on_state_grads`` for the fused
-        implementation)."""
+        ``(N, ·)`` → ``(hs, final)`` as :meth:`_run_direction` returns. ``unroll`` picks the
+        implementation (None: ``self.unroll``); ``watch`` holds the tracer callbacks
+        (``on_step`` for the unrolled, ``on_state_grads`` for the fused implementation)."""
         raise NotImplementedError(f"{type(self).__name__} must define _recurrence()")
 
     # ---------------------------------------------------------------------- input checking

@@ -9,15 +9,16 @@ Each task lives in its own module; :class:`~.base.Task` documents what they prov
 """
 from __future__ import annotations
 
-from .base import Defaults, Metric, Task
-from .model import SequenceModel
 from .adding import AddingTask
+from .base import Defaults, Metric, Task
 from .charlm import CharLMTask
 from .copying import CopyTask
 from .health import HealthTask
+from .model import SequenceModel
 from .sine import SineTask
 
-_REGISTRY: dict[str, type[Task]] = {cls.name: cls for cls in (SineTask, AddingTask, CopyTask, CharLMTask, HealthTask)}
+_REGISTRY: dict[str, type[Task]] = {
+    cls.name: cls for cls in (SineTask, AddingTask, CopyTask, CharLMTask, HealthTask)}
 
 
 class UnknownTaskError(ValueError):

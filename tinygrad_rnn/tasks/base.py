@@ -25,8 +25,9 @@ from ..nn.module import Module
 from ..tensor import Tensor
 from .model import SequenceModel
 
-#: Independent random streams of one task: training batches, the held-out test set, sampling.
-TRAIN_STREAM, TEST_STREAM, SAMPLE_STREAM = 0, 1, 2
+#: Independent random streams of one task: training batches, the held-out test set, text
+#: sampling, and the examples of a finite training set.
+TRAIN_STREAM, TEST_STREAM, SAMPLE_STREAM, DATA_STREAM = 0, 1, 2, 3
 
 
 def to_tensor(array) -> Tensor:
@@ -79,7 +80,8 @@ class Metric:
         """How much better than the baseline, in words (a ratio for errors, points for
         accuracies)."""
         if self.higher_is_better:
-            return f"{self.value - self.baseline:+.4g} ({'better' if self.beats_baseline else 'worse'})"
+            verdict = "better" if self.beats_baseline else "worse"
+            return f"{self.value - self.baseline:+.4g} ({verdict})"
         if self.value <= 0:
             return "error reduced to 0"
         ratio = self.baseline / self.value

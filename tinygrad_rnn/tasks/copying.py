@@ -79,7 +79,8 @@ class CopyTask(Task):
         return self.examples(generator(self.seed, TEST_STREAM), self.test_size)
 
     def recalled(self, output: Tensor) -> Tensor:
-        """The logits of the recall steps: ``(N, time_steps, symbols)`` → ``(N, seq_len, symbols)``."""
+        """The logits of the recall steps: ``(N, time_steps, symbols)`` → ``(N, seq_len,
+        symbols)``."""
         return output[:, -self.seq_len:]
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:

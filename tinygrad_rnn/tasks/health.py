@@ -23,14 +23,14 @@ from .. import backend
 from ..nn import functional as F
 from ..nn.module import Module
 from ..tensor import Tensor
-from .base import TEST_STREAM, TRAIN_STREAM, Defaults, Metric, Task, generator, to_tensor
+from .base import (DATA_STREAM, TEST_STREAM, TRAIN_STREAM, Defaults, Metric, Task, generator,
+                   to_tensor)
 
 np = backend.np  # host NumPy: the data is generated on the CPU, then moved to the backend
 
 WINDOW = 6                      # hours averaged at the start and at the end of the day
 BREATHING_RISE = 3.0            # breaths/min
 PRESSURE_DROP = 15.0            # mmHg
-DATA_STREAM = 3                 # the random stream that draws the people of the training set
 
 
 def at_risk(breathing, pressure):

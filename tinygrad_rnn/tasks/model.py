@@ -1,8 +1,8 @@
 """``SequenceModel``: the network every task trains, an ``nn.RNN`` followed by an
 ``nn.Linear`` head, as the seeds' ``SimpleRNN``::
 
-    x (N, L, H_in) ──RNN──▶ hidden states (N, L, H) ──Linear──▶ y (N, L, H_out)   readout="all"
-                                                 └── last step (N, H) ──Linear──▶ (N, H_out)  "last"
+    readout="all":   x (N, L, H_in) ─RNN─▶ states (N, L, H) ─Linear─▶ y (N, L, H_out)
+    readout="last":  x (N, L, H_in) ─RNN─▶ states[:, -1] (N, H) ─Linear─▶ y (N, H_out)
 """
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ class SequenceModel(Module):
         self.fc = Linear(hidden_size, output_size)
 
     def forward(self, x: Tensor, h0: Tensor | None = None) -> Tensor:
-        """``x`` ``(N, L, H_in)`` → ``(N, L, H_out)`` (readout "all") or ``(N, H_out)`` ("last")."""
+        """``x`` ``(N, L, H_in)`` → ``(N, L, H_out)`` (readout "all") or ``(N, H_out)``
+        ("last")."""
         return self.forward_state(x, h0)[0]
 
     def forward_state(self, x: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
