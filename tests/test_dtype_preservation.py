@@ -193,3 +193,27 @@ def test_a_training_step_keeps_float32_parameters(make_opt, unroll):
         opt.step()
     for p in params:
         assert p.dtype == np.float32 and p.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["contiguous", "transposed", "permuted", "flipped"])
+def test_a_linear_layer_on_a_sequence_view_keeps_dtype_and_values(layout, dtype):
+    """``(..., k) @ (k, n)`` runs as one product over all rows taken in memory order (so the
+    transposed (N, T, H) view a batch_first RNN returns is not copied); the values and both
+    gradients must still be those of NumPy's batched matmul, whatever the layout."""
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((5, 3, 4)).astype(dtype)
+    view = {"contiguous": lambda b: b, "transposed": lambda b: b.transpose(1, 0, 2),
+            "permuted": lambda b: b.transpose(2, 1, 0), "flipped": lambda b: b[::-1]}[layout]
+    a = Tensor._wrap(view(base)).requires_grad_()
+    w = Tensor(rng.standard_normal((a.shape[-1], 2)).astype(dtype), requires_grad=True)
+    out = a @ w
+    expected = view(base) @ w.numpy()
+    assert out.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-6)
+    g = rng.standard_normal(out.shape).astype(dtype)
+    out.backward(Tensor(g))
+    np.testing.assert_allclose(a.grad.numpy(), g @ w.numpy().T, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(w.grad.numpy(),
+                               np.einsum("ijk,ijn->kn", view(base), g), rtol=1e-5, atol=1e-6)
+    assert a.grad.dtype == w.grad.dtype == np.dtype(dtype)
