@@ -21,7 +21,9 @@ Every configuration runs in its own child process, with the BLAS/OpenMP thread v
 (``--threads``, default 1) before NumPy or torch is imported, and ``torch.set_num_threads``.
 Each entry is warmed up, then the entries are timed round-robin (the order rotates every
 round), each sample running the step enough times to last ``--min-time``; the figure is the
-median over ``--repeats`` samples. Ratios are to the floor (``× numpy``) and to PyTorch
+median over ``--repeats`` samples. Before timing, ``gc.freeze()`` hides everything set up so
+far (torch's modules among it) from the garbage collector, whose full collections the
+unrolled graph's many objects set off: as in a training script that has not imported torch. Ratios are to the floor (``× numpy``) and to PyTorch
 (``× torch``) from the same run.
 
 ``--memory`` measures the peak memory of one step, each entry in a child process of its own,

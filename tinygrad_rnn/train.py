@@ -38,6 +38,7 @@ from .backend import manual_seed
 from .nn.utils import clip_grad_norm_
 from .serialization import load, save
 from .tasks.base import Metric, Task
+from .tasks.model import CELLS, check_cell
 
 CHECKPOINT_FORMAT = "tinygrad_rnn.train"
 CHECKPOINT_VERSION = 1
@@ -81,7 +82,8 @@ class TrainConfig:
     seq_len: int | None = None
     hidden: int | None = None
     layers: int | None = None
-    nonlinearity: str | None = None
+    cell: str | None = None           # "rnn" (default), "lstm" or "gru"
+    nonlinearity: str | None = None   # rnn only: "tanh" or "relu" (None for lstm/gru)
     lr: float | None = None
     optim: str | None = None
     clip: float | None = None         # max gradient norm; 0 switches clipping off
@@ -94,9 +96,14 @@ class TrainConfig:
         d = cls.defaults
         if self.text is not None and "text" not in cls.options:
             raise ValueError(f"--text is only used by the charlm task, not by {self.task!r}")
+        cell = self.cell if self.cell is not None else "rnn"
+        check_cell(cell, self.nonlinearity)   # before filling in the RNN's default
         filled = {f: getattr(self, f) if getattr(self, f) is not None else getattr(d, f)
                   for f in ("batch_size", "seq_len", "hidden", "layers", "nonlinearity", "lr",
                             "optim", "clip")}
+        filled["cell"] = cell
+        if cell != "rnn":
+            filled["nonlinearity"] = None   # gated cells have no choice of nonlinearity
         if self.text is not None:   # absolute, so that a resume from elsewhere finds it
             filled["text"] = os.path.abspath(self.text)
         config = dataclasses.replace(self, **filled)
@@ -114,7 +121,9 @@ class TrainConfig:
                 _require(getattr(self, name), name, minimum=1)
         if self.steps is not None and self.epochs is not None:
             raise ValueError("give --steps or --epochs, not both")
-        if self.nonlinearity not in NONLINEARITIES:
+        if self.cell not in CELLS:
+            raise ValueError(f"unknown cell {self.cell!r}; expected one of {', '.join(CELLS)}")
+        if self.cell == "rnn" and self.nonlinearity not in NONLINEARITIES:
             raise ValueError(f"unknown nonlinearity {self.nonlinearity!r}; expected one of "
                              + ", ".join(NONLINEARITIES))
         if self.optim not in OPTIMIZERS:
@@ -202,7 +211,8 @@ class Trainer:
         self.task = self.config.make_task()
         manual_seed(self.config.seed)          # the same seed gives the same initial weights
         self.model = self.task.make_model(self.config.hidden, self.config.layers,
-                                          self.config.nonlinearity, self.config.unroll)
+                                          self.config.nonlinearity, self.config.unroll,
+                                          cell=self.config.cell)
         self.optimizer = make_optimizer(self.config.optim, self.model.parameters(),
                                         self.config.lr)
         self.step = 0                          # optimisation steps done so far
@@ -293,7 +303,8 @@ class Trainer:
         :data:`RESUMABLE_OVERRIDES` (e.g. ``steps=`` to train longer); anything else that
         differs from the checkpoint raises :class:`TrainingError`."""
         state = read_checkpoint(path)
-        saved = TrainConfig.from_dict(state["config"])
+        # Checkpoints written before the cell option existed are Elman RNNs.
+        saved = TrainConfig.from_dict({"cell": "rnn", **state["config"]})
         task = overrides.pop("task", None)
         if task is not None and task != saved.task:
             raise TrainingError(f"checkpoint {path!r} is for task {saved.task!r}, not {task!r}")
@@ -332,6 +343,8 @@ def _apply_overrides(saved: TrainConfig, overrides: dict[str, Any], path: str) -
     """``saved`` with the allowed ``overrides``; a differing value of any other setting is an
     error (it would change the computation, so the run would not continue the same one)."""
     changes = {}
+    if saved.cell != "rnn" and overrides.get("nonlinearity") is not None:
+        check_cell(saved.cell, overrides["nonlinearity"])    # the clearer message
     for name, value in overrides.items():
         if name == "text" and value is not None:
             value = os.path.abspath(value)        # the checkpoint stores absolute paths

@@ -1,7 +1,8 @@
 """``python -m tinygrad_rnn bptt``: watch gradients vanish or explode through time.
 
-Builds two Elman RNNs with the *same* weights, one with tanh and one with ReLU, runs them on
-the same input and back-propagates a loss. By default the input is random and the loss reads
+Builds two Elman RNNs with the *same* weights, one with tanh and one with ReLU (``--cell``
+adds or picks an LSTM and a GRU, built from the same seed), runs them on the same input and
+back-propagates a loss. By default the input is random and the loss reads
 only the last hidden state h_T, so every gradient ∂L/∂h_t with t < T got there by travelling
 back through time. It prints, for every time step (or every k-th):
 
@@ -9,8 +10,9 @@ back through time. It prints, for every time step (or every k-th):
 * ``|dh_T/dh_t|``: the spectral norm of the Jacobian of h_T with respect to h_t
   (``bptt.jacobian_norms``), the factor by which the gradient was scaled on its way;
 
-and the spectral radius of W_hh. ``--init-scale`` multiplies W_hh, moving the networks from
-vanishing (< 1) to exploding (> 1) gradients; ``--plot`` draws the curves on a log scale.
+and the spectral radius of W_hh (Elman RNNs only: a gated layer's W_hh stacks its gates).
+``--init-scale`` multiplies W_hh, moving the networks from vanishing (< 1) to exploding (> 1)
+gradients; ``--plot`` draws the curves on a log scale.
 Everything runs in float64 so that tiny gradients do not underflow to zero.
 """
 from __future__ import annotations
@@ -28,16 +30,22 @@ from ..tensor import Tensor
 np = backend.np  # host NumPy for the printed table
 
 NONLINEARITIES = ("tanh", "relu")
+#: The networks compared, by column name: Elman RNNs by nonlinearity, and the gated layers.
+NETWORKS = NONLINEARITIES + ("lstm", "gru")
+#: What ``--cell`` accepts, comma-separated: a network, "rnn" (tanh and relu) or "all".
+CELL_GROUPS = {"rnn": NONLINEARITIES, "all": NETWORKS, **{n: (n,) for n in NETWORKS}}
+DEFAULT_CELLS = "rnn"
 INPUT_SIZE = 4          # input features of the task-free default
 MAX_ROWS = 20           # rows printed when --every is not given
 #: Sizes of the task-free default (a task brings its own defaults).
 DEFAULTS = {"seq_len": 50, "hidden_size": 32, "batch_size": 8}
 
 DESCRIPTION = (
-    "Gradient norms through time for a tanh and a ReLU RNN with the same weights: "
-    "|dL/dh_t| for every step t, the Jacobian norm |dh_T/dh_t| (spectral norm, mean over "
-    "the batch) and the spectral radius of W_hh. By default: random inputs and a loss on the "
-    "last step only, so the gradient must travel back through time.")
+    "Gradient norms through time for a tanh and a ReLU RNN with the same weights (--cell: "
+    "also, or instead, an LSTM and a GRU): |dL/dh_t| for every step t, the Jacobian norm "
+    "|dh_T/dh_t| (spectral norm, mean over the batch) and the spectral radius of W_hh. By "
+    "default: random inputs and a loss on the last step only, so the gradient must travel "
+    "back through time.")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -51,6 +59,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, metavar="N",
                    help=f"sequences per batch (default: {DEFAULTS['batch_size']}, or the "
                         "task's)")
+    p.add_argument("--cell", default=DEFAULT_CELLS, metavar="CELLS",
+                   help="networks to compare, comma-separated: rnn (= tanh,relu), tanh, "
+                        "relu, lstm, gru, or all (= tanh,relu,lstm,gru) (default: rnn)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--init-scale", type=float, default=1.0, metavar="S",
                    help="multiply W_hh by S after PyTorch's initialisation (spectral radius "
@@ -84,13 +95,13 @@ class Measurement:
     """What one RNN showed: host arrays over t = 1 … T and one number."""
     grad_norms: np.ndarray      # ‖∂L/∂h_t‖, (T,)
     jacobian_norms: np.ndarray  # ‖∂h_T/∂h_t‖₂ (batch mean), (T,)
-    spectral_radius: float      # of W_hh (of the last layer)
+    spectral_radius: float | None   # of W_hh (of the last layer); None for LSTM/GRU
 
 
 @dataclass
 class Problem:
-    """An RNN (alone or inside a model), its input, and how to compute the loss."""
-    rnn: nn.RNN
+    """A recurrent layer (alone or inside a model), its input, and how to compute the loss."""
+    rnn: nn.RNNBase
     x: Tensor
     loss: Callable[[], Tensor]
     description: str
@@ -99,15 +110,41 @@ class Problem:
     last_step_loss: bool       # the loss reads h_T only: the ratio T → 1 is pure BPTT
 
 
-def random_problem(nonlinearity: str, args) -> Problem:
+def parse_cells(text: str) -> list[str]:
+    """``--cell``'s value as the list of networks to compare, in :data:`NETWORKS` order
+    (``ValueError`` naming a bad entry)."""
+    chosen = set()
+    for part in text.split(","):
+        name = part.strip().lower()
+        if name not in CELL_GROUPS:
+            raise ValueError(f"--cell: unknown cell {part.strip()!r}; expected a comma-separated "
+                             f"list of {', '.join(CELL_GROUPS)}")
+        chosen.update(CELL_GROUPS[name])
+    return [n for n in NETWORKS if n in chosen]
+
+
+def make_layer(network: str, input_size: int, hidden_size: int, **options) -> nn.RNNBase:
+    """The recurrent layer of one column: ``nn.RNN`` with that nonlinearity, ``nn.LSTM`` or
+    ``nn.GRU``."""
+    if network == "lstm":
+        return nn.LSTM(input_size, hidden_size, **options)
+    if network == "gru":
+        return nn.GRU(input_size, hidden_size, **options)
+    return nn.RNN(input_size, hidden_size, nonlinearity=network, **options)
+
+
+def random_problem(network: str, args) -> Problem:
     """The task-free default: random inputs ``(T, N, 4)``; the loss is the batch mean of a
-    fixed random unit readout of h_T, so ``∂L/∂h_T`` is the same for both nonlinearities."""
+    fixed random unit readout of h_T, so ``∂L/∂h_T`` is the same for every network."""
     T, N, H = (args.seq_len or DEFAULTS["seq_len"], args.batch_size or DEFAULTS["batch_size"],
                args.hidden_size or DEFAULTS["hidden_size"])
     backend.manual_seed(args.seed)           # same seed, same weights for tanh and ReLU
-    rnn = nn.RNN(INPUT_SIZE, H, nonlinearity=nonlinearity)
-    x = Tensor.randn(T, N, INPUT_SIZE)
-    readout = Tensor.randn(H)
+    rnn = make_layer(network if network in NONLINEARITIES else "tanh", INPUT_SIZE, H)
+    x = Tensor.randn(T, N, INPUT_SIZE)       # drawn after an Elman layer's weights, so that
+    readout = Tensor.randn(H)                # every network sees the same x and readout
+    if network not in NONLINEARITIES:
+        backend.manual_seed(args.seed)       # the gated layer: its own weights, same seed
+        rnn = make_layer(network, INPUT_SIZE, H)
     readout = readout / math.sqrt(float((readout * readout).sum().item()))
 
     def loss() -> Tensor:
@@ -117,16 +154,20 @@ def random_problem(nonlinearity: str, args) -> Problem:
                                  "of h_T (last step only)", T, N, last_step_loss=True)
 
 
-def task_problem(nonlinearity: str, args) -> Problem:
-    """A training task's first batch, its model (with the chosen nonlinearity) and loss."""
+def task_problem(network: str, args) -> Problem:
+    """A training task's first batch, its model (with the chosen cell) and loss."""
     from .. import tasks
     task = tasks.get(args.task)(seed=args.seed, batch_size=args.batch_size,
                                 seq_len=args.seq_len)
     backend.manual_seed(args.seed)
-    model = task.make_model(hidden=args.hidden_size, nonlinearity=nonlinearity)
+    if network in NONLINEARITIES:
+        model = task.make_model(hidden=args.hidden_size, nonlinearity=network)
+    else:
+        model = task.make_model(hidden=args.hidden_size, cell=network)
     x, y = task.batch(0)
     return Problem(model.rnn, x, lambda: task.loss(model(x), y),
-                   f"task {args.task!r}: its training loss on batch 0", task.seq_len,
+                   f"task {args.task!r}: its training loss on batch 0",
+                   x.shape[1],                   # time steps (copy: more than its seq_len)
                    task.batch_size, last_step_loss=task.readout == "last")
 
 
@@ -137,10 +178,13 @@ def measure(problem: Problem, init_scale: float) -> Measurement:
         loss = problem.loss()
     loss.backward()
     row = -1                          # the last layer (its only direction: not bidirectional)
-    w_hh = problem.rnn.layer_weights(problem.rnn.num_layers - 1, 0)[1]
+    radius = None
+    if isinstance(problem.rnn, nn.RNN):
+        w_hh = problem.rnn.layer_weights(problem.rnn.num_layers - 1, 0)[1]
+        radius = bptt.spectral_radius(w_hh)
     return Measurement(grad_norms=tr.grad_norms()[row],
                        jacobian_norms=bptt.jacobian_norms(problem.rnn, problem.x)[row],
-                       spectral_radius=bptt.spectral_radius(w_hh))
+                       spectral_radius=radius)
 
 
 # ------------------------------------------------------------------------------ printing
@@ -153,7 +197,7 @@ def steps_to_show(length: int, every: int | None) -> list[int]:
 
 
 def format_table(results: dict, every: int | None) -> str:
-    """One row per shown step, columns ``|dL/dh_t|`` and ``|dh_T/dh_t|`` per nonlinearity."""
+    """One row per shown step, columns ``|dL/dh_t|`` and ``|dh_T/dh_t|`` per network."""
     names = list(results)
     header = ["t"] + [f"|dL/dh_t| {n}" for n in names] + [f"|dh_T/dh_t| {n}" for n in names]
     length = len(results[names[0]].grad_norms)
@@ -180,11 +224,25 @@ def summary(name: str, m: Measurement, last_step_loss: bool) -> str:
         kind = "vanishing" if ratio < 1e-2 else "exploding" if ratio > 1e2 else "stable-ish"
         verdict = f"|dL/dh_1| / |dL/dh_T| = {ratio:.2e}" + (f" ({kind})" if last_step_loss
                                                              else "")
+    if m.spectral_radius is None:     # gated: W_hh stacks the gates' weights, not one map
+        return f"  {name:>4}: {verdict}"
     return f"  {name:>4}: spectral radius of W_hh {m.spectral_radius:.3f}; {verdict}"
 
 
+def same_weights(networks: list[str]) -> str:
+    """What the compared networks share, for the header."""
+    rnns = [n for n in networks if n in NONLINEARITIES]
+    gated = [n for n in networks if n not in NONLINEARITIES]
+    parts = []
+    if len(rnns) == 2:
+        parts.append("same weights for tanh and ReLU")
+    if gated:
+        parts.append(f"{' and '.join(n.upper() for n in gated)} from the same seed")
+    return "; ".join(parts)
+
+
 def write_plot(results: dict, path: str, title: str) -> None:
-    """Two semilog panels: ``‖∂L/∂h_t‖`` and ``‖∂h_T/∂h_t‖``, a curve per nonlinearity."""
+    """Two semilog panels: ``‖∂L/∂h_t‖`` and ``‖∂h_T/∂h_t‖``, a curve per network."""
     from .. import viz
     viz.plot_norms({"gradient |dL/dh_t|": {n: m.grad_norms for n, m in results.items()},
                     "Jacobian |dh_T/dh_t| (spectral norm)":
@@ -217,6 +275,7 @@ def check_args(args) -> None:
     if args.task is not None:
         from .. import tasks
         tasks.get(args.task)          # raises ValueError listing the valid names
+    parse_cells(args.cell)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -228,17 +287,19 @@ def run(args: argparse.Namespace) -> int:
         except RuntimeError as exc:   # CuPy missing or no GPU: a bad --backend for this box
             raise ValueError(str(exc)) from None
     make_problem = task_problem if args.task else random_problem
+    networks = parse_cells(args.cell)
     dtype = get_default_dtype()
     set_default_dtype("float64")      # tiny gradients must not underflow (float32: ~1e-38)
     try:
-        problems = {f: make_problem(f, args) for f in NONLINEARITIES}
+        problems = {f: make_problem(f, args) for f in networks}
         results = {f: measure(p, args.init_scale) for f, p in problems.items()}
     finally:
         set_default_dtype(dtype)
-    p = problems["tanh"]
+    p = problems[networks[0]]
     print(f"BPTT through {p.seq_len} steps: hidden {p.rnn.hidden_size}, batch {p.batch_size}, "
           f"seed {args.seed}, W_hh scale {args.init_scale:g}, backend {backend.name}")
-    print(f"{p.description}; same weights for tanh and ReLU")
+    shared = same_weights(networks)
+    print(p.description + (f"; {shared}" if shared else ""))
     print(format_table(results, args.every))
     print("|dL/dh_t|: gradient norm over batch and units; |dh_T/dh_t|: spectral norm, batch "
           "mean")

@@ -21,6 +21,7 @@ import shlex
 import sys
 
 from .. import backend, tasks
+from ..tasks.model import CELLS
 from ..train import (NONLINEARITIES, OPTIMIZERS, TrainConfig, TrainingInterrupted,
                      TrainResult, train)
 
@@ -30,7 +31,7 @@ PLOT = "plot.png"
 
 #: Command-line options that map one to one onto :class:`TrainConfig` fields.
 CONFIG_OPTIONS = ("seed", "steps", "epochs", "batch_size", "seq_len", "hidden", "layers",
-                  "nonlinearity", "lr", "optim", "clip", "text")
+                  "cell", "nonlinearity", "lr", "optim", "clip", "text")
 
 
 def _task_list() -> str:
@@ -51,10 +52,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``train`` sub-command."""
     p = subparsers.add_parser(
         "train", help="train a toy sequence model (" + ", ".join(tasks.names()) + ")",
-        description="Train an RNN on a toy task, print its metric against a trivial\n"
-                    "baseline, and save checkpoint.npz, summary.json and plot.png.",
-        epilog=_task_list() + "\n\n" + _defaults_table() + "\n\nexample:\n  python -m "
-               "tinygrad_rnn train adding --steps 2000 --hidden 64",
+        description="Train an RNN, LSTM or GRU on a toy task, print its metric against a\n"
+                    "trivial baseline, and save checkpoint.npz, summary.json and plot.png.",
+        epilog=_task_list() + "\n\n" + _defaults_table() + "\n\nexamples:\n  python -m "
+               "tinygrad_rnn train adding --steps 2000 --hidden 64\n  python -m "
+               "tinygrad_rnn train adding --cell lstm --seq-len 100",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("task", metavar="TASK", help="one of: " + ", ".join(tasks.names()))
     run_opts = p.add_argument_group("run")
@@ -82,7 +84,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     model = p.add_argument_group("model and optimisation (defaults: the task's)")
     model.add_argument("--hidden", type=int, metavar="H", help="hidden units per layer")
     model.add_argument("--layers", type=int, metavar="K", help="stacked RNN layers")
-    model.add_argument("--nonlinearity", choices=NONLINEARITIES)
+    model.add_argument("--cell", choices=CELLS,
+                       help="recurrent layer: rnn (Elman, default), lstm or gru")
+    model.add_argument("--nonlinearity", choices=NONLINEARITIES,
+                       help="rnn only: tanh (default) or relu")
     model.add_argument("--unroll", action="store_true",
                        help="per-time-step autograd graph instead of the fused RNN layer "
                             "(same numbers, slower; for studying BPTT)")
@@ -190,9 +195,10 @@ def format_summary(result: TrainResult, written: list[str]) -> str:
     """The text printed at the end of a run."""
     r = summary_record(result)
     c = result.trainer.config
+    layer = f"RNN({c.nonlinearity}, " if c.cell == "rnn" else f"{c.cell.upper()}("
     lines = [
         f"task     {r['task']}: {tasks.get(r['task']).summary}",
-        f"model    RNN({c.nonlinearity}, hidden {c.hidden}, layers {c.layers}"
+        f"model    {layer}hidden {c.hidden}, layers {c.layers}"
         f"{', unrolled' if c.unroll else ''}) + Linear; {c.optim} lr {c.lr:g}, clip "
         f"{c.clip:g}, batch {c.batch_size}, seq_len {c.seq_len}, seed {c.seed}",
         f"steps    {r['steps']}" + (f" (resumed from step {r['resumed_from_step']})"

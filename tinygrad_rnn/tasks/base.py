@@ -6,8 +6,8 @@ A task is a recipe for one learning problem. It knows how to
   of ``(seed, step)`` (never of a global random generator that training has advanced), so a
   run resumed from a checkpoint at step ``s`` sees exactly the batches an uninterrupted run
   would have seen;
-* build a model for it: ``make_model(hidden, layers, nonlinearity, unroll)`` (an ``nn.RNN``
-  with an ``nn.Linear`` head, see :mod:`.model`);
+* build a model for it: ``make_model(hidden, layers, nonlinearity, unroll, cell)`` (an
+  ``nn.RNN``, ``nn.LSTM`` or ``nn.GRU`` with an ``nn.Linear`` head, see :mod:`.model`);
 * score a model: ``loss(output, y)`` for training, and ``evaluate(model)`` for a held-out
   :class:`Metric` reported next to the metric of a trivial baseline;
 * describe itself: ``defaults`` (hyper-parameters that train well in a few seconds),
@@ -23,7 +23,7 @@ from .. import backend
 from ..autograd import no_grad
 from ..nn.module import Module
 from ..tensor import Tensor
-from .model import SequenceModel
+from .model import SequenceModel, check_cell
 
 #: Independent random streams of one task: training batches, the held-out test set, text
 #: sampling, and the examples of a finite training set.
@@ -147,15 +147,20 @@ class Task:
 
     # ----------------------------------------------------------------------------- shared
     def make_model(self, hidden: int | None = None, layers: int | None = None,
-                   nonlinearity: str | None = None, unroll: bool = False) -> SequenceModel:
-        """An ``nn.RNN`` (batch_first) with an ``nn.Linear`` head, sized for this task.
-        Weights come from the global seeded generator: call ``tinygrad_rnn.manual_seed``
-        first for reproducible weights."""
+                   nonlinearity: str | None = None, unroll: bool = False,
+                   cell: str = "rnn") -> SequenceModel:
+        """A recurrent layer (batch_first) with an ``nn.Linear`` head, sized for this task:
+        ``cell="rnn"`` an ``nn.RNN`` (``nonlinearity`` tanh or relu, default the task's),
+        ``"lstm"`` an ``nn.LSTM``, ``"gru"`` an ``nn.GRU`` (no ``nonlinearity`` then: a
+        ``ValueError``). Weights come from the global seeded generator: call
+        ``tinygrad_rnn.manual_seed`` first for reproducible weights."""
         d = self.defaults
+        check_cell(cell, nonlinearity)
+        if cell == "rnn":
+            nonlinearity = nonlinearity or d.nonlinearity
         return SequenceModel(self.input_size, hidden or d.hidden, self.output_size,
-                             num_layers=layers or d.layers,
-                             nonlinearity=nonlinearity or d.nonlinearity,
-                             unroll=unroll, readout=self.readout)
+                             num_layers=layers or d.layers, nonlinearity=nonlinearity,
+                             unroll=unroll, readout=self.readout, cell=cell)
 
     def config(self) -> dict[str, Any]:
         """What rebuilds this task: ``type(task)(**task.config())`` (JSON-able values)."""
