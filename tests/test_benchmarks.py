@@ -1,0 +1,42 @@
+"""Smoke tests for the benchmark scripts: they run, check gradients, and print what they
+promise. Timings are never asserted (they belong to the scripts, not the suite)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(name: str, *args: str) -> str:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    return done.stdout
+
+
+def test_rnn_step_runs_and_checks_gradients_against_the_floor():
+    out = run_script("rnn_step.py", "--configs", "S", "--entries", "fused,unrolled,numpy",
+                     "--repeats", "1", "--warmup", "1", "--min-time", "0", "--json")
+    rows = json.loads(out)
+    text = json.dumps(rows)
+    for entry in ("fused", "unrolled", "numpy"):
+        assert f'"{entry}"' in text
+
+
+def test_rnn_step_table_has_ratios():
+    out = run_script("rnn_step.py", "--configs", "S", "--entries", "fused,numpy",
+                     "--repeats", "1", "--warmup", "1", "--min-time", "0")
+    assert "x numpy" in out and "fused" in out
+
+
+@pytest.mark.parametrize("script", ["op_overhead.py", "memory_step.py"])
+def test_other_benchmarks_have_help(script):
+    assert "usage" in run_script(script, "--help").lower()
