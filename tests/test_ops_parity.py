@@ -5,7 +5,7 @@ upstream weight ``w_out`` and the gradients ``grad_a`` ... of ``loss = sum(out *
 ``meta`` (a JSON string) names the op and its arguments. The schema is documented in
 ``tests/fixtures/record.py``; this file needs only NumPy.
 
-One table maps every recorded op to a lambda on our Tensors. A fixture whose op has no entry
+One table (the package's `parity.OPS`) maps every recorded op to our Tensor ops. A fixture whose op has no entry
 fails (it is never skipped), so a newly recorded op cannot go unchecked.
 """
 from __future__ import annotations
@@ -16,73 +16,16 @@ import pathlib
 import numpy as np
 import pytest
 
-from tinygrad_rnn import Tensor
+from tinygrad_rnn import Tensor, parity
 
 OPS_DIR = pathlib.Path(__file__).resolve().parent / "fixtures" / "ops"
 FIXTURES = sorted(OPS_DIR.glob("*.npz"))
 INPUTS = ("a", "b", "c")
 
 
-def decode_index(entries):
-    """``meta["index"]`` (see record.py) as a Python index tuple."""
-    def one(e):
-        if isinstance(e, dict):
-            return slice(*e["slice"])
-        if isinstance(e, list):
-            return np.array(e, dtype=np.int64)
-        return e
-    return tuple(one(e) for e in entries)
-
-
-def axis_arg(axis):
-    """``null`` / int / list of ints -> None / int / tuple."""
-    return tuple(axis) if isinstance(axis, list) else axis
-
-
-def functional():
-    from tinygrad_rnn.nn import functional as F
-    return F
-
-
-# op name -> f(meta, a, b, c) on our Tensors (b, c are None when the op takes fewer inputs)
-OPS = {
-    "add": lambda m, a, b, c: a + b,
-    "sub": lambda m, a, b, c: a - b,
-    "mul": lambda m, a, b, c: a * b,
-    "div": lambda m, a, b, c: a / b,
-    "add_scalar": lambda m, a, b, c: a + m["scalar"],
-    "sub_scalar": lambda m, a, b, c: a - m["scalar"],
-    "mul_scalar": lambda m, a, b, c: a * m["scalar"],
-    "div_scalar": lambda m, a, b, c: a / m["scalar"],
-    "radd_scalar": lambda m, a, b, c: m["scalar"] + a,
-    "rsub_scalar": lambda m, a, b, c: m["scalar"] - a,
-    "rmul_scalar": lambda m, a, b, c: m["scalar"] * a,
-    "rdiv_scalar": lambda m, a, b, c: m["scalar"] / a,
-    "neg": lambda m, a, b, c: -a,
-    "pow_scalar": lambda m, a, b, c: a ** m["exponent"],
-    "pow_tensor": lambda m, a, b, c: a ** b,
-    "rpow_scalar": lambda m, a, b, c: m["scalar"] ** a,
-    "matmul": lambda m, a, b, c: a @ b,
-    "sum": lambda m, a, b, c: a.sum(axis=axis_arg(m["axis"]), keepdims=m["keepdims"]),
-    "mean": lambda m, a, b, c: a.mean(axis=axis_arg(m["axis"]), keepdims=m["keepdims"]),
-    "max": lambda m, a, b, c: a.max(axis=axis_arg(m["axis"]), keepdims=m["keepdims"]),
-    "exp": lambda m, a, b, c: a.exp(),
-    "log": lambda m, a, b, c: a.log(),
-    "tanh": lambda m, a, b, c: a.tanh(),
-    "relu": lambda m, a, b, c: a.relu(),
-    "sigmoid": lambda m, a, b, c: a.sigmoid(),
-    "reshape": lambda m, a, b, c: a.reshape(m["shape"]),
-    "transpose": lambda m, a, b, c: a.transpose(m["dim0"], m["dim1"]),
-    "permute": lambda m, a, b, c: a.permute(m["dims"]),
-    "T": lambda m, a, b, c: a.T,
-    "getitem": lambda m, a, b, c: a[decode_index(m["index"])],
-    "cat": lambda m, a, b, c: Tensor.cat([t for t in (a, b, c) if t is not None], m["axis"]),
-    "stack": lambda m, a, b, c: Tensor.stack([t for t in (a, b, c) if t is not None],
-                                             m["axis"]),
-    "clip": lambda m, a, b, c: a.clip(m["min"], m["max"]),
-    "softmax": lambda m, a, b, c: functional().softmax(a, axis=m["axis"]),
-    "log_softmax": lambda m, a, b, c: functional().log_softmax(a, axis=m["axis"]),
-}
+# The op table is the package's own (``parity.OPS``, also behind ``python -m tinygrad_rnn
+# check``): one mapping from a recorded op to our Tensor ops, checked here strictly.
+OPS = parity.OPS
 
 
 def load(path):
@@ -133,7 +76,7 @@ def test_matches_pytorch(path):
               for n in INPUTS if f"in_{n}" in arrays}
     for n, t in inputs.items():
         assert t.dtype == np.dtype(dtype)
-    out = OPS[op](meta, *(inputs.get(n) for n in INPUTS))
+    out = OPS[op](list(inputs.values()), meta)
     assert_close(out.numpy(), arrays["out"], dtype, f"{path.name}: out")
 
     out.backward(Tensor(arrays["w_out"]))

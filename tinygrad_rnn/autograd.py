@@ -29,7 +29,7 @@ again raises the same ``RuntimeError`` PyTorch raises.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Sequence
+from typing import Callable
 
 from . import backend
 
@@ -76,35 +76,37 @@ def is_grad_enabled() -> bool:
     return _Mode.grad_enabled
 
 
-class _GradMode(contextlib.ContextDecorator):
-    """Context manager and decorator that sets whether ops record the graph."""
+class _ModeSwitch(contextlib.ContextDecorator):
+    """Context manager and decorator that sets one flag of :class:`_Mode` for its block and
+    restores the previous value on exit (so blocks nest)."""
 
-    def __init__(self, enabled: bool):
+    def __init__(self, flag: str, enabled: bool):
+        self.flag = flag
         self.enabled = enabled
         self._previous: list[bool] = []
 
     def __enter__(self):
-        self._previous.append(_Mode.grad_enabled)
-        _Mode.grad_enabled = self.enabled
+        self._previous.append(getattr(_Mode, self.flag))
+        setattr(_Mode, self.flag, self.enabled)
         return self
 
     def __exit__(self, *exc):
-        _Mode.grad_enabled = self._previous.pop()
+        setattr(_Mode, self.flag, self._previous.pop())
         return False
 
 
-def no_grad() -> _GradMode:
+def no_grad() -> _ModeSwitch:
     """``with no_grad():`` (or ``@no_grad()``): ops inside record no graph, as in PyTorch.
     Use it for evaluation and for in-place parameter updates."""
-    return _GradMode(False)
+    return _ModeSwitch("grad_enabled", False)
 
 
-def enable_grad() -> _GradMode:
+def enable_grad() -> _ModeSwitch:
     """Re-enable graph recording inside a ``no_grad`` block."""
-    return _GradMode(True)
+    return _ModeSwitch("grad_enabled", True)
 
 
-class detect_anomaly(contextlib.ContextDecorator):
+class detect_anomaly(_ModeSwitch):
     """Raise at the first op whose forward result or backward gradient holds NaN or Inf,
     naming the op. Slower (every result is checked), so only switch it on to debug::
 
@@ -113,17 +115,7 @@ class detect_anomaly(contextlib.ContextDecorator):
     """
 
     def __init__(self, enabled: bool = True):
-        self.enabled = enabled
-        self._previous: list[bool] = []
-
-    def __enter__(self):
-        self._previous.append(_Mode.anomaly)
-        _Mode.anomaly = self.enabled
-        return self
-
-    def __exit__(self, *exc):
-        _Mode.anomaly = self._previous.pop()
-        return False
+        super().__init__("anomaly", enabled)
 
 
 def check_finite(array, op: str, where: str) -> None:

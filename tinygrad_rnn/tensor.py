@@ -13,6 +13,7 @@ broadcast axes (``_reduce_to``), so every gradient has its input's shape and dty
 from __future__ import annotations
 
 import numbers
+import operator
 from typing import Callable, Iterable, Sequence
 
 from . import autograd, backend
@@ -34,6 +35,14 @@ def _reduce_to(grad, like):
     if grad.dtype != like.dtype:
         grad = grad.astype(like.dtype)
     return grad
+
+
+def _broadcast(fn, a, b, op: str):
+    """``fn(a, b)`` for arrays that must broadcast; NumPy's error becomes a PyTorch-style one."""
+    try:
+        return fn(a, b)
+    except ValueError as exc:
+        raise _broadcast_error(a.shape, b.shape, op, exc) from None
 
 
 def _broadcast_error(a_shape, b_shape, op: str, exc: Exception) -> Exception:
@@ -328,10 +337,7 @@ class Tensor:
         def backward(g):
             return (_reduce_to(g, a) if self.requires_grad else None,
                     _reduce_to(g, b) if other.requires_grad else None)
-        try:
-            out = a + b
-        except ValueError as exc:  # shapes that do not broadcast
-            raise _broadcast_error(a.shape, b.shape, "add", exc) from None
+        out = _broadcast(operator.add, a, b, "add")
         return Tensor._make(out, (self, other), backward, "add")
 
     def __sub__(self, other) -> "Tensor":
@@ -341,10 +347,7 @@ class Tensor:
         def backward(g):
             return (_reduce_to(g, a) if self.requires_grad else None,
                     _reduce_to(-g, b) if other.requires_grad else None)
-        try:
-            out = a - b
-        except ValueError as exc:  # shapes that do not broadcast
-            raise _broadcast_error(a.shape, b.shape, "sub", exc) from None
+        out = _broadcast(operator.sub, a, b, "sub")
         return Tensor._make(out, (self, other), backward, "sub")
 
     def __mul__(self, other) -> "Tensor":
@@ -354,10 +357,7 @@ class Tensor:
         def backward(g):
             return (_reduce_to(g * b, a) if self.requires_grad else None,
                     _reduce_to(g * a, b) if other.requires_grad else None)
-        try:
-            out = a * b
-        except ValueError as exc:  # shapes that do not broadcast
-            raise _broadcast_error(a.shape, b.shape, "mul", exc) from None
+        out = _broadcast(operator.mul, a, b, "mul")
         return Tensor._make(out, (self, other), backward, "mul")
 
     def __truediv__(self, other) -> "Tensor":
@@ -367,10 +367,7 @@ class Tensor:
         def backward(g):
             return (_reduce_to(g / b, a) if self.requires_grad else None,
                     _reduce_to(-g * a / (b * b), b) if other.requires_grad else None)
-        try:
-            out = a / b
-        except ValueError as exc:  # shapes that do not broadcast
-            raise _broadcast_error(a.shape, b.shape, "div", exc) from None
+        out = _broadcast(operator.truediv, a, b, "div")
         return Tensor._make(out, (self, other), backward, "div")
 
     def __pow__(self, exponent) -> "Tensor":
@@ -378,10 +375,7 @@ class Tensor:
             return self._pow_scalar(exponent)
         exponent = self._operand(exponent)
         a, b = self.data, exponent.data
-        try:
-            out = a ** b
-        except ValueError as exc:  # shapes that do not broadcast
-            raise _broadcast_error(a.shape, b.shape, "pow", exc) from None
+        out = _broadcast(operator.pow, a, b, "pow")
 
         def backward(g):
             return (_reduce_to(g * b * a ** (b - 1), a) if self.requires_grad else None,
