@@ -4,7 +4,8 @@ Commands (each in its own module, exposing ``add_parser(subparsers)`` and
 ``run(args) -> exit status``):
 
 * ``train TASK``: train a toy sequence model (:mod:`.train`);
-* ``bptt``: gradient norms through time, tanh vs ReLU (:mod:`.bptt`);
+* ``bptt``: gradient norms through time, tanh vs ReLU RNN, and LSTM and GRU with ``--cell``
+  (:mod:`.bptt`);
 * ``check``: replay the PyTorch fixtures on this install (:mod:`.check`).
 
 Errors in what the user asked for (bad arguments, a missing file, an unknown task or

@@ -50,8 +50,9 @@ DESCRIPTION = (
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``bptt`` sub-command."""
-    p = subparsers.add_parser("bptt", help="gradient norms through time, tanh vs ReLU",
-                              description=DESCRIPTION)
+    p = subparsers.add_parser("bptt", description=DESCRIPTION,
+                              help="gradient norms through time: tanh vs ReLU RNN (--cell: "
+                                   "LSTM, GRU)")
     p.add_argument("--seq-len", type=int, metavar="T",
                    help=f"sequence length T (default: {DEFAULTS['seq_len']}, or the task's)")
     p.add_argument("--hidden-size", type=int, metavar="H",
