@@ -465,6 +465,31 @@ def test_pow_zero_exponent_grad_is_zero_everywhere():
     np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0])
 
 
+@pytest.mark.parametrize("make, x_grad", [(lambda x, y: x ** y, [0.0, 1.0, 0.0]),
+                                          (lambda x, y: 0.0 ** y, None)],
+                         ids=["tensor_base", "number_base"])
+def test_pow_at_zero_base_has_torchs_grads_not_nan(make, x_grad):
+    # torch.pow at x = 0: d/dx = 0 where y == 0 and d/dy = 0 where y >= 0, not 0*inf = NaN
+    x = Tensor([0.0, 0.0, 0.0], requires_grad=True)
+    y = Tensor([0.0, 1.0, 2.0], requires_grad=True)
+    make(x, y).sum().backward()
+    np.testing.assert_array_equal(y.grad.numpy(), [0.0, 0.0, 0.0])
+    if x_grad is None:
+        assert x.grad is None
+    else:
+        np.testing.assert_array_equal(x.grad.numpy(), x_grad)
+
+
+def test_rpow_with_an_array_base_sums_the_grad_over_broadcast_axes():
+    base = np.array([[2.0], [3.0]])
+    y = Tensor([0.0, 1.0, 2.0], requires_grad=True)
+    out = base ** y
+    assert out.shape == (2, 3)
+    out.sum().backward()
+    assert y.grad.shape == (3,)
+    np.testing.assert_allclose(y.grad.numpy(), (base ** y.numpy() * np.log(base)).sum(axis=0))
+
+
 @pytest.mark.parametrize("src, dst", [("float32", "float64"), ("float64", "float32"),
                                       ("float64", "float64")])
 @pytest.mark.parametrize("convert", ["astype", "method"])
@@ -718,6 +743,15 @@ def test_hook_removal_handle():
     remove()
     x.sum().backward()
     assert calls == [1]
+
+
+def test_hook_handle_has_torchs_remove_method():
+    x = Tensor([1.0, 2.0], requires_grad=True)
+    calls = []
+    handle = x.register_hook(lambda g: calls.append(1))
+    handle.remove()
+    x.sum().backward()
+    assert calls == []
 
 
 def test_hook_on_tensor_without_grad_raises():

@@ -267,6 +267,15 @@ def training_checkpoint(tmp: Path, task: str = "sine") -> Path:
     return path
 
 
+def trained_checkpoint(tmp: Path) -> Path:
+    """A checkpoint of `train` after 2 steps of a tiny model."""
+    from tinygrad_rnn.train import TrainConfig, Trainer
+    path = tmp / "run" / "checkpoint.npz"
+    Trainer(TrainConfig("sine", steps=2, hidden=4, batch_size=2, seq_len=5)).run(
+        checkpoint=str(path), quiet=True)
+    return path
+
+
 def truncated_training_checkpoint(tmp: Path) -> Path:
     path = training_checkpoint(tmp)
     data = path.read_bytes()
@@ -347,6 +356,9 @@ SHAPES = [
     Case("sum-axis", "shapes", "`sum(axis=2)` of a 2-D tensor",
          lambda _: f32(2, 3).sum(axis=2), IndexError,
          r"Dimension out of range \(expected to be in range of \[-2, 1\], but got 2\)"),
+    Case("sum-axis-twice", "shapes", "`sum(axis=(1, -1))` of a 2-D tensor",
+         lambda _: f32(2, 3).sum(axis=(1, -1)), RuntimeError,
+         r"dim 1 appears multiple times in the list of dims"),
     Case("transpose-axis", "shapes", "`transpose(0, 3)` of a 2-D tensor",
          lambda _: f32(2, 3).transpose(0, 3), IndexError,
          r"Dimension out of range .* but got 3\)"),
@@ -444,6 +456,9 @@ DTYPES = [
     Case("mse-int", "dtypes", "`mse_loss` of integer tensors",
          lambda _: F.mse_loss(i64(3), i64(3)), TypeError,
          r"mse_loss: expected a floating point tensor, got dtype int64"),
+    Case("mse-list", "dtypes", "`mse_loss` of a Python list and a tensor",
+         lambda _: F.mse_loss([1.0, 2.0], f32(2)), TypeError,
+         r"mse_loss: expected a Tensor, got list"),
     Case("ce-float-target", "dtypes", "`cross_entropy` with float targets",
          lambda _: F.cross_entropy(f32(2, 3), Tensor([0.0, 1.0])), TypeError,
          r"expected target of integer dtype \(class indices\), got float32"),
@@ -729,6 +744,11 @@ COMMAND_LINE = [
          CommandFailed,
          r"--hidden 16 conflicts with checkpoint '.*', which was trained with hidden=4; leave "
          r"it out to resume$", status=1),
+    Case("cli-resume-fewer-steps", "command line", "`--resume` a run at step 2 with `--steps 1`",
+         cli_with(trained_checkpoint, "train", "sine", "--resume", "{}", "--steps", "1"),
+         CommandFailed,
+         r"checkpoint '.*' is already at step 2; --steps 1 asks for fewer \(--steps and --epochs "
+         r"are totals\): give a larger total to train longer$", status=1),
 ]
 
 CASES = SHAPES + DTYPES + EMPTY + ANOMALY + BACKWARD + BACKENDS + STATE_DICTS + OPTIM \

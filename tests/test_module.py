@@ -73,6 +73,17 @@ def test_absent_optional_parameter_is_none_and_not_listed():
     assert list(layer.state_dict()) == ["weight"]
 
 
+@pytest.mark.parametrize("unset", [lambda m: m.register_parameter("bias", None),
+                                   lambda m: setattr(m, "bias", None)],
+                         ids=["register_parameter", "setattr"])
+def test_setting_a_registered_parameter_to_none_unregisters_it(unset):
+    layer = nn.Linear(3, 2)
+    unset(layer)
+    assert layer.bias is None
+    assert [n for n, _ in layer.named_parameters()] == ["weight"]
+    assert list(layer.state_dict()) == ["weight"]
+
+
 def test_assigning_before_init_is_a_clear_error():
     class Broken(nn.Module):
         def __init__(self):
@@ -146,8 +157,9 @@ def test_non_strict_load_reports_and_loads_the_rest():
     m, src = Head(), Head()
     sd = {k: v.numpy() for k, v in src.state_dict().items() if not k.startswith("fc.")}
     sd["other.weight"] = np.zeros(1, np.float32)
-    missing, unexpected = m.load_state_dict(sd, strict=False)
+    missing, unexpected = result = m.load_state_dict(sd, strict=False)
     assert missing == ["fc.weight", "fc.bias"] and unexpected == ["other.weight"]
+    assert (result.missing_keys, result.unexpected_keys) == (missing, unexpected)  # as torch
     np.testing.assert_array_equal(m.rnn.weight_hh_l0.numpy(), src.rnn.weight_hh_l0.numpy())
 
 

@@ -478,3 +478,19 @@ def test_ops_with_numpy_arrays_on_either_side():
                           (t / (a + 1), 1 / (a + 1)), (a.T @ t, a.T @ np.ones((2, 3)))]:
         assert isinstance(out, Tensor)
         assert_matches(out, expected)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Tensor([1.0, 2.0]).transpose(0, 5),
+    lambda: tg.nn.functional.softmax(Tensor([[1.0, 2.0]]), axis=2),
+    lambda: tg.nn.functional.log_softmax(Tensor([1.0, 2.0]), dim=-2),
+])
+def test_bad_axes_raise_pytorchs_index_error(make):
+    with pytest.raises(IndexError, match="Dimension out of range"):
+        make()
+
+
+def test_truth_value_of_a_multi_element_tensor_is_ambiguous():
+    with pytest.raises(RuntimeError, match="ambiguous"):
+        bool(Tensor([1.0, 2.0]))
+    assert bool(Tensor([0.5])) is True and bool(Tensor(0.0)) is False

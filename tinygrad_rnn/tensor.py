@@ -81,6 +81,8 @@ def _normalize_axes(axis, ndim: int) -> tuple:
         if not -n <= a < n:
             raise IndexError(f"Dimension out of range (expected to be in range of "
                              f"[{-n}, {n - 1}], but got {a})")
+        if a % n in out:
+            raise RuntimeError(f"dim {a % n} appears multiple times in the list of dims")
         out.append(a % n)
     return tuple(sorted(out))
 
@@ -212,6 +214,12 @@ class Tensor:
     def numel(self) -> int:
         return int(self.data.size)
 
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with {self.data.size} values is "
+                               "ambiguous; use .sum(), .max() or compare .item()")
+        return bool(self.data)
+
     def __len__(self) -> int:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
@@ -269,16 +277,17 @@ class Tensor:
         self._retains_grad = not self.is_leaf
         return self
 
-    def register_hook(self, hook: Callable[["Tensor"], "Tensor | None"]) -> Callable[[], None]:
+    def register_hook(self, hook: Callable[["Tensor"], "Tensor | None"]) -> "RemovableHandle":
         """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor
-        replaces the gradient. Returns a function that removes the hook."""
+        replaces the gradient. Returns a handle: ``handle.remove()`` (or ``handle()``)
+        removes the hook."""
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require "
                                "gradient")
         if self._hooks is None:
             self._hooks = []
         self._hooks.append(hook)
-        return lambda: self._hooks.remove(hook)
+        return RemovableHandle(lambda: self._hooks.remove(hook))
 
     def backward(self, grad=None, retain_graph: bool = False) -> None:
         """Backpropagate from this tensor: accumulate d(self)/d(leaf) into each leaf's
@@ -378,9 +387,19 @@ class Tensor:
         out = _broadcast(operator.pow, a, b, "pow")
 
         def backward(g):
-            return (_reduce_to(g * b * a ** (b - 1), a) if self.requires_grad else None,
-                    _reduce_to(g * out * self.xp.log(a), b) if exponent.requires_grad
-                    else None)
+            # As torch.pow at a = 0: d/da = 0 where b == 0 and d/db = 0 where b >= 0 (the
+            # limits), instead of the formulas' 0 * inf = NaN.
+            # The masked entries are computed from harmless stand-ins (exponent 1, log 1), so
+            # no division-by-zero warning is raised for values that are thrown away.
+            xp = self.xp
+            ga = gb = None
+            if self.requires_grad:
+                b_is_0 = b == 0
+                ga = _reduce_to(xp.where(b_is_0, 0, g * b * a ** xp.where(b_is_0, 1, b - 1)), a)
+            if exponent.requires_grad:
+                limit = (a == 0) & (b >= 0)
+                gb = _reduce_to(xp.where(limit, 0, g * out * xp.log(xp.where(limit, 1, a))), b)
+            return ga, gb
         return Tensor._make(out, (self, exponent), backward, "pow")
 
     def _pow_scalar(self, p) -> "Tensor":
@@ -393,13 +412,8 @@ class Tensor:
         return Tensor._make(a ** p, (self,), backward, f"pow({p:g})")
 
     def __rpow__(self, base) -> "Tensor":
-        """``base ** self`` for a number ``base`` > 0: d/dx b**x = b**x log b."""
-        out = base ** self.data
-        log_base = self.xp.log(self.xp.asarray(base, dtype=self.data.dtype))
-
-        def backward(g):
-            return (g * out * log_base,)
-        return Tensor._make(out, (self,), backward, "rpow")
+        """``base ** self`` for a number or array ``base``."""
+        return self._operand(base) ** self
 
     def __radd__(self, other) -> "Tensor":
         return self._operand(other) + self
@@ -592,9 +606,11 @@ class Tensor:
 
     def transpose(self, dim0: int = -2, dim1: int = -1) -> "Tensor":
         """Swap two axes (PyTorch's ``transpose(dim0, dim1)``)."""
+        if self.ndim < 2 and (dim0, dim1) == (-2, -1):
+            return self  # the default call is the matrix transpose, a no-op on vectors (.t())
+        (dim0,), (dim1,) = _normalize_axes(dim0, self.ndim), _normalize_axes(dim1, self.ndim)
         if self.ndim < 2:
             return self
-        (dim0,), (dim1,) = _normalize_axes(dim0, self.ndim), _normalize_axes(dim1, self.ndim)
         return Tensor._make(self.data.swapaxes(dim0, dim1), (self,),
                             lambda g: (g.swapaxes(dim0, dim1),), "transpose")
 
@@ -603,7 +619,7 @@ class Tensor:
         if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
             dims = tuple(dims[0])
         dims = tuple(_normalize_axes(d, self.ndim)[0] for d in dims)  # IndexError if out of range
-        if sorted(d % max(self.ndim, 1) for d in dims) != list(range(self.ndim)):
+        if sorted(dims) != list(range(self.ndim)):
             raise RuntimeError(f"permute(): dims {dims} are not a permutation of the "
                                f"{self.ndim} axes of a tensor of shape {self.shape}")
         inverse = tuple(sorted(range(len(dims)), key=dims.__getitem__))  # argsort(dims)
@@ -657,7 +673,7 @@ class Tensor:
     def cat(tensors: Sequence["Tensor"], axis: int = 0, *, dim=None) -> "Tensor":
         """Join tensors along an existing axis."""
         tensors = _same_backend(tensors, "cat")
-        axis = _axis_arg(None if dim is not None else axis, dim)
+        axis = axis if dim is None else dim
         _normalize_axes(axis, tensors[0].ndim)  # IndexError if out of range
         xp = tensors[0].xp
         try:
@@ -678,7 +694,7 @@ class Tensor:
     def stack(tensors: Sequence["Tensor"], axis: int = 0, *, dim=None) -> "Tensor":
         """Join same-shaped tensors along a new axis."""
         tensors = _same_backend(tensors, "stack")
-        axis = _axis_arg(None if dim is not None else axis, dim)
+        axis = axis if dim is None else dim
         shapes = {t.shape for t in tensors}
         if len(shapes) != 1:
             raise RuntimeError(f"stack expects each tensor to be equal size, but got shapes "
@@ -749,6 +765,18 @@ class Tensor:
 
 
 # ------------------------------------------------------------------------------- helpers
+
+class RemovableHandle:
+    """What ``register_hook`` returns: ``remove()`` (as in PyTorch) or calling it removes the
+    hook."""
+    __slots__ = ("remove",)
+
+    def __init__(self, remove: Callable[[], None]):
+        self.remove = remove
+
+    def __call__(self) -> None:
+        self.remove()
+
 
 def _shape_arg(shape) -> tuple:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):

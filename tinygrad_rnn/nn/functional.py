@@ -7,7 +7,7 @@ differentiable ops of :class:`~tinygrad_rnn.Tensor`.
 from __future__ import annotations
 
 from .. import backend
-from ..tensor import Tensor
+from ..tensor import Tensor, _normalize_axes
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -29,8 +29,8 @@ def log_softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
 
     Backward: with ``p = softmax(x)``, ``dx = g - p * sum(g)`` along the axis.
     """
-    axis = axis if dim is None else dim
     _check_float(x, "log_softmax")
+    (axis,) = _normalize_axes(axis if dim is None else dim, x.ndim)
     xp = x.xp
     shifted = x.data - x.data.max(axis=axis, keepdims=True)
     out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
@@ -61,11 +61,11 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
 
 def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
     """Mean squared error ``(input - target)²``, reduced by ``mean``, ``sum`` or ``none``."""
+    _check_float(input, "mse_loss")
     target = _as_tensor(target, input, "mse_loss").astype(input.dtype)
     if input.shape != target.shape:
         raise ValueError(f"mse_loss: input shape {input.shape} and target shape "
                          f"{target.shape} must be the same (no silent broadcasting)")
-    _check_float(input, "mse_loss")
     diff = input - target
     return _reduce(diff * diff, reduction)
 

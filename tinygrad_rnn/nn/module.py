@@ -7,12 +7,15 @@ every weight of every sub-module without being told. Names are dotted paths
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 from typing import Any, Iterator, Mapping
 
 from .. import backend
 from ..autograd import no_grad
 from ..tensor import Tensor
+
+#: What ``load_state_dict`` returns, as PyTorch's ``_IncompatibleKeys``.
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
 class Parameter(Tensor):
@@ -56,10 +59,7 @@ class Module:
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register ``param`` under ``name`` (``None`` records an absent optional weight)."""
-        if param is None:
-            object.__setattr__(self, name, None)
-        else:
-            setattr(self, name, param)
+        setattr(self, name, param)  # None also drops an earlier registration under ``name``
 
     # ------------------------------------------------------------------------- traversal
     def forward(self, *args, **kwargs):
@@ -111,7 +111,8 @@ class Module:
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True):
         """Copy weights in from ``state_dict`` (values: Tensors or NumPy/CuPy arrays, e.g. a
         state dict exported from PyTorch). With ``strict``, missing, unexpected and mis-shaped
-        keys are all listed in one ``RuntimeError``. Returns ``(missing, unexpected)``."""
+        keys are all listed in one ``RuntimeError``. Returns the named pair
+        ``(missing_keys, unexpected_keys)``."""
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like (name -> tensor), got "
                             f"{type(state_dict).__name__}")
@@ -141,7 +142,7 @@ class Module:
                     array = value.data if isinstance(value, Tensor) else value
                     param.data = backend.to_backend(array, param.backend).astype(
                         param.dtype, copy=True)
-        return missing, unexpected
+        return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------------------ modes
     def zero_grad(self, set_to_none: bool = True) -> None:
