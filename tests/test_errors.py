@@ -744,6 +744,10 @@ COMMAND_LINE = [
          CommandFailed,
          r"--hidden 16 conflicts with checkpoint '.*', which was trained with hidden=4; leave "
          r"it out to resume$", status=1),
+    Case("cli-out-of-memory", "command line", "`train sine --hidden 10000000` (728 TiB of "
+         "weights)", cli_args("train", "sine", "--hidden", "10000000", "--steps", "1"),
+         CommandFailed, r"out of memory \(Unable to allocate .*\); try fewer hidden units, a "
+         r"smaller batch or shorter sequences$", status=1),
     Case("cli-resume-fewer-steps", "command line", "`--resume` a run at step 2 with `--steps 1`",
          cli_with(trained_checkpoint, "train", "sine", "--resume", "{}", "--steps", "1"),
          CommandFailed,

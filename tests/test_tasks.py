@@ -228,9 +228,29 @@ def test_prediction_panels_draw(name):
     fig.canvas.draw()
 
 
+def test_charlm_panel_draws_for_a_short_held_out_text(tmp_path):
+    """A --text file whose held-out 10% is shorter than the panel's 60 characters."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    path = tmp_path / "short.txt"
+    path.write_text("hello world " * 30, encoding="utf-8")               # 360 characters
+    task = tasks.get("charlm")(text=str(path), seq_len=10, batch_size=4)
+    assert len(task.test_codes) < 61
+    fig = Figure()
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    task.plot(ax, task.make_model(hidden=4))
+    assert len(ax.patches) == len(task.test_codes) - 1                   # a bar per character
+
+
 def test_metric_wording():
     lower = Metric("test MSE", 0.01, 0.05, "baseline", higher_is_better=False)
     assert lower.beats_baseline and "5x lower" in lower.describe()
     higher = Metric("accuracy", 0.9, 0.6, "majority", higher_is_better=True)
     assert higher.beats_baseline and "+0.3" in higher.describe()
     assert not Metric("accuracy", 0.5, 0.6, "majority", True).beats_baseline
+    # A tie is neither better nor worse (a model that learned to predict the majority class).
+    for higher_is_better in (True, False):
+        tie = Metric("accuracy", 0.75, 0.75, "majority", higher_is_better)
+        assert not tie.beats_baseline and tie.improvement() == "no better than the baseline"

@@ -146,6 +146,16 @@ def test_resume_rejects_changed_settings(tmp_path):
     assert same.config.steps == 5
 
 
+def test_resume_to_fewer_steps_than_done_is_an_error(tmp_path):
+    """A total below the steps already done would train nothing and rewrite the
+    checkpoint's configured steps; say so instead."""
+    path = str(tmp_path / "ck.npz")
+    Trainer(tiny(steps=4)).run(checkpoint=path, quiet=True)
+    with pytest.raises(TrainingError, match="already at step 4; --steps 2 asks for fewer"):
+        Trainer.from_checkpoint(path, steps=2)
+    assert Trainer.from_checkpoint(path, steps=4).step == 4          # equal: nothing to do
+
+
 def test_resume_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         Trainer.from_checkpoint(str(tmp_path / "missing.npz"))

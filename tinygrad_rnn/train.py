@@ -301,7 +301,8 @@ class Trainer:
     def from_checkpoint(cls, path: str, **overrides) -> "Trainer":
         """Continue the run saved at ``path``. ``overrides`` may change only
         :data:`RESUMABLE_OVERRIDES` (e.g. ``steps=`` to train longer); anything else that
-        differs from the checkpoint raises :class:`TrainingError`."""
+        differs from the checkpoint, or a total of steps below those already done, raises
+        :class:`TrainingError`."""
         state = read_checkpoint(path)
         # Checkpoints written before the cell option existed are Elman RNNs.
         saved = TrainConfig.from_dict({"cell": "rnn", **state["config"]})
@@ -320,6 +321,13 @@ class Trainer:
             raise TrainingError(f"checkpoint {path!r} does not fit the model it describes: "
                                 + " ".join(str(exc).split())) from None
         trainer.step = int(state["step"])
+        if trainer.config.steps < trainer.step:   # would train nothing, yet record the total
+            total = trainer.config.steps
+            asked = (f"--epochs {overrides['epochs']} ({total} steps)" if overrides.get("epochs")
+                     else f"--steps {total}")
+            raise TrainingError(f"checkpoint {path!r} is already at step {trainer.step}; {asked} "
+                                "asks for fewer (--steps and --epochs are totals): give a "
+                                "larger total to train longer")
         trainer.seconds = float(state["seconds"])
         trainer.history = History.from_state(state["history"])
         return trainer

@@ -9,8 +9,8 @@ Commands (each in its own module, exposing ``add_parser(subparsers)`` and
 * ``check``: replay the PyTorch fixtures on this install (:mod:`.check`).
 
 Errors in what the user asked for (bad arguments, a missing file, an unknown task or
-backend) are printed as one line, ``tinygrad_rnn: error: ...``, with a non-zero exit status;
-``--debug`` shows the traceback instead.
+backend, sizes too large for the memory) are printed as one line, ``tinygrad_rnn: error:
+...``, with a non-zero exit status; ``--debug`` shows the traceback instead.
 """
 from __future__ import annotations
 
@@ -92,6 +92,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         return _fail(_one_line(exc))
+    except MemoryError as exc:   # sizes too large for this machine (e.g. --hidden 10000000)
+        if args.debug:
+            raise
+        return _fail(f"out of memory ({_one_line(exc)}); try fewer hidden units, a smaller "
+                     "batch or shorter sequences")
 
 
 def _one_line(exc: BaseException) -> str:

@@ -71,7 +71,7 @@ class AddingTask(Task):
         target, prediction = y.numpy()[:200, 0], self.predict(model, x[:200]).numpy()[:, 0]
         ax.plot([0, 2], [0, 2], "k--", lw=1, label="perfect")
         ax.axhline(1.0, color="C0", ls=":", label="baseline (1.0)")
-        ax.scatter(target, prediction, s=8, c="C1", label="RNN")
+        ax.scatter(target, prediction, s=8, c="C1", label="model")
         ax.set(title="adding: held-out sums", xlabel="true sum", ylabel="predicted sum",
                xlim=(0, 2), ylim=(-0.2, 2.2))
         ax.legend(loc="upper left", fontsize="small")

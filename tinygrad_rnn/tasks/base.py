@@ -79,6 +79,8 @@ class Metric:
     def improvement(self) -> str:
         """How much better than the baseline, in words (a ratio for errors, points for
         accuracies)."""
+        if self.value == self.baseline:
+            return "no better than the baseline"
         if self.higher_is_better:
             verdict = "better" if self.beats_baseline else "worse"
             return f"{self.value - self.baseline:+.4g} ({verdict})"

@@ -132,12 +132,13 @@ class CharLMTask(Task):
     def plot(self, ax, model: Module) -> None:
         """Per-character loss of the first held-out characters: the model is unsure at the
         start of words and sure in their middle."""
-        codes = self.test_codes[:61]
+        codes = self.test_codes[:61]             # fewer when the held-out text is short
+        steps = np.arange(len(codes) - 1)
         logits = self.predict(model, self.one_hot(codes[None, :-1]))
         logp = F.log_softmax(logits[0], axis=-1).numpy()
-        bits = -logp[np.arange(60), codes[1:]] / math.log(2)
-        ax.bar(np.arange(60), bits, color="C1")
-        ax.set_xticks(np.arange(60))
+        bits = -logp[steps, codes[1:]] / math.log(2)
+        ax.bar(steps, bits, color="C1")
+        ax.set_xticks(steps)
         ax.set_xticklabels([repr(self.vocab[c])[1:-1] for c in codes[1:]], fontsize=6)
         ax.set(title="charlm: bits spent on each held-out character", ylabel="bits")
 

@@ -74,7 +74,7 @@ class SineTask(Task):
         prediction = self.predict(model, x[:1]).numpy()[0, :, 0]
         t = np.arange(1, self.seq_len + 1)
         ax.plot(t, y.numpy()[0, :, 0], "k.", label="next value (target)")
-        ax.plot(t, prediction, "C1-", label="RNN prediction")
+        ax.plot(t, prediction, "C1-", label="model prediction")
         ax.plot(t, x.numpy()[0, :, 0], "C0:", alpha=0.6, label="previous value (baseline)")
         ax.set(title="sine: one held-out wave", xlabel="time step", ylabel="value")
         ax.legend(loc="lower left", fontsize="small")
