@@ -449,16 +449,12 @@ def test_cli_plot(tmp_path, monkeypatch, capsys):
 
 
 def test_cli_with_a_task(capsys):
-    pytest.importorskip("tinygrad_rnn.tasks")
     bptt_cli.run(parse("--task", "adding", "--seq-len", "6", "--hidden-size", "5",
                        "--batch-size", "3"))
     out = capsys.readouterr().out
     assert "task 'adding'" in out and "BPTT through 6 steps: hidden 5, batch 3" in out
 
 
-@pytest.mark.skipif(not (ROOT / "tinygrad_rnn" / "__main__.py").exists()
-                    or not (ROOT / "tinygrad_rnn" / "cli" / "__init__.py").exists(),
-                    reason="the command-line entry point is not there yet")
 def test_python_dash_m_bptt_subprocess():
     run = lambda *a: subprocess.run([sys.executable, "-m", "tinygrad_rnn", "bptt", *a],
                                     cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -469,3 +465,17 @@ def test_python_dash_m_bptt_subprocess():
     assert bad.returncode != 0
     assert "Traceback" not in bad.stderr and "--seq-len" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_state_norms_are_the_norms_of_the_recorded_states():
+    rnn = nn.RNN(3, 5, num_layers=2, bidirectional=True)
+    x = Tensor.randn(7, 2, 3)
+    with bptt.trace(rnn) as tr:
+        output, h_n = rnn(x)
+    states = tr.states                                        # (layers*D, T, N, H)
+    expected = np.sqrt((states.astype(np.float64) ** 2).sum(axis=(2, 3)))
+    np.testing.assert_allclose(tr.state_norms(), expected, rtol=1e-12)
+    # the last layer's rows are the output's two halves, in time order
+    out = output.numpy().astype(np.float64)
+    np.testing.assert_allclose(tr.state_norms()[2], np.sqrt((out[..., :5] ** 2).sum(axis=(1, 2))),
+                               rtol=1e-6)

@@ -184,7 +184,7 @@ def test_health_epochs_visit_every_person_once():
 
 
 def test_charlm_default_corpus_is_fixed():
-    assert charlm.grammar.corpus()[:60] == charlm.grammar.corpus()[:60]
+    assert charlm.grammar.corpus() == charlm.grammar.corpus()  # no hidden global RNG
     task = tasks.get("charlm")()
     assert len(task.text) >= charlm.grammar.CORPUS_CHARS
     assert task.text.startswith("one cat likes tom.")

@@ -81,11 +81,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def task_names() -> list[str]:
-    """The training tasks' names (none if the tasks package cannot be imported)."""
-    try:
-        from .. import tasks
-    except ImportError:
-        return []
+    """The training tasks' names."""
+    from .. import tasks
     return tasks.names()
 
 
@@ -227,7 +224,7 @@ def summary(name: str, m: Measurement, last_step_loss: bool) -> str:
                                                              else "")
     if m.spectral_radius is None:     # gated: W_hh stacks the gates' weights, not one map
         return f"  {name:>4}: {verdict}"
-    return f"  {name:>4}: spectral radius of W_hh {m.spectral_radius:.3f}; {verdict}"
+    return f"  {name:>4}: spectral radius of W_hh {m.spectral_radius:.3g}; {verdict}"
 
 
 def same_weights(networks: list[str]) -> str:

@@ -145,6 +145,8 @@ class CharLMTask(Task):
 
 def read_text(path: str) -> str:
     """The contents of a UTF-8 text file, with a clear error if it can't be read."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"charlm: --text {path!r} is a directory; expected a text file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"charlm: text file {path!r} does not exist")
     try:
