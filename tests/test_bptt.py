@@ -11,6 +11,7 @@ The references are built independently of the code under test:
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import subprocess
 import sys
@@ -23,6 +24,12 @@ from tinygrad_rnn import Tensor, bptt, nn
 from tinygrad_rnn.cli import bptt as bptt_cli
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _in_a_scratch_directory(tmp_path, monkeypatch):
+    """The bptt command writes runs/bptt/bptt.png by default: keep it out of the checkout."""
+    monkeypatch.chdir(tmp_path)
 
 
 # --------------------------------------------------------------------- hand-written RNN
@@ -65,6 +72,7 @@ def manual_rnn(rnn: nn.RNN, x: Tensor, h0: Tensor | None = None):
     if unbatched:
         output, h_n = output.squeeze(1), h_n.squeeze(1)
     return output, h_n, states
+
 
 
 def some_loss(output: Tensor, h_n: Tensor) -> Tensor:
@@ -456,8 +464,9 @@ def test_cli_with_a_task(capsys):
 
 
 def test_python_dash_m_bptt_subprocess():
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     run = lambda *a: subprocess.run([sys.executable, "-m", "tinygrad_rnn", "bptt", *a],
-                                    cwd=ROOT, capture_output=True, text=True, timeout=60)
+                                    env=env, capture_output=True, text=True, timeout=60)
     ok = run("--seq-len", "8", "--hidden-size", "4")
     assert ok.returncode == 0, ok.stderr
     assert "|dL/dh_t| tanh" in ok.stdout
@@ -479,3 +488,11 @@ def test_state_norms_are_the_norms_of_the_recorded_states():
     out = output.numpy().astype(np.float64)
     np.testing.assert_allclose(tr.state_norms()[2], np.sqrt((out[..., :5] ** 2).sum(axis=(1, 2))),
                                rtol=1e-6)
+
+
+def test_the_plot_goes_to_runs_bptt_by_default(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    bptt_cli.run(parse("--seq-len", "5", "--hidden-size", "3"))
+    assert (tmp_path / "runs" / "bptt" / "bptt.png").stat().st_size > 0
+    bptt_cli.run(parse("--seq-len", "5", "--hidden-size", "3", "--no-plot", "--seed", "1"))
+    assert "plot written" not in capsys.readouterr().out.split("seed 1")[-1]

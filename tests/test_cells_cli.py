@@ -25,6 +25,13 @@ LAYERS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 TINY = dict(task="sine", batch_size=4, seq_len=8, hidden=6)
 
 
+@pytest.fixture(autouse=True)
+def _in_a_scratch_directory(tmp_path, monkeypatch):
+    """The bptt command writes runs/bptt/bptt.png by default: keep it out of the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
+
 def tiny(steps: int = 6, **options) -> TrainConfig:
     return TrainConfig(**{**TINY, "steps": steps, **options})
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
+import os
 from dataclasses import dataclass
 from typing import Callable
 
@@ -37,6 +38,7 @@ CELL_GROUPS = {"rnn": NONLINEARITIES, "all": NETWORKS, **{n: (n,) for n in NETWO
 DEFAULT_CELLS = "rnn"
 INPUT_SIZE = 4          # input features of the task-free default
 MAX_ROWS = 20           # rows printed when --every is not given
+DEFAULT_PLOT = os.path.join("runs", "bptt", "bptt.png")
 #: Sizes of the task-free default (a task brings its own defaults).
 DEFAULTS = {"seq_len": 50, "hidden_size": 32, "batch_size": 8}
 
@@ -74,7 +76,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="use a training task's first batch, model and loss instead of "
                         f"random inputs: {', '.join(task_names())}")
     p.add_argument("--plot", metavar="PATH",
-                   help="also write a semilog plot of the norms (needs matplotlib)")
+                   help=f"where to write the semilog plot of the norms (default: {DEFAULT_PLOT} "
+                        "when matplotlib is installed)")
+    p.add_argument("--no-plot", action="store_true", help="print the table only")
     p.add_argument("--backend", choices=backend.CHOICES,
                    help=f"array backend (default: ${backend.ENV_VAR}, else numpy)")
     return p
@@ -303,8 +307,12 @@ def run(args: argparse.Namespace) -> int:
           "mean")
     for name, m in results.items():
         print(summary(name, m, p.last_step_loss))
-    if args.plot:
-        write_plot(results, args.plot, f"BPTT through {p.seq_len} steps, W_hh scale "
+    plot_path = args.plot or (DEFAULT_PLOT if have_matplotlib() and not args.no_plot else None)
+    if plot_path:
+        os.makedirs(os.path.dirname(plot_path) or ".", exist_ok=True)
+        write_plot(results, plot_path, f"BPTT through {p.seq_len} steps, W_hh scale "
                                        f"{args.init_scale:g}")
-        print(f"plot written to {args.plot}")
+        print(f"plot written to {plot_path}")
+    elif not args.no_plot:
+        print('(for a plot: pip install "tinygrad-rnn[plot]")')
     return 0
