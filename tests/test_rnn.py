@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 import tinygrad_rnn as tg
 from tinygrad_rnn import Tensor, nn
 
+from gated_reference import graph_ops, rel_err
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
@@ -100,23 +102,6 @@ def run_with_grads(rnn, x, h0, w_out, w_hn):
     if ht is not None:
         grads["h0"] = ht.grad.numpy()
     return output.numpy(), h_n.numpy(), grads
-
-
-def rel_err(a, b):
-    return float(np.max(np.abs(a - b))) / max(1.0, float(np.max(np.abs(b)))) if b.size else 0.0
-
-
-def graph_ops(*roots):
-    """Names of every op in the graphs behind ``roots`` (iterative walk)."""
-    ops, seen, stack = [], set(), list(roots)
-    while stack:
-        t = stack.pop()
-        if id(t) in seen or t.grad_fn is None:
-            continue
-        seen.add(id(t))
-        ops.append(t.grad_fn.op)
-        stack.extend(t.grad_fn.parents)
-    return ops
 
 
 # ------------------------------------------------------------------- semantics, formulas
