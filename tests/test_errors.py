@@ -10,7 +10,7 @@ written from the inputs of the case, never pasted from the output.
 document with what the code raises today, so the two cannot drift apart. After changing a
 message, regenerate the table with::
 
-    python tests/test_errors.py > /tmp/table.md      # then paste it into docs/errors.md
+    python tests/test_errors.py > errors_table.md    # then paste it into docs/errors.md
 
 Cases that need CuPy and a GPU (mixing backends) are skipped elsewhere. Command-line cases run
 ``python -m tinygrad_rnn`` in a subprocess and expect a non-zero exit status and a one-line
