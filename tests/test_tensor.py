@@ -494,3 +494,22 @@ def test_truth_value_of_a_multi_element_tensor_is_ambiguous():
     with pytest.raises(RuntimeError, match="ambiguous"):
         bool(Tensor([1.0, 2.0]))
     assert bool(Tensor([0.5])) is True and bool(Tensor(0.0)) is False
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Tensor([1, 2, 3]) * 0.5,
+    lambda: 0.5 * Tensor([1, 2, 3]),
+    lambda: Tensor([1, 2, 3]) + Tensor([0.5, 0.5, 0.5]),
+    lambda: Tensor([True, False]) * Tensor([2.0, 3.0]),
+    lambda: Tensor([1, 2, 3]) / 2,
+    lambda: Tensor([1, 2, 3]) / Tensor([2, 2, 2]),
+])
+def test_integers_meeting_floats_take_the_default_float_dtype_like_pytorch(make):
+    # torch: int64 tensor * 0.5 -> float32 (NumPy alone would give float64)
+    assert make().dtype == np.float32
+
+
+def test_integer_and_float_values_are_unchanged_by_the_promotion():
+    np.testing.assert_array_equal((Tensor([1, 2, 3]) / 2).numpy(), [0.5, 1.0, 1.5])
+    np.testing.assert_array_equal((Tensor([1, 2, 3]) * Tensor([2, 2, 2])).numpy(), [2, 4, 6])
+    assert (Tensor([1, 2, 3]) * Tensor([2, 2, 2])).dtype == np.int64

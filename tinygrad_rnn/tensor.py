@@ -38,7 +38,14 @@ def _reduce_to(grad, like):
 
 
 def _broadcast(fn, a, b, op: str):
-    """``fn(a, b)`` for arrays that must broadcast; NumPy's error becomes a PyTorch-style one."""
+    """``fn(a, b)`` for arrays that must broadcast; NumPy's error becomes a PyTorch-style one.
+
+    An integer (or bool) array meeting a float one takes the float's dtype first, as in
+    PyTorch: NumPy would widen ``int64 * float32`` to float64.
+    """
+    kind_a, kind_b = a.dtype.kind, b.dtype.kind
+    if kind_a != kind_b and "f" in (kind_a, kind_b):
+        a, b = (a.astype(b.dtype), b) if kind_b == "f" else (a, b.astype(a.dtype))
     try:
         return fn(a, b)
     except ValueError as exc:
@@ -376,6 +383,8 @@ class Tensor:
         def backward(g):
             return (_reduce_to(g / b, a) if self.requires_grad else None,
                     _reduce_to(-g * a / (b * b), b) if other.requires_grad else None)
+        if a.dtype.kind != "f" and b.dtype.kind != "f":  # int / int is a float, as in PyTorch
+            a = a.astype(backend.get_default_dtype())
         out = _broadcast(operator.truediv, a, b, "div")
         return Tensor._make(out, (self, other), backward, "div")
 
