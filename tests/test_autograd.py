@@ -1013,3 +1013,11 @@ def test_memory_does_not_grow_over_iterations():
         tracemalloc.stop()
     # one leaked graph per iteration would be ~900 * several kB
     assert at_1000 - at_100 < 64 * 1024, (at_100, at_1000)
+
+
+def test_detect_anomaly_catches_a_hook_that_returns_nan_on_a_leaf():
+    x = tg.Tensor([1.0, 2.0], requires_grad=True)
+    x.register_hook(lambda g: tg.Tensor([float("nan"), 1.0]))  # made without an op
+    with tg.detect_anomaly():
+        with pytest.raises(RuntimeError, match="hook.*NaN"):
+            (x * 2.0).sum().backward()

@@ -182,6 +182,8 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
             if tensor._hooks:
                 g = _run_hooks(tensor, g)
                 is_owned = False
+                if anomaly:
+                    check_finite(g, "a hook registered with register_hook", "returned gradient")
             node = tensor._node
             if node is None:
                 tensor._accumulate_grad(g, owned=is_owned)
