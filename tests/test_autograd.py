@@ -1021,3 +1021,13 @@ def test_detect_anomaly_catches_a_hook_that_returns_nan_on_a_leaf():
     with tg.detect_anomaly():
         with pytest.raises(RuntimeError, match="hook.*NaN"):
             (x * 2.0).sum().backward()
+
+
+def test_removing_a_hook_twice_is_harmless():
+    x = tg.Tensor([1.0], requires_grad=True)
+    calls = []
+    handle = x.register_hook(lambda g: calls.append(1))
+    handle.remove()
+    handle.remove()
+    (x * 3.0).sum().backward()
+    assert calls == [] and x.grad.numpy().tolist() == [3.0]

@@ -294,3 +294,12 @@ def test_double_and_float_cast_in_place(cast, dtype):
     assert all(p.dtype == dtype and p.is_leaf and p.requires_grad for p in params)
     out = m(Tensor(np.ones((1, 2, 3), dtype)))
     assert out.dtype == dtype
+
+
+def test_slicing_a_sequential_gives_a_sequential_sharing_the_modules():
+    first, second = nn.Linear(2, 3), nn.Tanh()
+    model = nn.Sequential(first, second, nn.Linear(3, 1))
+    head = model[0:2]
+    assert isinstance(head, nn.Sequential) and len(head) == 2
+    assert head[0] is first and head[1] is second
+    assert [n for n, _ in head.named_parameters()] == ["0.weight", "0.bias"]

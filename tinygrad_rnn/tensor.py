@@ -294,7 +294,7 @@ class Tensor:
         if self._hooks is None:
             self._hooks = []
         self._hooks.append(hook)
-        return RemovableHandle(lambda: self._hooks.remove(hook))
+        return RemovableHandle(self._hooks, hook)
 
     def backward(self, grad=None, retain_graph: bool = False) -> None:
         """Backpropagate from this tensor: accumulate d(self)/d(leaf) into each leaf's
@@ -777,14 +777,18 @@ class Tensor:
 
 class RemovableHandle:
     """What ``register_hook`` returns: ``remove()`` (as in PyTorch) or calling it removes the
-    hook."""
-    __slots__ = ("remove",)
+    hook; removing it again does nothing."""
+    __slots__ = ("hooks", "hook")
 
-    def __init__(self, remove: Callable[[], None]):
-        self.remove = remove
+    def __init__(self, hooks: list, hook: Callable):
+        self.hooks = hooks
+        self.hook = hook
 
-    def __call__(self) -> None:
-        self.remove()
+    def remove(self) -> None:
+        if self.hook in self.hooks:
+            self.hooks.remove(self.hook)
+
+    __call__ = remove
 
 
 def _shape_arg(shape) -> tuple:

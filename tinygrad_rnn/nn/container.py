@@ -15,8 +15,10 @@ class Sequential(Module):
                                 "not a Module")
             setattr(self, str(i), module)
 
-    def __getitem__(self, index: int) -> Module:
-        return list(self._modules.values())[index]
+    def __getitem__(self, index: int | slice) -> "Module":
+        """One module, or a ``Sequential`` of a slice of them (as in PyTorch)."""
+        modules = list(self._modules.values())
+        return Sequential(*modules[index]) if isinstance(index, slice) else modules[index]
 
     def __len__(self) -> int:
         return len(self._modules)
