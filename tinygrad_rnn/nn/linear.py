@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from ..tensor import Tensor
-from .module import Module, Parameter
+from .module import Module, Parameter, check_input_dtype
 
 
 def uniform_parameter(*shape: int, bound: float, dtype=None) -> Parameter:
@@ -39,10 +39,7 @@ class Linear(Module):
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"Linear: expected input with last dimension {self.in_features} "
                              f"(in_features), got shape {x.shape}")
-        if x.dtype != self.weight.dtype:
-            raise TypeError(f"Linear: input dtype {x.dtype} does not match the parameters' "
-                            f"dtype {self.weight.dtype}; convert the input (.float()/.double()) "
-                            "or the model (.float()/.double())")
+        check_input_dtype("Linear", x, self.weight)
         y = x @ self.weight.T
         return y + self.bias if self.bias is not None else y
 

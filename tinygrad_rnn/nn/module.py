@@ -212,3 +212,12 @@ def _check_entry(name: str, value: Any, param: Parameter) -> str | None:
         return (f"dtype mismatch for {name}: expected a floating point array, got "
                 f"{value.dtype}.")
     return None
+
+
+def check_input_dtype(owner: str, input: Tensor, weight: Tensor) -> None:
+    """Refuse an input whose dtype differs from the layer's weights (NumPy would silently
+    promote float32 weights to float64, or an int input to float)."""
+    if input.dtype != weight.dtype:
+        raise TypeError(f"{owner}: input dtype {input.dtype} does not match the parameters' "
+                        f"dtype {weight.dtype}; convert the input (.float()/.double()) or the "
+                        "model (.float()/.double())")

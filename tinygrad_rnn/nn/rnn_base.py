@@ -37,7 +37,7 @@ from .. import backend
 from ..tensor import Tensor
 from . import functional as F
 from .linear import uniform_parameter
-from .module import Module
+from .module import Module, check_input_dtype
 
 
 def _check_positive_int(owner: str, name: str, value) -> None:
@@ -194,11 +194,7 @@ class RNNBase(Module):
         if not backend.is_floating(input.dtype):
             raise TypeError(f"{owner}: expected a floating point input, got dtype "
                             f"{input.dtype}; convert it with .float()")
-        weight = self.weight_ih_l0
-        if input.dtype != weight.dtype:
-            raise TypeError(f"{owner}: input dtype {input.dtype} does not match the "
-                            f"parameters' dtype {weight.dtype}; convert the input "
-                            "(.float()/.double()) or the model (.float()/.double())")
+        check_input_dtype(owner, input, self.weight_ih_l0)
         if input.shape[-1] != self.input_size:
             raise ValueError(f"{owner}: input.size(-1) must be equal to input_size. Expected "
                              f"{self.input_size}, got {input.shape[-1]}")
@@ -310,10 +306,7 @@ class RNNCellBase(Module):
         if input.shape[-1] != self.input_size:
             raise ValueError(f"{owner}: input has inconsistent input_size: got "
                              f"{input.shape[-1]} expected {self.input_size}")
-        if input.dtype != self.weight_ih.dtype:
-            raise TypeError(f"{owner}: input dtype {input.dtype} does not match the "
-                            f"parameters' dtype {self.weight_ih.dtype}; convert the input "
-                            "(.float()/.double()) or the model (.float()/.double())")
+        check_input_dtype(owner, input, self.weight_ih)
         unbatched = input.ndim == 1
         return (input.unsqueeze(0) if unbatched else input), unbatched
 
