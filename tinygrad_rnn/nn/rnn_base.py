@@ -23,21 +23,39 @@ else is the same code, here:
 * the loop over layers and directions: dropout between layers (training mode only), each
   direction's outputs concatenated as the next layer's input, the final states stacked in
   PyTorch's order (layer 0 forward, layer 0 reverse, layer 1 forward, ...);
-* the hook through which ``bptt.trace`` watches every hidden state (``_tracer``).
+* the public state hook (:meth:`RNNBase.register_state_hook`): every ``h_t`` in the forward
+  pass and every ``∂L/∂h_t`` in the backward pass, with one callback shape (``bptt`` uses it).
 
-A subclass says how many gates it has (``_gates``), what its state is (``_state_names``:
-``("h0",)`` or ``("h0", "c0")``) and supplies :meth:`RNNBase._recurrence`.
+The time loop itself is ``recurrence.py``'s, for every cell. A subclass says how many gates it
+has (``_gates``), what its state is (``_state_names``: ``("h0",)`` or ``("h0", "c0")``) and
+which step equations to run (:meth:`RNNBase._cell`, from ``cells.py``).
 """
 from __future__ import annotations
 
 import math
 import numbers
 
+from typing import Any, Callable, NamedTuple
+
 from .. import backend
-from ..tensor import Tensor
+from ..tensor import RemovableHandle, Tensor
 from . import functional as F
+from . import recurrence
 from .linear import uniform_parameter
 from .module import Module, check_input_dtype
+
+
+
+class StateEvent(NamedTuple):
+    """What a state hook receives (see :meth:`RNNBase.register_state_hook`)."""
+    call: int      #: which forward call of the layer (0, 1, …) the step belongs to
+    row: int       #: layer and direction, in PyTorch's ``h_n`` order: ``layer * D + direction``
+    kind: str      #: ``"state"`` (forward pass) or ``"grad"`` (backward pass)
+    t: int         #: the step, in input time order (0 … L-1), for either direction
+    value: Any     #: ``h_t`` or ``∂L/∂h_t``, a Tensor ``(N, H_out)``
+
+
+StateHook = Callable[[StateEvent], None]
 
 
 def _check_positive_int(owner: str, name: str, value) -> None:
@@ -56,8 +74,6 @@ class RNNBase(Module):
     _gates = 1
     #: The recurrent state, as the user passes it: ``("h0",)`` or ``("h0", "c0")`` (LSTM).
     _state_names = ("h0",)
-    #: The active ``bptt.trace`` recording this layer (set only by ``bptt.trace``).
-    _tracer = None
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
@@ -83,6 +99,8 @@ class RNNBase(Module):
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.proj_size, self.unroll = bidirectional, int(proj_size), unroll
+        self._state_hooks: list = []
+        self._forward_calls = 0
         self._init_parameters(dtype)
 
     @property
@@ -136,13 +154,14 @@ class RNNBase(Module):
         """Run the whole sequence; returns ``(output, h_n)`` (``(output, (h_n, c_n))`` for
         LSTM). Shapes are in the subclass's docstring."""
         x, state, unbatched = self._canonical_inputs(input, hx)
+        call, self._forward_calls = self._forward_calls, self._forward_calls + 1
         layer_input, finals = x, []
         for layer in range(self.num_layers):
             if layer > 0 and self.dropout > 0 and self.training:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
             outputs = []
             for direction in range(self.num_directions):
-                hs, final = self._run_direction(layer_input, state, layer, direction)
+                hs, final = self._run_direction(layer_input, state, layer, direction, call)
                 outputs.append(hs)
                 finals.append(final)
             layer_input = outputs[0] if len(outputs) == 1 else Tensor.cat(outputs, axis=2)
@@ -156,28 +175,61 @@ class RNNBase(Module):
             final_states = [s.squeeze(1) for s in final_states]
         return output, (final_states[0] if len(final_states) == 1 else tuple(final_states))
 
-    def _run_direction(self, x: Tensor, state: tuple, layer: int, direction: int) -> tuple:
+    def _run_direction(self, x: Tensor, state: tuple, layer: int, direction: int,
+                       call: int = 0) -> tuple:
         """Run one layer in one direction from its slice of the initial state(s).
 
         Returns ``(hs, final)``: all hidden states ``(L, N, H_out)`` in time order, and the
         direction's final state(s) as a tuple (``(h_T,)``, or ``(h_T, c_T)`` for LSTM)."""
-        index = layer * self.num_directions + direction
-        start = tuple(s[index] for s in state)
-        # Inside ``with bptt.trace(self)`` the tracer watches every h_t and its gradient.
-        watch = {} if self._tracer is None else self._tracer.callbacks(index, self.unroll)
-        hs, final = self._recurrence(x, start, self.layer_weights(layer, direction),
-                                     reverse=direction == 1, **watch)
-        if self._tracer is not None:
-            self._tracer.record_states(index, hs)
-        return hs, final
+        row = layer * self.num_directions + direction
+        start = tuple(s[row] for s in state)
+        w_ih, w_hh, b_ih, b_hh, *extra = self.layer_weights(layer, direction)
+        reverse = direction == 1
+        states = recurrence.run(self._cell(*extra), x, start, (w_ih, w_hh, b_ih, b_hh),
+                                reverse=reverse, unroll=self.unroll,
+                                watch=self._watch(call, row))
+        last = 0 if reverse else -1
+        return states[0], tuple(s[last] for s in states)
 
-    def _recurrence(self, x: Tensor, start: tuple, weights: tuple, reverse: bool,
-                    unroll: bool | None = None, **watch) -> tuple:
-        """One layer, one direction: ``x`` ``(L, N, H_in)``, ``start`` the initial state(s)
-        ``(N, ·)`` → ``(hs, final)`` as :meth:`_run_direction` returns. ``unroll`` picks the
-        implementation (None: ``self.unroll``); ``watch`` holds the tracer callbacks
-        (``on_step`` for the unrolled, ``on_state_grads`` for the fused implementation)."""
-        raise NotImplementedError(f"{type(self).__name__} must define _recurrence()")
+    def _cell(self, *extra_weights: Tensor) -> recurrence.Cell:
+        """The step equations of this layer's cell (``cells.py``), for one run."""
+        raise NotImplementedError(f"{type(self).__name__} must define _cell()")
+
+    # -------------------------------------------------------------------------- state hook
+    def register_state_hook(self, hook: StateHook) -> RemovableHandle:
+        """Watch every hidden state and its gradient: ``hook(event)`` is called with a
+        :class:`StateEvent` ``(call, row, kind, t, value)``
+
+        * in the forward pass with ``kind="state"`` and ``value`` = ``h_t`` ``(N, H_out)``;
+        * in the backward pass with ``kind="grad"`` and ``value`` = ``∂L/∂h_t`` ``(N, H_out)``,
+          the total gradient reaching ``h_t`` (from the output at t and from the steps after
+          it), in the order BPTT computes them: t = L-1 … 0 (0 … L-1 in a reverse row).
+
+        ``call`` numbers the layer's forward calls (a backward pass reports to the hooks
+        registered when its forward ran, under that forward's number); ``row`` is the layer
+        and direction in PyTorch's ``h_n`` order; ``t`` the step in input time order, also for
+        the reverse direction (``batch_first`` and unbatched input alike: unbatched is N = 1).
+        Both implementations call it; with ``unroll=True`` a state's ``value`` is the graph
+        tensor itself. Values are only valid during the call: copy what you keep. Returns a
+        handle whose ``remove()`` unregisters the hook. ``bptt.trace`` is built on it.
+        """
+        if not callable(hook):
+            raise TypeError(f"{self._mode}: register_state_hook expects a callable, got "
+                            f"{type(hook).__name__}")
+        self._state_hooks.append(hook)
+        return RemovableHandle(self._state_hooks, hook)
+
+    def _watch(self, call: int, row: int) -> recurrence.Watch | None:
+        """The driver's callback for one row, or None when nobody watches (no cost then)."""
+        if not self._state_hooks:
+            return None
+        hooks = list(self._state_hooks)
+
+        def watch(kind: str, t: int, value: Tensor) -> None:
+            event = StateEvent(call, row, kind, t, value)
+            for hook in hooks:
+                hook(event)
+        return watch
 
     # ---------------------------------------------------------------------- input checking
     def _canonical_inputs(self, input, hx) -> tuple[Tensor, tuple, bool]:
@@ -325,6 +377,21 @@ class RNNCellBase(Module):
             raise TypeError(f"{self._mode}: {name} dtype {h.dtype} does not match input dtype "
                             f"{x.dtype}")
         return h
+
+    def _step(self, x: Tensor, states: tuple) -> tuple:
+        """One step of the layer's equations (``cells.py``) on ``x`` ``(N, H_in)`` and the
+        states ``(N, H)``."""
+        cell = self._cell()
+        x_share, h_share = x @ self.weight_ih.T, states[0] @ self.weight_hh.T
+        if self.bias:
+            if cell.hidden_bias_apart:
+                x_share, h_share = x_share + self.bias_ih, h_share + self.bias_hh
+            else:
+                x_share = x_share + (self.bias_ih + self.bias_hh)
+        return cell.step(x_share, h_share, states)
+
+    def _cell(self) -> recurrence.Cell:
+        raise NotImplementedError(f"{type(self).__name__} must define _cell()")
 
     def _extra_options(self) -> str:
         return ""
