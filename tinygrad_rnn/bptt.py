@@ -37,6 +37,8 @@ from typing import Iterator
 
 from . import backend
 from .autograd import enable_grad, no_grad
+from .errors import ShapeError
+from .nn.checks import is_int
 from .nn.module import Module
 from .nn.rnn import RNN
 from .nn.rnn_base import RNNBase, StateEvent
@@ -375,7 +377,7 @@ def spectral_radius(w_hh) -> float:
     """
     matrix = backend.to_host(w_hh.data if isinstance(w_hh, Tensor) else w_hh)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-        raise ValueError(f"spectral_radius: expected a square 2-D matrix such as W_hh, got "
+        raise ShapeError(f"spectral_radius: expected a square 2-D matrix such as W_hh, got "
                          f"shape {tuple(matrix.shape)}")
     return float(np.abs(np.linalg.eigvals(matrix.astype("float64"))).max())
 
@@ -406,14 +408,14 @@ def chunks(x: Tensor, k: int, batch_first: bool = False) -> Iterator[Tensor]:
     same way (``zip(chunks(x, k), chunks(y, k))``) and carry the RNN's final state from one
     chunk to the next with ``.detach()`` (see the module docstring).
     """
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+    if not is_int(k) or k < 1:
         raise ValueError(f"bptt.chunks: k (steps per chunk) must be a positive integer, got "
                          f"{k!r}")
     if not isinstance(x, Tensor):
         raise TypeError(f"bptt.chunks: expected a Tensor, got {type(x).__name__}")
     axis = 1 if batch_first else 0
     if x.ndim <= axis:
-        raise ValueError(f"bptt.chunks: x of shape {x.shape} has no time axis {axis} "
+        raise ShapeError(f"bptt.chunks: x of shape {x.shape} has no time axis {axis} "
                          f"(batch_first={batch_first}); expected (L, N, ...) or (N, L, ...)")
     length = x.shape[axis]
     for start in range(0, length, int(k)):

@@ -12,9 +12,6 @@ from __future__ import annotations
 from ..tensor import Tensor
 from .recurrence import Cell
 
-#: Elman nonlinearities, as ``torch.nn.RNN`` names them.
-NONLINEARITIES = ("tanh", "relu")
-
 
 class ElmanEquations(Cell):
     r"""``h_t = f(a_t + r_t)`` with ``f`` = tanh or ReLU.

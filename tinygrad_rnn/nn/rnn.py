@@ -11,14 +11,9 @@ as is. The layers, directions, states and input handling are shared with LSTM an
 from __future__ import annotations
 
 from ..tensor import Tensor
-from .cells import NONLINEARITIES, ElmanEquations
+from .cells import ElmanEquations
+from .checks import NONLINEARITIES, check_choice
 from .rnn_base import RNNBase, RNNCellBase
-
-
-def _check_nonlinearity(owner: str, nonlinearity: str) -> None:
-    if nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"{owner}: unknown nonlinearity {nonlinearity!r}; expected 'tanh' or "
-                         "'relu'")
 
 
 class RNN(RNNBase):
@@ -43,7 +38,7 @@ class RNN(RNNBase):
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, unroll: bool = False,
                  dtype=None):
-        _check_nonlinearity("RNN", nonlinearity)
+        check_choice("RNN", "nonlinearity", nonlinearity, NONLINEARITIES)
         super().__init__(input_size, hidden_size, num_layers=num_layers, bias=bias,
                          batch_first=batch_first, dropout=dropout, bidirectional=bidirectional,
                          unroll=unroll, dtype=dtype)
@@ -73,7 +68,7 @@ class RNNCell(RNNCellBase):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  nonlinearity: str = "tanh", dtype=None):
-        _check_nonlinearity("RNNCell", nonlinearity)
+        check_choice("RNNCell", "nonlinearity", nonlinearity, NONLINEARITIES)
         super().__init__(input_size, hidden_size, bias=bias, dtype=dtype)
         self.nonlinearity = nonlinearity
 

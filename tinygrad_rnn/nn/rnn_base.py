@@ -38,9 +38,11 @@ import numbers
 from typing import Any, Callable, NamedTuple
 
 from .. import backend
+from ..errors import ShapeError
 from ..tensor import RemovableHandle, Tensor
 from . import functional as F
 from . import recurrence
+from .checks import check_positive_int, check_probability, is_int
 from .linear import uniform_parameter
 from .module import Module, check_input_dtype
 
@@ -57,10 +59,6 @@ class StateEvent(NamedTuple):
 
 StateHook = Callable[[StateEvent], None]
 
-
-def _check_positive_int(owner: str, name: str, value) -> None:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
 
 
 class RNNBase(Module):
@@ -81,16 +79,12 @@ class RNNBase(Module):
                  dtype=None):
         super().__init__()
         owner = self._mode
-        _check_positive_int(owner, "input_size", input_size)
-        _check_positive_int(owner, "hidden_size", hidden_size)
-        if not isinstance(num_layers, numbers.Integral) or num_layers < 1:
+        check_positive_int(owner, "input_size", input_size)
+        check_positive_int(owner, "hidden_size", hidden_size)
+        if not is_int(num_layers) or num_layers < 1:
             raise ValueError(f"{owner}: num_layers must be an integer >= 1, got {num_layers!r}")
-        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
-                or not 0.0 <= dropout <= 1.0:
-            raise ValueError("dropout should be a number in range [0, 1] representing the "
-                             f"probability of an element being zeroed, got {dropout!r}")
-        if isinstance(proj_size, bool) or not isinstance(proj_size, numbers.Integral) \
-                or proj_size < 0:
+        check_probability(dropout)
+        if not is_int(proj_size) or proj_size < 0:
             raise ValueError(f"{owner}: proj_size should be a positive integer or zero to "
                              f"disable projections, got {proj_size!r}")
         if proj_size >= hidden_size:
@@ -240,7 +234,7 @@ class RNNBase(Module):
             raise TypeError(f"{owner}: expected input to be a Tensor, got "
                             f"{type(input).__name__}")
         if input.ndim not in (2, 3):
-            raise ValueError(f"{owner}: Expected input to be 2D (L, H_in) or 3D "
+            raise ShapeError(f"{owner}: Expected input to be 2D (L, H_in) or 3D "
                              f"({'N, L' if self.batch_first else 'L, N'}, H_in), got "
                              f"{input.ndim}D tensor of shape {input.shape} instead")
         if not backend.is_floating(input.dtype):
@@ -248,14 +242,14 @@ class RNNBase(Module):
                             f"{input.dtype}; convert it with .float()")
         check_input_dtype(owner, input, self.weight_ih_l0)
         if input.shape[-1] != self.input_size:
-            raise ValueError(f"{owner}: input.size(-1) must be equal to input_size. Expected "
+            raise ShapeError(f"{owner}: input.size(-1) must be equal to input_size. Expected "
                              f"{self.input_size}, got {input.shape[-1]}")
         length_axis = 1 if input.ndim == 3 and self.batch_first else 0
         if input.shape[length_axis] == 0:
-            raise ValueError(f"{owner}: expected a sequence of length >= 1, got input of "
+            raise ShapeError(f"{owner}: expected a sequence of length >= 1, got input of "
                              f"shape {input.shape}")
         if input.ndim == 3 and input.shape[1 - length_axis] == 0:
-            raise ValueError(f"{owner}: expected a batch of at least one sequence, got input "
+            raise ShapeError(f"{owner}: expected a batch of at least one sequence, got input "
                              f"of shape {input.shape}")
         unbatched = input.ndim == 2
         x = input.unsqueeze(1) if unbatched else \
@@ -283,7 +277,7 @@ class RNNBase(Module):
         expected_ndim = 2 if unbatched else 3
         if h0.ndim != expected_ndim:
             kind = "unbatched 2-D" if unbatched else "batched 3-D"
-            raise ValueError(f"{owner}: for {kind} input, {name} should be {expected_ndim}-D "
+            raise ShapeError(f"{owner}: for {kind} input, {name} should be {expected_ndim}-D "
                              f"but got {h0.ndim}-D tensor of shape {h0.shape}")
         if unbatched:
             h0 = h0.unsqueeze(1)
@@ -291,7 +285,7 @@ class RNNBase(Module):
         if h0.shape != expected:
             shown = expected if not unbatched else (layers, size)
             got = h0.shape if not unbatched else (h0.shape[0], h0.shape[2])
-            raise ValueError(f"{owner}: Expected {label} size {shown}, got {got}")
+            raise ShapeError(f"{owner}: Expected {label} size {shown}, got {got}")
         if h0.dtype != x.dtype:
             raise TypeError(f"{owner}: {name} dtype {h0.dtype} does not match input dtype "
                             f"{x.dtype}")
@@ -338,8 +332,8 @@ class RNNCellBase(Module):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None):
         super().__init__()
-        _check_positive_int(self._mode, "input_size", input_size)
-        _check_positive_int(self._mode, "hidden_size", hidden_size)
+        check_positive_int(self._mode, "input_size", input_size)
+        check_positive_int(self._mode, "hidden_size", hidden_size)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         G, bound = self._gates * hidden_size, 1.0 / math.sqrt(hidden_size)
         self.weight_ih = uniform_parameter(G, input_size, bound=bound, dtype=dtype)
@@ -354,9 +348,9 @@ class RNNCellBase(Module):
         owner = self._mode
         if not isinstance(input, Tensor) or input.ndim not in (1, 2):
             shape = getattr(input, "shape", type(input).__name__)
-            raise ValueError(f"{owner}: Expected input to be 1D or 2D, got {shape}")
+            raise ShapeError(f"{owner}: Expected input to be 1D or 2D, got {shape}")
         if input.shape[-1] != self.input_size:
-            raise ValueError(f"{owner}: input has inconsistent input_size: got "
+            raise ShapeError(f"{owner}: input has inconsistent input_size: got "
                              f"{input.shape[-1]} expected {self.input_size}")
         check_input_dtype(owner, input, self.weight_ih)
         unbatched = input.ndim == 1
@@ -371,7 +365,7 @@ class RNNCellBase(Module):
                             f"{type(hx).__name__}")
         h = hx.unsqueeze(0) if unbatched else hx
         if h.shape != (x.shape[0], self.hidden_size):
-            raise ValueError(f"{self._mode}: Expected hidden size "
+            raise ShapeError(f"{self._mode}: Expected hidden size "
                              f"{(x.shape[0], self.hidden_size)}, got {h.shape}")
         if h.dtype != x.dtype:
             raise TypeError(f"{self._mode}: {name} dtype {h.dtype} does not match input dtype "
