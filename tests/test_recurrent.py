@@ -21,10 +21,21 @@ import tinygrad_rnn as tg
 from tinygrad_rnn import Tensor, nn
 from tinygrad_rnn.errors import ShapeError
 
-from recurrent_reference import (GATES, configs, elman_cell_reference, finals_of, graph_ops,
-                                 gru_cell_reference, lstm_cell_reference, make_inputs,
-                                 module_kwargs, reference, reference_kwargs, rel_err,
-                                 run_with_grads)
+from recurrent_reference import (
+    GATES,
+    configs,
+    elman_cell_reference,
+    finals_of,
+    graph_ops,
+    gru_cell_reference,
+    lstm_cell_reference,
+    make_inputs,
+    module_kwargs,
+    reference,
+    reference_kwargs,
+    rel_err,
+    run_with_grads,
+)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CELLS = ("RNN", "LSTM", "GRU")
@@ -570,12 +581,11 @@ def test_state_hook_reports_every_state_and_gradient_the_same_in_both_implementa
     tg.manual_seed(8)
     events = {}
     x = np.random.default_rng(8).standard_normal((4, 2, 3))
+    fused = layer(mode, 3, 5, num_layers=2, bidirectional=True, dtype="float64")
     for unroll in (False, True):
         rnn = layer(mode, 3, 5, num_layers=2, bidirectional=True, unroll=unroll,
                     dtype="float64")
-        if unroll:
-            rnn.load_state_dict(state)
-        state = rnn.state_dict()
+        rnn.load_state_dict(fused.state_dict())
         seen = []
         handle = rnn.register_state_hook(
             lambda e: seen.append((e.call, e.row, e.kind, e.t, e.value.numpy().copy())))
@@ -585,7 +595,7 @@ def test_state_hook_reports_every_state_and_gradient_the_same_in_both_implementa
         rnn(Tensor(x))                              # removed: sees nothing more
         events[unroll] = seen
     fused, unrolled = events[False], events[True]
-    key = lambda e: e[:4]                          # noqa: E731
+    key = lambda e: e[:4]
     assert sorted(map(key, fused)) == sorted(map(key, unrolled))
     assert {e[2] for e in fused} == {"state", "grad"}
     assert len(fused) == 2 * 4 * 4                 # 4 rows × 4 steps, states and gradients

@@ -102,7 +102,7 @@ class Trace:
         self._handle = self.rnn.register_state_hook(self._see)
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> None:
         # Only new forward calls stop being recorded: a backward pass after the block still
         # reports the gradients of the calls made inside it.
         active = _ACTIVE[id(self.rnn)]
@@ -111,7 +111,6 @@ class Trace:
             del _ACTIVE[id(self.rnn)]
         if self._handle is not None:
             self._handle.remove()
-        return False
 
     def _see(self, event: StateEvent) -> None:
         """The state hook: file each ``h_t`` and ``∂L/∂h_t`` under its forward call and row.
@@ -220,7 +219,7 @@ def _find_rnn(model, owner: str) -> RNNBase:
     if not isinstance(model, Module):
         raise TypeError(f"{owner}: expected an nn.RNN, nn.LSTM or nn.GRU (or a module "
                         f"containing one), got {type(model).__name__}")
-    found = [m for m in model.modules() if isinstance(m, RNNBase)]
+    found: list[RNNBase] = [m for m in model.modules() if isinstance(m, RNNBase)]
     if len(found) != 1:
         raise ValueError(f"{owner}: expected exactly one nn.RNN, nn.LSTM or nn.GRU inside "
                          f"{type(model).__name__}, found {len(found)}; pass the RNN itself")
@@ -304,7 +303,8 @@ def _unrolled_float64_twin(rnn: RNNBase) -> RNNBase:
     mine = dict(rnn.named_parameters())
     for name, param in twin.named_parameters():
         param.data = mine[name].data.astype("float64")
-    return twin.eval()
+    twin.eval()
+    return twin
 
 
 def _float64(value):

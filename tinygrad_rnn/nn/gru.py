@@ -59,7 +59,7 @@ class GRU(RNNBase):
         """Run the whole sequence; returns ``(output, h_n)`` (shapes in the class docstring)."""
         return super().forward(input, hx)
 
-    def _cell(self) -> GRUEquations:
+    def _cell(self, *extra_weights: Tensor) -> GRUEquations:
         return GRUEquations()
 
 

@@ -86,8 +86,8 @@ class LSTM(RNNBase):
         return (self._canonical_h0(h0, x, unbatched, "h0", self.output_size, "hidden[0]"),
                 self._canonical_h0(c0, x, unbatched, "c0", self.hidden_size, "hidden[1]"))
 
-    def _cell(self, w_hr: Tensor | None = None) -> LSTMEquations:
-        return LSTMEquations(w_hr)
+    def _cell(self, *extra_weights: Tensor) -> LSTMEquations:
+        return LSTMEquations(*extra_weights)          # weight_hr with proj_size > 0
 
 
 class LSTMCell(RNNCellBase):

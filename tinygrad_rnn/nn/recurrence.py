@@ -138,7 +138,8 @@ def run_unrolled(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequen
         x_share = x_share + (b_ih if cell.hidden_bias_apart else b_ih + b_hh)
     w_hh_t = w_hh.T
     T = x.shape[0]
-    states, per_step = tuple(start), [None] * T
+    states = tuple(start)
+    per_step: list = [None] * T
     for t in time_steps(T, reverse):
         # packed: slice the active rows of x_share[t] and of states here
         h_share = states[0] @ w_hh_t
@@ -285,7 +286,7 @@ def _weight_grads(x_rows, d_a, d_rec, h_before, has_bias: bool) -> tuple:
     T, N, G = d_a.shape
     flat_a = d_a.reshape(T * N, G)
     flat_rec = flat_a if d_rec is d_a else d_rec.reshape(T * N, G)
-    grads = (flat_a.T @ x_rows, flat_rec.T @ h_before.reshape(T * N, -1))
+    grads: tuple = (flat_a.T @ x_rows, flat_rec.T @ h_before.reshape(T * N, -1))
     if has_bias:
         grad_b_ih = flat_a.sum(axis=0)
         grads += (grad_b_ih, grad_b_ih if flat_rec is flat_a else flat_rec.sum(axis=0))

@@ -48,7 +48,7 @@ class RNN(RNNBase):
         """Run the whole sequence; returns ``(output, h_n)`` (shapes in the class docstring)."""
         return super().forward(input, h0)
 
-    def _cell(self) -> ElmanEquations:
+    def _cell(self, *extra_weights: Tensor) -> ElmanEquations:
         return ElmanEquations(self.nonlinearity)
 
     def _extra_options(self) -> str:

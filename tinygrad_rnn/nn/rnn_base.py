@@ -33,8 +33,6 @@ which step equations to run (:meth:`RNNBase._cell`, from ``cells.py``).
 from __future__ import annotations
 
 import math
-import numbers
-
 from typing import Any, Callable, NamedTuple
 
 from .. import backend
@@ -45,7 +43,6 @@ from . import recurrence
 from .checks import check_positive_int, check_probability, is_int
 from .linear import uniform_parameter
 from .module import Module, check_input_dtype
-
 
 
 class StateEvent(NamedTuple):
@@ -71,7 +68,7 @@ class RNNBase(Module):
     #: Gate blocks stacked in each weight matrix (1 Elman, 4 LSTM, 3 GRU).
     _gates = 1
     #: The recurrent state, as the user passes it: ``("h0",)`` or ``("h0", "c0")`` (LSTM).
-    _state_names = ("h0",)
+    _state_names: tuple[str, ...] = ("h0",)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
@@ -240,7 +237,7 @@ class RNNBase(Module):
         if not backend.is_floating(input.dtype):
             raise TypeError(f"{owner}: expected a floating point input, got dtype "
                             f"{input.dtype}; convert it with .float()")
-        check_input_dtype(owner, input, self.weight_ih_l0)
+        check_input_dtype(owner, input, self.layer_weights(0, 0)[0])
         if input.shape[-1] != self.input_size:
             raise ShapeError(f"{owner}: input.size(-1) must be equal to input_size. Expected "
                              f"{self.input_size}, got {input.shape[-1]}")
@@ -329,6 +326,8 @@ class RNNCellBase(Module):
 
     _mode = "RNNCell"
     _gates = 1
+    bias_ih: Tensor | None
+    bias_hh: Tensor | None
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None):
         super().__init__()
@@ -377,7 +376,7 @@ class RNNCellBase(Module):
         states ``(N, H)``."""
         cell = self._cell()
         x_share, h_share = x @ self.weight_ih.T, states[0] @ self.weight_hh.T
-        if self.bias:
+        if self.bias_ih is not None and self.bias_hh is not None:
             if cell.hidden_bias_apart:
                 x_share, h_share = x_share + self.bias_ih, h_share + self.bias_hh
             else:
