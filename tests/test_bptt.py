@@ -1,4 +1,4 @@
-"""``tinygrad_rnn.bptt`` (SPEC §7) and ``python -m tinygrad_rnn bptt`` (SPEC §8).
+"""``tinygrad_rnn.bptt`` and ``python -m tinygrad_rnn bptt``.
 
 The references are built independently of the code under test:
 
