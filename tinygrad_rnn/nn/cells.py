@@ -46,7 +46,7 @@ class ElmanEquations(Cell):
             self.slope = xp.sign(h)                          # [h_t > 0], as h_t ≥ 0
 
     def backward_step(self, xp, t, d_states, d_a, d_rec) -> tuple:
-        xp.multiply(d_states[0], self.slope[t], out=d_a)
+        xp.multiply(d_states[0], self.slope[t, :len(d_a)], out=d_a)
         return (None,)
 
 
@@ -113,7 +113,8 @@ class LSTMEquations(Cell):
         a += self.after_tanh[1]
         H = a.shape[1] // 4
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-        h, c, tmp = new[0], new[1], self.scratch
+        rows = len(a)                                        # the rows this step runs
+        h, c, tmp = new[0], new[1], self.scratch[:rows]
         xp.multiply(f, prev[1], out=c)
         xp.multiply(i, g, out=tmp)
         c += tmp                                             # c_t
@@ -121,35 +122,46 @@ class LSTMEquations(Cell):
         if self.w_hr is None:
             xp.multiply(o, tmp, out=h)                       # h_t = o ⊙ tanh(c_t)
         else:
-            xp.multiply(o, tmp, out=self.ms[t])              # m_t, kept for ∂L/∂W_hr
-            xp.matmul(self.ms[t], self.w_hr_t, out=h)
+            m = self.ms[t, :rows]
+            xp.multiply(o, tmp, out=m)                       # m_t, kept for ∂L/∂W_hr
+            xp.matmul(m, self.w_hr_t, out=h)
 
     def begin_backward(self, xp, gates, states, before) -> None:
         T, N, G = gates.shape
         H = G // 4
         i, f, g, o = (gates[:, :, k * H:(k + 1) * H] for k in range(4))
         tanh_c = xp.tanh(states[1])
-        self.o_tanh_slope = o * (1 - tanh_c * tanh_c)        # ∂m/∂c
+        slope = xp.multiply(tanh_c, tanh_c)
+        xp.subtract(1, slope, out=slope)
+        slope *= o                                           # ∂m/∂c = o ⊙ (1 - tanh²(c))
         factors = xp.empty((T, N, 4, H), dtype=gates.dtype)  # δa = [δc, δc, δc, δm] ⊙ this
-        factors[:, :, 0] = g * i * (1 - i)
-        factors[:, :, 1] = before[1] * f * (1 - f)
-        factors[:, :, 2] = i * (1 - g * g)
-        factors[:, :, 3] = tanh_c * o * (1 - o)
-        self.factors, self.forget = factors, f
+        # In place, block by block (no temporaries): g σ'(i), c_{t-1} σ'(f), i (1 - g²),
+        # tanh(c) σ'(o), with σ' = σ (1 - σ).
+        for k, (gate, partner) in enumerate(((i, g), (f, before[1]), (g, i), (o, tanh_c))):
+            block = factors[:, :, k]
+            if k == 2:                                       # tanh': 1 - g²
+                xp.multiply(gate, gate, out=block)
+                xp.subtract(1, block, out=block)
+            else:                                            # σ': σ (1 - σ)
+                xp.subtract(1, gate, out=block)
+                block *= gate
+            block *= partner
+        self.o_tanh_slope, self.factors, self.forget = slope, factors, f
         self.d_m = xp.empty((N, H), dtype=gates.dtype)
         self.to_c_prev = xp.empty((N, H), dtype=gates.dtype)
 
     def backward_step(self, xp, t, d_states, d_a, d_rec) -> tuple:
         d_h, d_c = d_states
-        d_m = d_h if self.w_hr is None else xp.matmul(d_h, self.w_hr.data, out=self.d_m)
-        xp.multiply(d_m, self.o_tanh_slope[t], out=self.to_c_prev)
-        d_c += self.to_c_prev                                # δc_t
         N, H = d_c.shape
-        blocks, factors = d_a.reshape(N, 4, H), self.factors[t]
+        to_c_prev = self.to_c_prev[:N]
+        d_m = d_h if self.w_hr is None else xp.matmul(d_h, self.w_hr.data, out=self.d_m[:N])
+        xp.multiply(d_m, self.o_tanh_slope[t, :N], out=to_c_prev)
+        d_c += to_c_prev                                     # δc_t
+        blocks, factors = d_a.reshape(N, 4, H), self.factors[t, :N]
         xp.multiply(d_c[:, None, :], factors[:, :3], out=blocks[:, :3])
         xp.multiply(d_m, factors[:, 3], out=blocks[:, 3])
-        xp.multiply(d_c, self.forget[t], out=self.to_c_prev)
-        return (None, self.to_c_prev)
+        xp.multiply(d_c, self.forget[t, :N], out=to_c_prev)
+        return (None, to_c_prev)
 
     def parameter_grads(self, xp, delta_h) -> tuple:
         if self.w_hr is None:
@@ -204,7 +216,8 @@ class GRUEquations(Cell):
         rz *= 0.5
         rz += 0.5                                            # r_t, z_t
         r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-        u, tmp = self.u[t], self.scratch
+        rows = len(a)                                        # the rows this step runs
+        u, tmp = self.u[t, :rows], self.scratch[:rows]
         u[...] = rec[:, 2 * H:]
         xp.multiply(r, u, out=tmp)
         n += tmp
@@ -217,20 +230,30 @@ class GRUEquations(Cell):
         T, N, G = gates.shape
         H = G // 3
         r, z, n = (gates[:, :, k * H:(k + 1) * H] for k in range(3))
-        factors = xp.empty((T, N, 3, H), dtype=gates.dtype)
-        factors[:, :, 0] = self.u * r * (1 - r)             # δa^r = δa^n ⊙ this
-        factors[:, :, 1] = (before[0] - n) * z * (1 - z)    # δa^z = δh ⊙ this
-        factors[:, :, 2] = (1 - z) * (1 - n * n)            # δa^n = δh ⊙ this
+        factors = xp.empty((T, N, 3, H), dtype=gates.dtype)  # in place, block by block:
+        f_r, f_z, f_n = factors[:, :, 0], factors[:, :, 1], factors[:, :, 2]
+        xp.subtract(1, r, out=f_r)
+        f_r *= r
+        f_r *= self.u                                        # δa^r = δa^n ⊙ u σ'(r)
+        xp.subtract(1, z, out=f_z)
+        f_z *= z
+        xp.multiply(n, n, out=f_n)
+        xp.subtract(1, f_n, out=f_n)
+        tmp = xp.subtract(1, z)
+        f_n *= tmp                                           # δa^n = δh ⊙ (1 - z)(1 - n²)
+        xp.subtract(before[0], n, out=tmp)
+        f_z *= tmp                                           # δa^z = δh ⊙ (h_{t-1} - n) σ'(z)
         self.factors, self.reset, self.update = factors, r, z
         self.to_h_prev = xp.empty((N, H), dtype=gates.dtype)
 
     def backward_step(self, xp, t, d_states, d_a, d_rec) -> tuple:
         d_h = d_states[0]
         N, H = d_h.shape
-        blocks, factors = d_a.reshape(N, 3, H), self.factors[t]
+        blocks, factors = d_a.reshape(N, 3, H), self.factors[t, :N]
         xp.multiply(d_h[:, None, :], factors[:, 1:], out=blocks[:, 1:])   # δa^z, δa^n
         xp.multiply(blocks[:, 2], factors[:, 0], out=blocks[:, 0])        # δa^r
         d_rec[:, :2 * H] = d_a[:, :2 * H]
-        xp.multiply(blocks[:, 2], self.reset[t], out=d_rec[:, 2 * H:])
-        xp.multiply(d_h, self.update[t], out=self.to_h_prev)
-        return (self.to_h_prev,)
+        xp.multiply(blocks[:, 2], self.reset[t, :N], out=d_rec[:, 2 * H:])
+        to_h_prev = self.to_h_prev[:N]
+        xp.multiply(d_h, self.update[t, :N], out=to_h_prev)
+        return (to_h_prev,)

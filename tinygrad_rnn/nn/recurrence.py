@@ -69,6 +69,10 @@ class Cell:
     weights beyond ``W_ih, W_hh, b_ih, b_hh`` such as the LSTM's projection). The state tuple
     always starts with ``h`` (the output, ``(N, P)``).
 
+    The rows a step runs are the rows of the arrays the driver passes (``len(a)``): a cell
+    reads its own per-step buffers as ``buf[t, :len(a)]``, never assuming all N rows, so that
+    the driver alone decides which rows are active (packed sequences).
+
     Names used below: ``G·H`` the width of the pre-activations (all gate blocks side by side);
     the *input share* ``x_t W_ihᵀ + b`` and the *recurrent share* ``h_{t-1} W_hhᵀ``.
     """
