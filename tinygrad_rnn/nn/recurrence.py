@@ -221,14 +221,16 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
     states = tuple(out[:, :, offsets[k]:offsets[k + 1]] for k in range(len(widths)))
     rec = xp.empty((N, G), dtype=X.dtype)
     cell.begin_forward(xp, a)
+    step = cell.forward_step
+    per_step = list(zip(*states))                            # (h_t, c_t) views of every t
     prev = tuple(s.data for s in start)
     for t in order:
         # packed: slice the active rows of a[t], prev and rec here
         xp.matmul(prev[0], W_hh_T, out=rec)                  # h_{t-1} W_hhᵀ
         if hidden_bias is not None:
             rec += hidden_bias
-        new = tuple(s[t] for s in states)
-        cell.forward_step(xp, t, a[t], rec, prev, new)
+        new = per_step[t]
+        step(xp, t, a[t], rec, prev, new)
         prev = new
         if watch is not None:
             watch("state", t, Tensor._wrap(new[0]))
@@ -242,24 +244,26 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
         d_a = xp.empty_like(a)
         d_rec = xp.empty_like(a) if cell.hidden_bias_apart else d_a
         delta_h = xp.empty((T, N, widths[0]), dtype=X.dtype)  # δh_t of every step
-        d_others = [xp.empty((N, w), dtype=X.dtype) for w in widths[1:]]
-        carries: list = [None] * len(widths)                  # the cell's own paths to t-1
+        d_others = tuple(xp.empty((N, w), dtype=X.dtype) for w in widths[1:])
+        others = tuple(enumerate(d_others, start=1))
+        carries: tuple = (None,) * len(widths)               # the cell's own paths to t-1
         through_w_hh = xp.zeros((N, widths[0]), dtype=X.dtype)  # δr_{t+1} W_hh
         grads_out = [grad[:, :, offsets[k]:offsets[k + 1]] for k in range(len(widths))]
+        g_h, step = grads_out[0], cell.backward_step
         for t in reversed(order):
             # packed: slice the active rows here; the rest pass their gradient through
             d_h = delta_h[t]
-            xp.add(grads_out[0][t], through_w_hh, out=d_h)   # δh_t
+            xp.add(g_h[t], through_w_hh, out=d_h)            # δh_t
             if carries[0] is not None:
                 d_h += carries[0]
-            for k, d in enumerate(d_others, start=1):
+            for k, d in others:                              # δc_t (LSTM)
                 if carries[k] is None:
                     d[...] = grads_out[k][t]
                 else:
                     xp.add(grads_out[k][t], carries[k], out=d)
             if watch is not None:
                 watch("grad", t, Tensor._wrap(d_h))
-            carries = list(cell.backward_step(xp, t, (d_h, *d_others), d_a[t], d_rec[t]))
+            carries = step(xp, t, (d_h,) + d_others, d_a[t], d_rec[t])
             xp.matmul(d_rec[t], W_hh, out=through_w_hh)
         grad_start = [through_w_hh if carries[0] is None else through_w_hh + carries[0]]
         grad_start += [c if c is not None else xp.zeros_like(s.data)
