@@ -34,8 +34,10 @@ Packed sequences (a shrinking batch, as PyTorch's ``PackedSequence``: at step t 
 ``batch_sizes[t]`` rows are active) belong here and nowhere else: in both loops the driver
 would slice the active rows, ``n = batch_sizes[t]``, of the step's input share, of the
 previous states and of the recurrent share before calling the cell, and keep the rows past
-``n`` at their last state (in the backward loop: pass their gradient through unchanged). The
-cells never see the batch size change. The places are marked ``# packed:`` below.
+``n`` at their last state (in the backward loop: pass their gradient through unchanged, and
+zero their rows of ``d_a``/``d_rec``, which a cell may have used as scratch, so that they add
+nothing to the sums over time). The cells never see the batch size change: they read their
+own per-step buffers as ``buf[t, :rows]``. The places are marked ``# packed:`` below.
 """
 from __future__ import annotations
 
@@ -82,6 +84,9 @@ class Cell:
     #: True when ``b_hh`` must stay with the recurrent share (the GRU's reset gate multiplies
     #: it); otherwise both biases are added to the input share, once for all steps.
     hidden_bias_apart = False
+    #: True when :meth:`begin_backward` reads the previous states (``before``); a cell that
+    #: does not spares the driver a ``(T, N, ·)`` copy per state.
+    uses_previous_states = True
 
     # ------------------------------------------------------------- unrolled (autograd)
     def step(self, x_share: Tensor, h_share: Tensor, states: tuple) -> tuple:
@@ -112,10 +117,13 @@ class Cell:
         write the new states into the views ``new``."""
         raise NotImplementedError
 
-    def begin_backward(self, xp, gates, states: tuple, before: tuple) -> None:
+    def begin_backward(self, xp, gates, states: tuple, before: tuple | None, d_a) -> None:
         """Prepare the backward sweep from the whole forward pass at once (vectorised over
-        time): ``gates`` ``(T, N, G·H)`` as :meth:`forward_step` left it, ``states`` and
-        ``before`` (the states shifted by one step) ``(T, N, ·)`` each."""
+        time). ``d_a`` ``(T, N, G·H)`` is the buffer :meth:`backward_step` will fill step by
+        step (a cell may park a factor there first and multiply it in place);
+        ``gates`` ``(T, N, G·H)`` as :meth:`forward_step` left it, ``states`` and
+        ``before`` (the states shifted by one step) ``(T, N, ·)`` each, or None when
+        :attr:`uses_previous_states` is False."""
 
     def backward_step(self, xp, t: int, d_states: tuple, d_a, d_rec) -> tuple:
         """The BPTT step t. ``d_states``: the total gradient of every state at t (the cell
@@ -239,11 +247,15 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
     parents = (x, *start, w_ih, w_hh) + ((b_ih, b_hh) if has_bias else ()) + cell.parameters()
 
     def backward(grad):
-        before = tuple(previous_states(xp, s, s0.data, reverse) for s, s0 in zip(states, start))
-        cell.begin_backward(xp, a, states, before)
+        before = tuple(previous_states(xp, s, s0.data, reverse) for s, s0 in zip(states, start)) \
+            if cell.uses_previous_states else None
         d_a = xp.empty_like(a)
         d_rec = xp.empty_like(a) if cell.hidden_bias_apart else d_a
-        delta_h = xp.empty((T, N, widths[0]), dtype=X.dtype)  # δh_t of every step
+        cell.begin_backward(xp, a, states, before, d_a)
+        # δh_t of every step when someone needs them all (the hook, a projection's gradient);
+        # else one (N, P) buffer serves every step.
+        keep_all = watch is not None or bool(cell.parameters())
+        delta_h = xp.empty((T if keep_all else 1, N, widths[0]), dtype=X.dtype)
         d_others = tuple(xp.empty((N, w), dtype=X.dtype) for w in widths[1:])
         others = tuple(enumerate(d_others, start=1))
         carries: tuple = (None,) * len(widths)               # the cell's own paths to t-1
@@ -252,7 +264,7 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
         g_h, step = grads_out[0], cell.backward_step
         for t in reversed(order):
             # packed: slice the active rows here; the rest pass their gradient through
-            d_h = delta_h[t]
+            d_h = delta_h[t if keep_all else 0]
             xp.add(g_h[t], through_w_hh, out=d_h)            # δh_t
             if carries[0] is not None:
                 d_h += carries[0]
@@ -270,8 +282,8 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
                        for c, s in zip(carries[1:], start[1:])]
         starts = tuple(g if s.requires_grad else None for g, s in zip(grad_start, start))
         grad_x = _input_grad(x, W_ih, d_a)
-        return (grad_x,) + starts + _weight_grads(x_rows, d_a, d_rec, before[0], has_bias) \
-            + cell.parameter_grads(xp, delta_h)
+        grads = _weight_grads(x_rows, d_a, d_rec, states[0], start[0].data, reverse, has_bias)
+        return (grad_x,) + starts + grads + cell.parameter_grads(xp, delta_h)
 
     op = cell.name + ("_reverse" if reverse else "")
     node = Tensor._make(out, parents, backward, op)
@@ -288,13 +300,20 @@ def _input_grad(x: Tensor, W_ih, d_a):
     return (d_a.reshape(T * N, G) @ W_ih).reshape(x.shape)
 
 
-def _weight_grads(x_rows, d_a, d_rec, h_before, has_bias: bool) -> tuple:
+def _weight_grads(x_rows, d_a, d_rec, hs, h0, reverse: bool, has_bias: bool) -> tuple:
     """The BPTT sums over time, one matmul (or sum) each over all ``T·N`` rows:
     ``∂L/∂W_ih``, ``∂L/∂W_hh`` and, with biases, ``∂L/∂b_ih``, ``∂L/∂b_hh``."""
     T, N, G = d_a.shape
     flat_a = d_a.reshape(T * N, G)
     flat_rec = flat_a if d_rec is d_a else d_rec.reshape(T * N, G)
-    grads: tuple = (flat_a.T @ x_rows, flat_rec.T @ h_before.reshape(T * N, -1))
+    # Σ_t δr_tᵀ h_{t-1}: h_{t-1} is the previous row block of hs (the next one in reverse),
+    # and h_0 at the direction's first step; no shifted copy of hs is made.
+    flat_h = hs.reshape(T * N, -1)
+    first, rest, previous = (T - 1, slice(0, -N), slice(N, None)) if reverse else \
+        (0, slice(N, None), slice(0, -N))
+    grad_w_hh = flat_rec[rest].T @ flat_h[previous]
+    grad_w_hh += d_rec[first].T @ h0
+    grads: tuple = (flat_a.T @ x_rows, grad_w_hh)
     if has_bias:
         grad_b_ih = flat_a.sum(axis=0)
         grads += (grad_b_ih, grad_b_ih if flat_rec is flat_a else flat_rec.sum(axis=0))
