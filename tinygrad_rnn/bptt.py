@@ -404,7 +404,8 @@ def chunks(x: Tensor, k: int, batch_first: bool = False) -> Iterator[Tensor]:
 # ------------------------------------------------------------------- the BPTT lab
 # Gradient algorithms and analyses that live in their own modules, exposed here so that
 # ``bptt.rtrl``, ``bptt.uoro`` … sit next to the tools above.
+from .compare import compare
 from .lyapunov import lyapunov_spectrum
 from .online import rtrl, uoro, uoro_samples
 
-__all__ += ["rtrl", "uoro", "uoro_samples", "lyapunov_spectrum"]
+__all__ += ["rtrl", "uoro", "uoro_samples", "lyapunov_spectrum", "compare"]
