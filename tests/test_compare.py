@@ -68,7 +68,7 @@ def test_each_method_is_scored_against_the_exact_gradient(make):
 
 
 def test_gradients_are_put_back_as_they_were():
-    model, layer, head, x, y, step_loss = problem(lambda: nn.RNN(3, 4, dtype="float64"))
+    model, layer, head, x, _, step_loss = problem(lambda: nn.RNN(3, 4, dtype="float64"))
     head.weight.grad = Tensor(np.full(head.weight.shape, 7.0))
     bptt.compare(model, x, step_loss, methods=["rtrl"])
     assert head.weight.grad.numpy().tolist() == np.full(head.weight.shape, 7.0).tolist()
