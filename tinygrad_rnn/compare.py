@@ -38,6 +38,7 @@ from .autograd import no_grad
 from .nn.module import Module
 from .nn.rnn_base import RNNBase
 from .online import rtrl, uoro, uoro_samples
+from .step_jacobian import recurrent_layer
 from .tensor import Tensor
 
 np = backend.np  # host NumPy: flat gradients and a small table
@@ -78,7 +79,7 @@ def compare(model: Module, x: Tensor, step_loss: StepLoss,
     ``"uoro"``, ``"uoro:D"`` (the module docstring's table). ``seed`` seeds UORO's signs.
     Only the recurrent layer's gradient is compared (the head's is exact in every method).
     """
-    rnn = _find_layer(model)
+    rnn = recurrent_layer(model, "compare")
     parsed = [_parse(m) for m in methods]
     params = list(model.parameters()) if isinstance(model, Module) else list(rnn.parameters())
     saved = [p.grad for p in params]
@@ -180,17 +181,6 @@ def _score(method: str, grad, exact, seconds: float, peak: int) -> MethodResult:
     cosine = float(grad @ exact) / (norm * exact_norm) if norm > 0 else 0.0
     return MethodResult(method, cosine, norm / exact_norm,
                         float(np.linalg.norm(grad - exact)) / exact_norm, seconds, peak, grad)
-
-
-def _find_layer(model) -> RNNBase:
-    if isinstance(model, RNNBase):
-        return model
-    if isinstance(model, Module):
-        found = [m for m in model.modules() if isinstance(m, RNNBase)]
-        if len(found) == 1:
-            return found[0]
-    raise TypeError(f"compare: expected an nn.RNN, nn.LSTM or nn.GRU, or a module holding "
-                    f"exactly one, got {type(model).__name__}")
 
 
 # ---------------------------------------------------------------------- tasks and output

@@ -109,7 +109,7 @@ def _run(rnn, x: Tensor, step_loss: StepLoss, h0, owner: str, make_method) -> tu
                         f"Tensor, got {type(step_loss).__name__}")
     steps = StepMap(rnn, x, h0, owner)
     method = make_method(steps)
-    dtype = rnn.weight_ih_l0.dtype
+    dtype = steps.rnn.weight_ih_l0.dtype
     top = steps.h_rows(steps.layers - 1)
     state, total, grad = steps.initial, None, 0
     for t in range(steps.inputs.shape[0]):
@@ -170,7 +170,8 @@ def rtrl(rnn, x: Tensor, step_loss: StepLoss, h0=None) -> Tensor:
     r"""Real-time recurrent learning: the exact gradient of ``Σ_t step_loss(t, out_t)``,
     computed forward in time (module docstring for the equations and the contract).
 
-    ``rnn``: a unidirectional ``nn.RNN`` (tanh or ReLU), ``nn.LSTM`` or ``nn.GRU``, any
+    ``rnn``: a unidirectional ``nn.RNN`` (tanh or ReLU), ``nn.LSTM`` or ``nn.GRU`` (or a
+    module holding exactly one, e.g. a task's ``SequenceModel``), any
     number of layers (inter-layer dropout only in eval mode); ``x``: ``(T, N, H_in)``
     (``(N, T, H_in)`` with ``batch_first``) or unbatched ``(T, H_in)``; ``h0`` as for
     ``rnn(x, h0)``. Returns the total loss (a Tensor without graph); the gradients are in

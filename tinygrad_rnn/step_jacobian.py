@@ -48,11 +48,26 @@ from __future__ import annotations
 from .autograd import enable_grad, no_grad
 from .nn.gru import GRU, gru_step
 from .nn.lstm import LSTM, lstm_step
+from .nn.module import Module
 from .nn.rnn import RNN
 from .nn.rnn_base import RNNBase
 from .tensor import Tensor
 
-__all__ = ["StepMap"]
+__all__ = ["StepMap", "recurrent_layer"]
+
+
+def recurrent_layer(model, owner: str) -> RNNBase:
+    """``model`` itself if it is an ``nn.RNN``/``LSTM``/``GRU``, else the one layer inside it
+    (e.g. a task's ``SequenceModel``); ``TypeError`` otherwise."""
+    if isinstance(model, RNNBase):
+        return model
+    found = [m for m in model.modules() if isinstance(m, RNNBase)] \
+        if isinstance(model, Module) else []
+    if len(found) != 1:
+        raise TypeError(f"{owner}: expected an nn.RNN, nn.LSTM or nn.GRU, or a module holding "
+                        f"exactly one, got {type(model).__name__}"
+                        + (f" holding {len(found)}" if isinstance(model, Module) else ""))
+    return found[0]
 
 
 class StepMap:
@@ -69,9 +84,7 @@ class StepMap:
     """
 
     def __init__(self, rnn, x: Tensor, h0=None, owner: str = "bptt"):
-        if not isinstance(rnn, RNNBase):
-            raise TypeError(f"{owner}: expected an nn.RNN, nn.LSTM or nn.GRU, got "
-                            f"{type(rnn).__name__}")
+        rnn = recurrent_layer(rnn, owner)
         if rnn.bidirectional:
             raise ValueError(f"{owner}: a bidirectional layer has no forward-in-time state "
                              "(its reverse direction reads the future); use "
