@@ -14,7 +14,9 @@ method        gradient                        memory        time per step
 ``uoro:D``    the mean of D UORO draws        O(D·(S+|θ|))  D times UORO's
 ============  ==============================  ============  ==========================
 
-(S: the state size, H or 2H for an LSTM; T: the sequence length.) :func:`compare` runs each
+(S: the state size, H or 2H for an LSTM; T: the sequence length. The costs are the
+methods'; this package's UORO builds ``∂s_t/∂θ`` (S·|θ|) each step, as RTRL does, so its
+measured memory is RTRL's order, not O(S + |θ|).) :func:`compare` runs each
 method on the same batch and parameters and reports how close its gradient is to the exact
 one: the **cosine similarity** (does it point the same way?), the **relative norm**
 ``‖g‖/‖g_exact‖`` (is it the right size?) and the relative error ``‖g − g_exact‖/‖g_exact‖``,
@@ -44,7 +46,7 @@ from .tensor import Tensor
 np = backend.np  # host NumPy: flat gradients and a small table
 
 __all__ = ["compare", "MethodResult", "DEFAULT_METHODS", "format_table", "task_step_loss",
-           "plot_comparison"]
+           "plot_comparison", "parse_method"]
 
 #: What :func:`compare` runs when ``methods`` is not given.
 DEFAULT_METHODS = ("bptt", "tbptt:2", "tbptt:5", "tbptt:10", "tbptt:20", "rtrl", "uoro",
@@ -80,7 +82,7 @@ def compare(model: Module, x: Tensor, step_loss: StepLoss,
     Only the recurrent layer's gradient is compared (the head's is exact in every method).
     """
     rnn = recurrent_layer(model, "compare")
-    parsed = [_parse(m) for m in methods]
+    parsed = [parse_method(m) for m in methods]
     params = list(model.parameters()) if isinstance(model, Module) else list(rnn.parameters())
     saved = [p.grad for p in params]
     try:
@@ -100,8 +102,9 @@ def compare(model: Module, x: Tensor, step_loss: StepLoss,
 
 # ---------------------------------------------------------------------------- the methods
 
-def _parse(method: str) -> tuple:
-    """``"tbptt:5"`` → ``("tbptt", 5)``; ``"rtrl"`` → ``("rtrl", None)``."""
+def parse_method(method: str) -> tuple:
+    """``"tbptt:5"`` → ``("tbptt", 5)``; ``"rtrl"`` → ``("rtrl", None)``; ``ValueError`` for
+    anything else."""
     if not isinstance(method, str):
         raise TypeError(f"compare: a method is a string such as 'bptt' or 'tbptt:5', got "
                         f"{method!r}")

@@ -23,8 +23,11 @@ LSTM, all layers stacked; see :mod:`tinygrad_rnn.step_jacobian`). With the step 
 
   Multiplying out, ``s̃_t θ̃_tᵀ = J_t s̃θ̃ᵀ + ννᵀ D_t + (cross terms linear in ν)``; since
   ``E[ννᵀ] = I`` and the ρ's do not change when ν flips sign, ``E[s̃_t θ̃_tᵀ] = M_t`` by
-  induction, and the estimate ``Σ_t (δ_t · s̃_t) θ̃_t`` is unbiased. It costs O(S² + S·P) per
-  step, like BPTT up to a constant, at the price of variance (see :func:`uoro_samples`).
+  induction, and the estimate ``Σ_t (δ_t · s̃_t) θ̃_t`` is unbiased. The method needs only
+  O(S² + S·P) time per step and O(S + P) memory, at the price of variance (see
+  :func:`uoro_samples`). (This implementation shares RTRL's step machinery, which forms
+  ``D_t`` ``(S, P)`` explicitly; a production UORO would get ``νᵀ D_t`` from one
+  vector-Jacobian product instead, so the memory it measures here is O(S·P).)
 
 Both share the contract: ``step_loss(t, out_t)`` (t = 0 … T−1) returns step t's loss as a
 scalar Tensor from the layer's output ``out_t`` (``(N, H)``, or ``(H,)`` for unbatched
