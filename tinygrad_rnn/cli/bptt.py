@@ -61,6 +61,7 @@ DEFAULT_COMPARE_PLOT = os.path.join("runs", "bptt", "compare.png")
 #: --checkpoint skips RTRL (and many UORO draws) above this many multiply-adds.
 RTRL_BUDGET = 2e9
 LYAPUNOV_SHOWN = 5      # exponents printed by --checkpoint
+COMPARE_BATCH = 4       # --checkpoint compares gradients on this many sequences of batch 0
 
 DESCRIPTION = (
     "Gradient norms through time for a tanh and a ReLU RNN with the same weights (--cell: "
@@ -492,6 +493,7 @@ def analyse(trainer, args) -> tuple:
     print(f"Lyapunov exponents (top {k} of {S}, per step, sequence 0): "
           + ", ".join(f"{v:+.4f}" for v in spectrum))
     results = []
+    x, y = x[:COMPARE_BATCH], y[:COMPARE_BATCH]        # RTRL and UORO grow with the batch
     try:
         step_loss = comparison.task_step_loss(task, model, x, y)
     except ValueError as exc:
@@ -500,7 +502,7 @@ def analyse(trainer, args) -> tuple:
     methods = parse_methods(args.methods) if args.methods else \
         _affordable(list(comparison.DEFAULT_METHODS), rnn, x)
     results = comparison.compare(model, x, step_loss, methods, seed=args.seed)
-    print("gradient methods against exact BPTT:")
+    print(f"gradient methods against exact BPTT (the first {x.shape[0]} sequences):")
     print(comparison.format_table(results))
     return flow, results
 
