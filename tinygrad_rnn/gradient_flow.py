@@ -59,19 +59,27 @@ def plot_gradient_flow(flows: Mapping[str, GradientFlow], path: str, title: str 
     fig = Figure(figsize=(12, 1.2 + 1.6 * len(flows) * max(
         1, max(f.grad_norms.shape[0] for f in flows.values()) / 2)), layout="constrained")
     axes = fig.subplots(len(flows), 2, squeeze=False)
-    for row, (name, flow) in zip(axes, flows.items()):
-        for ax, values, label in zip(row, (flow.jacobian_norms, flow.grad_norms),
-                                     ("|dh_T/dh_t|", "|dL/dh_t|")):
-            shown = np.where(np.isfinite(values) & (values > 0), values, np.nan)
-            positive = shown[np.isfinite(shown)]
-            norm = LogNorm(vmin=positive.min(), vmax=positive.max()) if positive.size else None
-            T = values.shape[1]
+    maps = [[_positive(f.jacobian_norms), _positive(f.grad_norms)] for f in flows.values()]
+    # One colour scale per column, shared by the models, so that their rows compare.
+    norms = []
+    for column in range(2):
+        values = np.concatenate([m[column].ravel() for m in maps])
+        values = values[np.isfinite(values)]
+        norms.append(LogNorm(vmin=values.min(), vmax=values.max()) if values.size else None)
+    for row, name, pair in zip(axes, flows, maps):
+        for ax, shown, norm, label in zip(row, pair, norms, ("|dh_T/dh_t|", "|dL/dh_t|")):
+            T = shown.shape[1]
             image = ax.imshow(shown, aspect="auto", norm=norm, cmap="viridis",
-                              extent=(0.5, T + 0.5, values.shape[0] - 0.5, -0.5))
+                              extent=(0.5, T + 0.5, shown.shape[0] - 0.5, -0.5))
             ax.set(title=f"{name}: {label}", xlabel="time step t", ylabel="layer")
-            ax.set_yticks(range(values.shape[0]))
+            ax.set_yticks(range(shown.shape[0]))
             fig.colorbar(image, ax=ax)
     if title:
         fig.suptitle(title)
     fig.savefig(path, dpi=110)
     return path
+
+
+def _positive(values):
+    """The map with zeros and infinities (vanished or overflowed) blanked for a log scale."""
+    return np.where(np.isfinite(values) & (values > 0), values, np.nan)
