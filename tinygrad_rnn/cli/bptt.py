@@ -392,20 +392,22 @@ def compare_problem(network: str, args) -> tuple:
     if args.task:
         from .. import tasks
         task = tasks.get(args.task)(seed=args.seed, batch_size=N, seq_len=args.seq_len)
-        kind = {"nonlinearity": network} if network in NONLINEARITIES else {"cell": network}
-        model = task.make_model(hidden=H, **kind)
+        if network in NONLINEARITIES:
+            model = task.make_model(hidden=H, nonlinearity=network)
+        else:
+            model = task.make_model(hidden=H, cell=network)
         x, y = task.batch(0)
         return (model, x, comparison.task_step_loss(task, model, x, y),
                 f"task {args.task!r}, batch 0, its loss split over the steps")
     T = args.seq_len or DEFAULTS["seq_len"]
-    model = make_layer(network, INPUT_SIZE, H)
+    layer = make_layer(network, INPUT_SIZE, H)
     x = Tensor.randn(T, N, INPUT_SIZE)
     readout = Tensor.randn(H)
     readout = readout / math.sqrt(float((readout * readout).sum().item()))
 
     def step_loss(t: int, out_t: Tensor) -> Tensor:
         return (out_t @ readout).mean() * (1.0 / T)
-    return model, x, step_loss, "random inputs, loss = mean over steps of a random readout"
+    return layer, x, step_loss, "random inputs, loss = mean over steps of a random readout"
 
 
 def run_compare(args) -> int:
@@ -413,16 +415,17 @@ def run_compare(args) -> int:
     methods = parse_methods(args.methods)
     dtype = get_default_dtype()
     set_default_dtype("float64")
-    panels, description, shape = {}, "", None
+    panels: dict = {}
+    description, shape, hidden = "", (), 0
     try:
         for network in parse_cells(args.cell):
             model, x, step_loss, description = compare_problem(network, args)
             bptt.scale_recurrent_weights_(model, args.init_scale)
             panels[network] = comparison.compare(model, x, step_loss, methods, seed=args.seed)
-            shape = (x.shape, recurrent_layer(model, "bptt --compare").hidden_size)
+            shape, hidden = x.shape, recurrent_layer(model, "bptt --compare").hidden_size
     finally:
         set_default_dtype(dtype)
-    print(f"Gradient methods compared on {description}: input {shape[0]}, hidden {shape[1]}, "
+    print(f"Gradient methods compared on {description}: input {shape}, hidden {hidden}, "
           f"seed {args.seed}, W_hh scale {args.init_scale:g}, backend {backend.name}")
     for network, results in panels.items():
         print(f"\n{network}:")
@@ -446,7 +449,8 @@ def run_checkpoints(args) -> int:
     from .trained import describe, load_run
     dtype = get_default_dtype()
     set_default_dtype("float64")          # the trained weights are cast up, as is the data
-    flows, comparisons = {}, {}
+    flows: dict = {}
+    comparisons: dict = {}
     try:
         for path in args.checkpoint:
             trainer = load_run(path)
@@ -492,7 +496,7 @@ def analyse(trainer, args) -> tuple:
     spectrum = bptt.lyapunov_spectrum(rnn, x[0:1], k=k, warmup=x.shape[1] // 5)
     print(f"Lyapunov exponents (top {k} of {S}, per step, sequence 0): "
           + ", ".join(f"{v:+.4f}" for v in spectrum))
-    results = []
+    results: list = []
     x, y = x[:COMPARE_BATCH], y[:COMPARE_BATCH]        # RTRL and UORO grow with the batch
     try:
         step_loss = comparison.task_step_loss(task, model, x, y)
