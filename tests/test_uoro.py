@@ -15,8 +15,10 @@ from tinygrad_rnn.nn import functional as F
 
 DRAWS = 10_000
 #: Bound on every coordinate's z-score (mean − exact) / (sd / √DRAWS). Under the null each is
-#: ≈ N(0, 1); P(|z| > 5) ≈ 5.7e-7, so with P ≤ 100 coordinates a correct estimator fails with
-#: probability < 1e-4 (Bonferroni), and the seeds are fixed anyway.
+#: ≈ N(0, 1); P(|z| > 5) ≈ 5.7e-7, so with at most 135 coordinates (gru_layers_2) a correct
+#: estimator fails with probability < 1e-4 (Bonferroni), and the seeds are fixed anyway.
+#: Measured (seed 1): total variance / |g|² = 1.0 (rnn_tanh), 2.1 (rnn_relu), 3.4 (lstm),
+#: 2.1 (gru_layers_2); max |z| 1.2 to 2.1.
 Z_BOUND = 5.0
 
 
