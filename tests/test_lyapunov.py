@@ -46,12 +46,14 @@ def perturbation_estimate(rnn, x, h0, warmup, eps=1e-8, seed=1):
                          ids=["chaotic", "stable"])
 def test_largest_exponent_matches_a_two_trajectory_estimate(gain, H, sign):
     rnn, h0 = random_rnn(gain, H)
-    x = Tensor(np.zeros((600, 1)))
-    spectrum = bptt.lyapunov_spectrum(rnn, x, h0, warmup=100)
+    x = Tensor(np.zeros((1000, 1)))
+    # 300 warm-up steps: both methods must first turn their start direction (the identity
+    # basis; a random perturbation) onto the most expanding one.
+    spectrum = bptt.lyapunov_spectrum(rnn, x, h0, warmup=300)
     assert spectrum.shape == (H,)
     assert np.all(np.diff(spectrum) <= 0)                     # largest first
     assert sign * spectrum[0] > 0.02                         # really chaotic / really stable
-    assert spectrum[0] == pytest.approx(perturbation_estimate(rnn, x, h0, 100), abs=2e-3)
+    assert spectrum[0] == pytest.approx(perturbation_estimate(rnn, x, h0, 300), abs=2e-3)
 
 
 def autograd_jacobian(rnn, x_t, state):

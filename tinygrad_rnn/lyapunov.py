@@ -49,7 +49,8 @@ def lyapunov_spectrum(rnn, x: Tensor, h0=None, k: int | None = None,
     Returns a host float64 array ``(k,)``, largest first, in natural-log units per step
     (``-inf`` for a direction that is collapsed exactly, e.g. by a dead ReLU unit). Method in
     the module docstring; each step costs one exact Jacobian (see ``step_jacobian``) and a QR
-    of ``(S, k)``.
+    of ``(S, k)``. The trajectory is the layer's own (its forward pass, one step at a time,
+    in its dtype): in a chaotic regime any other computation of it would drift away.
     """
     owner = "bptt.lyapunov_spectrum"
     steps = StepMap(rnn, x, h0, owner)
@@ -70,7 +71,8 @@ def lyapunov_spectrum(rnn, x: Tensor, h0=None, k: int | None = None,
     state = steps.initial
     with np.errstate(divide="ignore"):              # log 0 = -inf is the right answer
         for t in range(T):
-            state, jacobian, _ = steps.step(t, state, with_params=False)
+            _, jacobian, _ = steps.step(t, state, with_params=False)   # J_t at s_{t-1}
+            state = steps.layer_step(t, state)
             basis, r = np.linalg.qr(backend.to_host(jacobian[0]) @ basis)
             if t >= warmup:
                 log_stretch += np.log(np.abs(np.diag(r)))

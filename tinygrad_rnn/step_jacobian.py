@@ -20,9 +20,9 @@ maps per layer, the input's and the state's share of the gate pre-activations::
     a_ih = u W_ihᵀ + b_ih,      a_hh = h_{t-1} W_hhᵀ + b_hh          (G·H each)
 
 (``u`` is ``x_t`` for layer 1 and the new ``h_t`` of the layer below otherwise), followed by
-a parameter-free update ``s'_l = cell(a_ih, a_hh, h_{t-1}, c_{t-1})``: ``f(a_ih + a_hh)``
-(Elman), :func:`~tinygrad_rnn.nn.lstm.lstm_step` or :func:`~tinygrad_rnn.nn.gru.gru_step`,
-the same functions the layers run. The Jacobian of that small nonlinear part is taken
+a parameter-free update ``s'_l = cell(a_ih, a_hh, h_{t-1}, c_{t-1})``: the ``step`` of
+:class:`~tinygrad_rnn.nn.cells.ElmanEquations`, ``LSTMEquations`` or ``GRUEquations``, the
+same equations the layers run. The Jacobian of that small nonlinear part is taken
 *exactly* by reverse mode: the sample is copied S_l times along the batch and one backward
 pass seeded with the identity returns every row of ``∂s'_l/∂(a_ih, a_hh, h_{t-1}, c_{t-1})``
 at once (samples do not interact, so the rows stay apart). Reverse mode is used instead of
@@ -46,8 +46,9 @@ Not covered: bidirectional layers (a reverse direction is not a forward-in-time 
 from __future__ import annotations
 
 from .autograd import enable_grad, no_grad
-from .nn.gru import GRU, gru_step
-from .nn.lstm import LSTM, lstm_step
+from .nn.cells import ElmanEquations, GRUEquations, LSTMEquations
+from .nn.gru import GRU
+from .nn.lstm import LSTM
 from .nn.module import Module
 from .nn.rnn import RNN
 from .nn.rnn_base import RNNBase
@@ -98,6 +99,7 @@ class StepMap:
             rnn(x, h0)                     # the layer's own checks of x and h0, same errors
         self.rnn, self.owner = rnn, owner
         self.is_lstm = isinstance(rnn, LSTM)
+        self.equations = _equations(rnn)
         self.layers, self.hidden = rnn.num_layers, rnn.hidden_size
         self.per_layer = self.hidden * (2 if self.is_lstm else 1)    # S_l
         self.size = self.layers * self.per_layer                      # S
@@ -122,16 +124,34 @@ class StepMap:
     # ------------------------------------------------------------------------ the state
     def _initial_state(self, h0):
         """``h0`` (or ``(h0, c0)``) as the state vector ``(N, S)``; zeros when None."""
-        xp, N = self.xp, self.batch
-        parts = h0 if isinstance(h0, tuple) else (h0,)
         if h0 is None:
-            return xp.zeros((N, self.size))
+            return self.xp.zeros((self.batch, self.size))
+        return self._vector(h0 if isinstance(h0, tuple) else (h0,), self.unbatched)
+
+    def _vector(self, parts: tuple, unbatched: bool):
+        """The layer's state tensors (each ``(L, N, H)``, or ``(L, H)`` unbatched) as one
+        state vector per sample ``(N, S)``, float64."""
         arrays = []
-        for p in parts:                                      # each (L, N, H) or (L, H)
+        for p in parts:
             a = p.detach().data.astype("float64")
-            arrays.append(a[:, None, :] if self.unbatched else a)
-        per_layer = xp.stack(arrays, axis=2)                 # (L, N, 1 or 2, H)
-        return per_layer.transpose(1, 0, 2, 3).reshape(N, self.size)
+            arrays.append(a[:, None, :] if unbatched else a)
+        per_layer = self.xp.stack(arrays, axis=2)            # (L, N, 1 or 2, H)
+        return per_layer.transpose(1, 0, 2, 3).reshape(self.batch, self.size)
+
+    def layer_step(self, t: int, state):
+        """``s_t`` from ``s_{t-1}`` ``(N, S)`` computed by the layer's own forward pass on
+        input step ``t`` (in the layer's dtype), rather than by :meth:`step`: the two agree to
+        rounding, but in a chaotic system rounding differences grow until the trajectories
+        part, so "the layer's trajectory" must be the layer's."""
+        dtype = self.rnn.weight_ih_l0.dtype
+        per_layer = state.reshape(self.batch, self.layers, -1, self.hidden).transpose(1, 2, 0, 3)
+        hx = tuple(Tensor(per_layer[:, k].astype(dtype)) for k in range(per_layer.shape[1]))
+        x_t = Tensor(self.inputs[t:t + 1].astype(dtype))                  # (1, N, H_in)
+        if self.rnn.batch_first:
+            x_t = x_t.transpose(0, 1)
+        with no_grad():
+            _, final = self.rnn(x_t, hx if self.is_lstm else hx[0])
+        return self._vector(final if isinstance(final, tuple) else (final,), False)
 
     def layer_rows(self, layer: int) -> slice:
         """Where layer ``layer``'s state ``[h | c]`` sits in ``s``."""
@@ -215,14 +235,9 @@ class StepMap:
         leaves = [leaf(a) for a in (a_ih, a_hh, h_prev, c_prev)]
         A_ih, A_hh, H_prev, C_prev = leaves
         with enable_grad():
-            if isinstance(self.rnn, RNN):
-                summed = A_ih + A_hh
-                out = summed.tanh() if self.rnn.nonlinearity == "tanh" else summed.relu()
-            elif isinstance(self.rnn, GRU):
-                out = gru_step(A_ih, A_hh, H_prev)
-            else:
-                h_new, c_new = lstm_step(A_ih + A_hh, C_prev)
-                out = Tensor.cat([h_new, c_new], axis=1)
+            states = self.equations.step(A_ih, A_hh, (H_prev,) if C_prev is None
+                                         else (H_prev, C_prev))
+            out = states[0] if len(states) == 1 else Tensor.cat(list(states), axis=1)
             seed = xp.tile(xp.eye(K), (N, 1))                  # (N·K, K): one-hot rows
             out.backward(seed)
         s_new = out.data.reshape(N, K, K)[:, 0, :]             # every copy holds the value
@@ -232,3 +247,12 @@ class StepMap:
                  (t.grad.data if t.grad is not None else xp.zeros(t.shape)).reshape(N, K, -1)
                  for t in leaves]
         return (s_new, *grads)
+
+
+def _equations(rnn: RNNBase):
+    """The cell's step equations (``nn.cells``) for this layer, without its projection."""
+    if isinstance(rnn, RNN):
+        return ElmanEquations(rnn.nonlinearity)
+    if isinstance(rnn, GRU):
+        return GRUEquations()
+    return LSTMEquations()
