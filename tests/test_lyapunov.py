@@ -66,7 +66,7 @@ def autograd_jacobian(rnn, x_t, state):
     outs = list(final) if lstm else [final]
     flat = np.concatenate([o.numpy().ravel() for o in outs])
     rows = []
-    for which, out in enumerate(outs):
+    for out in outs:
         for j in range(H):
             for leaf in leaves:
                 leaf.grad = None

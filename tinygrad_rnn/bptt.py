@@ -426,8 +426,8 @@ def chunks(x: Tensor, k: int, batch_first: bool = False) -> Iterator[Tensor]:
 # ------------------------------------------------------------------- the BPTT lab
 # Gradient algorithms and analyses that live in their own modules, exposed here so that
 # ``bptt.rtrl``, ``bptt.uoro`` … sit next to the tools above.
-from .compare import compare
-from .lyapunov import lyapunov_spectrum
-from .online import rtrl, uoro, uoro_samples
+from .compare import compare  # noqa: E402
+from .lyapunov import lyapunov_spectrum  # noqa: E402
+from .online import rtrl, uoro, uoro_samples  # noqa: E402
 
 __all__ += ["rtrl", "uoro", "uoro_samples", "lyapunov_spectrum", "compare"]

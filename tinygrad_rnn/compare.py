@@ -150,11 +150,9 @@ def _truncated(rnn: RNNBase, x: Tensor, step_loss: StepLoss, h0, k: int | None) 
         window = slice(start, min(start + k, T))
         chunk = x[window] if time_axis == 0 else x[:, window]
         output, state = rnn(chunk, state)
-        loss = None
-        for i in range(window.stop - start):
-            out_t = output[i] if time_axis == 0 else output[:, i]
-            step = step_loss(start + i, out_t)
-            loss = step if loss is None else loss + step
+        loss = step_loss(start, output[0] if time_axis == 0 else output[:, 0])
+        for i in range(1, window.stop - start):
+            loss = loss + step_loss(start + i, output[i] if time_axis == 0 else output[:, i])
         if loss.requires_grad:
             loss.backward()
         state = tuple(s.detach() for s in state) if isinstance(state, tuple) \

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from . import backend
 from .step_jacobian import recurrent_layer
+from .tensor import Tensor
 
 np = backend.np  # host NumPy: the maps are small host arrays
 
@@ -33,12 +34,12 @@ class GradientFlow:
     grad_norms: np.ndarray        # ‖∂L/∂h_t‖ over batch and units
 
 
-def gradient_flow(model, x, loss: Callable[[], object], h0=None) -> GradientFlow:
+def gradient_flow(model, x, loss: Callable[[], Tensor], h0=None) -> GradientFlow:
     """Both maps for the recurrent layer in ``model`` (the layer itself or a module holding
     one) on input ``x`` (and ``h0``) as the layer takes them; ``loss()`` runs the model's
     forward pass and returns the scalar loss Tensor (called once, inside a trace, and
     back-propagated). The parameters' ``.grad`` receive that loss's gradient as usual."""
-    from . import bptt                      # (bptt exposes this module: import it late)
+    from . import bptt  # (bptt exposes this module: import it late)
     rnn = recurrent_layer(model, "gradient_flow")
     with bptt.trace(rnn) as tr:
         value = loss()

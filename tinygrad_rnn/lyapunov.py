@@ -59,7 +59,7 @@ def lyapunov_spectrum(rnn, x: Tensor, h0=None, k: int | None = None,
                          f"batch of {steps.batch}; pass x[:, i:i+1] for sequence i")
     T, S = steps.inputs.shape[0], steps.size
     k = S if k is None else k
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= S:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= int(k) <= S:
         raise ValueError(f"{owner}: k must be an integer from 1 to the state size {S}, got "
                          f"{k!r}")
     if isinstance(warmup, bool) or not isinstance(warmup, numbers.Integral) \

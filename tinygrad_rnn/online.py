@@ -161,7 +161,7 @@ def _generator(generator, owner: str) -> np.random.Generator:
     if isinstance(generator, np.random.Generator):
         return generator
     if isinstance(generator, numbers.Integral) and not isinstance(generator, bool) \
-            and generator >= 0:
+            and int(generator) >= 0:
         return np.random.default_rng(int(generator))
     raise TypeError(f"{owner}: generator must be a numpy.random.Generator, a non-negative int "
                     f"seed or None, got {generator!r}")

@@ -197,7 +197,7 @@ class StepMap:
             if with_params:
                 self._param_jacobian(dpar, layer, rows, d_aih, d_ahh, u, h_prev, w_ih, du_dp)
             u, du_ds = s_new[:, :self.hidden], jac[:, hr, :]
-            du_dp = dpar[:, hr, :] if with_params else None
+            du_dp = None if dpar is None else dpar[:, hr, :]
         return new, jac, dpar
 
     def _layer_weights(self, layer: int) -> tuple:

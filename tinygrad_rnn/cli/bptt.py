@@ -150,7 +150,7 @@ class Problem:
 def parse_cells(text: str) -> list[str]:
     """``--cell``'s value as the list of networks to compare, in :data:`NETWORKS` order
     (``ValueError`` naming a bad entry)."""
-    chosen = set()
+    chosen: set[str] = set()
     for part in (text or DEFAULT_CELLS).split(","):
         name = part.strip().lower()
         if name not in CELL_GROUPS:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
 from .. import backend
 from .trained import load_run
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         except RuntimeError as exc:
             raise ValueError(str(exc)) from None
     trainer = load_run(args.checkpoint)
-    task = trainer.task
+    task: Any = trainer.task                      # a CharLMTask once the check below passes
     if trainer.config.task != "charlm":
         raise ValueError(f"--checkpoint: {args.checkpoint!r} is a {trainer.config.task!r} run; "
                          "only charlm models generate text")

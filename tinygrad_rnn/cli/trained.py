@@ -26,6 +26,6 @@ def load_run(path: str) -> Trainer:
 def describe(trainer: Trainer) -> str:
     """One line: task, cell and size, steps trained."""
     c = trainer.config
-    cell = f"RNN({c.nonlinearity})" if c.cell == "rnn" else c.cell.upper()
+    cell = f"RNN({c.nonlinearity})" if c.cell == "rnn" else str(c.cell).upper()
     return (f"task {c.task}: {cell}, hidden {c.hidden}, {c.layers} layer(s), trained "
             f"{trainer.step} steps")
