@@ -146,3 +146,32 @@ def test_bad_step_losses_and_inputs_are_refused_clearly():
         bptt.rtrl(layer, x, None)
     with pytest.raises(ValueError, match="input_size"):    # the layer's own check
         bptt.rtrl(layer, Tensor(np.ones((4, 1, 5))), lambda t, out: out.sum())
+
+
+@pytest.mark.parametrize("make, x_shape, h_shapes", [
+    (lambda: nn.LSTM(3, 4, num_layers=2, dtype="float64"), (9, 3), [(2, 4), (2, 4)]),
+    (lambda: nn.RNN(3, 4, num_layers=3, nonlinearity="relu", bias=False, dtype="float64"),
+     (9, 2, 3), [(3, 2, 4)]),
+    (lambda: nn.GRU(3, 4, bias=False, batch_first=True, dtype="float64"), (2, 9, 3),
+     [(1, 2, 4)]),
+    (lambda: nn.LSTM(3, 4, num_layers=2, dropout=0.5, batch_first=True,
+                     dtype="float64").eval(), (2, 9, 3), [(2, 2, 4), (2, 2, 4)]),
+], ids=["lstm_unbatched_h0_c0", "relu_3_layers_no_bias", "gru_no_bias_batch_first",
+        "lstm_dropout_eval"])
+def test_rtrl_equals_bptt_on_odd_layouts(make, x_shape, h_shapes):
+    tg.manual_seed(3)
+    layer, head = make(), nn.Linear(4, 2, dtype="float64")
+    rng = np.random.default_rng(4)
+    x = Tensor(rng.standard_normal(x_shape))
+    hs = tuple(Tensor(rng.standard_normal(s) * 0.5) for s in h_shapes)
+    hx = hs if len(hs) == 2 else hs[0]
+    y = Tensor(rng.standard_normal((9, 2)))
+
+    def step_loss(t, out):
+        return ((head(out) - y[t]) ** 2).sum() * (t % 3 + 1)
+    expected = bptt_grads(layer, head, step_loss, x, hx)
+    layer.zero_grad()
+    head.zero_grad()
+    bptt.rtrl(layer, x, step_loss, hx)
+    for key, value in grads(layer, head).items():
+        np.testing.assert_allclose(value, expected[key], rtol=0, atol=TOL, err_msg=key)
