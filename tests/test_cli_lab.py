@@ -69,6 +69,7 @@ def test_checkpoint_runs_every_analysis(runs, capsys, tmp_path):
     (["bptt", "--methods", "rtrl"], "--methods needs"),
     (["bptt", "--compare", "--methods", "adam"], "unknown method"),
     (["bptt", "--out", "d"], "--out is for --checkpoint"),
+    (["bptt", "--checkpoint", "X", "--plot", "p.png"], "not --plot"),
     (["evaluate", "--checkpoint", "missing-dir"], "does not exist"),
     (["sample", "--checkpoint", "missing-dir", "--temperature", "-1"], "--temperature"),
 ])

@@ -97,8 +97,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="use a training task's first batch, model and loss instead of "
                         f"random inputs: {', '.join(task_names())}")
     p.add_argument("--plot", metavar="PATH",
-                   help=f"where to write the semilog plot of the norms (default: {DEFAULT_PLOT} "
-                        "when matplotlib is installed)")
+                   help=f"where to write the semilog plot of the norms, or with --compare the "
+                        f"bar charts (default: {DEFAULT_PLOT} or {DEFAULT_COMPARE_PLOT} when "
+                        "matplotlib is installed)")
     p.add_argument("--no-plot", action="store_true", help="print the table only")
     p.add_argument("--compare", action="store_true",
                    help="compare the gradients of exact BPTT, truncated BPTT, RTRL and UORO "
@@ -320,6 +321,8 @@ def check_args(args) -> None:
                                  "--checkpoint: a trained model brings its own task and sizes")
         if args.compare:
             raise ValueError("--checkpoint already runs the comparison; leave out --compare")
+        if args.plot:
+            raise ValueError("--checkpoint writes its figures into --out DIR, not --plot")
     if args.out and not args.checkpoint:
         raise ValueError("--out is for --checkpoint (use --plot PATH otherwise)")
     if args.methods is not None:
