@@ -64,6 +64,11 @@ def test_each_method_is_scored_against_the_exact_gradient(make):
                                                         / np.linalg.norm(exact), rel=1e-12)
     assert by["tbptt:3"].relative_error > 1e-3          # truncation drops long paths
     assert by["uoro:2000"].cosine > by["uoro"].cosine and by["uoro:2000"].cosine > 0.9
+    draws = bptt.uoro_samples(layer, x, step_loss, draws=2000, generator=0)   # compare's seed
+    np.testing.assert_allclose(by["uoro:2000"].gradient, draws.mean(axis=0), rtol=1e-12)
+    assert by["uoro:2000"].variance == pytest.approx(
+        draws.var(axis=0, ddof=1).sum() / (exact @ exact), rel=1e-10)
+    assert all(by[m].variance is None for m in ("bptt", "tbptt:3", "rtrl", "uoro"))
     assert all(r.seconds > 0 and r.peak_bytes > 0 for r in results)
 
 

@@ -22,6 +22,8 @@ one: the **cosine similarity** (does it point the same way?), the **relative nor
 ``‖g‖/‖g_exact‖`` (is it the right size?) and the relative error ``‖g − g_exact‖/‖g_exact‖``,
 with the wall time and the peak host memory the method allocated (``tracemalloc``, in a
 second run so that tracing does not slow the timed one; NumPy reports its buffers to it).
+For ``uoro:D`` the D draws also give UORO's variance: that of one draw, summed over the
+parameters, relative to ‖g_exact‖².
 
 Truncated BPTT here is the k1 = k2 = K scheme of :func:`tinygrad_rnn.bptt.chunks`: the
 sequence is cut into chunks of K steps, each chunk's loss is back-propagated within the
@@ -65,6 +67,9 @@ class MethodResult:
     seconds: float             # wall time of one run
     peak_bytes: int            # peak host memory allocated during a run (tracemalloc)
     gradient: np.ndarray = field(repr=False)  # flat, in the layer's named_parameters() order
+    #: ``uoro:D`` only: the variance of one UORO draw, summed over the parameters, relative
+    #: to ‖g_exact‖² (measured from the D draws); None for the deterministic methods.
+    variance: float | None = None
 
 
 def compare(model: Module, x: Tensor, step_loss: StepLoss,
@@ -86,14 +91,14 @@ def compare(model: Module, x: Tensor, step_loss: StepLoss,
     params = list(model.parameters()) if isinstance(model, Module) else list(rnn.parameters())
     saved = [p.grad for p in params]
     try:
-        exact = _run(rnn, params, ("bptt", None), x, step_loss, h0, seed)
+        exact, _ = _run(rnn, params, ("bptt", None), x, step_loss, h0, seed)
         results = []
         for text, method in zip(methods, parsed):
             start = time.perf_counter()
-            grad = _run(rnn, params, method, x, step_loss, h0, seed)
+            grad, draws = _run(rnn, params, method, x, step_loss, h0, seed)
             seconds = time.perf_counter() - start
             peak = _peak_memory(_run, rnn, params, method, x, step_loss, h0, seed)
-            results.append(_score(text, grad, exact, seconds, peak))
+            results.append(_score(text, grad, exact, seconds, peak, draws))
     finally:
         for p, g in zip(params, saved):
             p.grad = g
@@ -119,8 +124,9 @@ def parse_method(method: str) -> tuple:
                      "steps per chunk), 'rtrl', 'uoro' or 'uoro:D' (mean of D > 0 draws)")
 
 
-def _run(rnn, params, method: tuple, x, step_loss, h0, seed: int):
-    """One method's flat gradient of the layer (host float64); clears ``.grad`` first."""
+def _run(rnn, params, method: tuple, x, step_loss, h0, seed: int) -> tuple:
+    """One method's flat gradient of the layer (host float64), and for ``uoro:D`` its D
+    draws ``(D, P)`` (else None); clears ``.grad`` first."""
     for p in params:
         p.grad = None
     name, arg = method
@@ -133,10 +139,11 @@ def _run(rnn, params, method: tuple, x, step_loss, h0, seed: int):
     elif arg is None:
         uoro(rnn, x, step_loss, h0, generator=seed)
     else:
-        return uoro_samples(rnn, x, step_loss, h0, draws=arg, generator=seed).mean(axis=0)
+        draws = uoro_samples(rnn, x, step_loss, h0, draws=arg, generator=seed)
+        return draws.mean(axis=0), draws
     return np.concatenate([
         backend.to_host(p.grad.data).astype("float64").ravel() if p.grad is not None
-        else np.zeros(p.numel()) for p in rnn.parameters()])
+        else np.zeros(p.numel()) for p in rnn.parameters()]), None
 
 
 def _truncated(rnn: RNNBase, x: Tensor, step_loss: StepLoss, h0, k: int | None) -> None:
@@ -174,14 +181,18 @@ def _peak_memory(run, *args) -> int:
             tracemalloc.stop()
 
 
-def _score(method: str, grad, exact, seconds: float, peak: int) -> MethodResult:
+def _score(method: str, grad, exact, seconds: float, peak: int, draws) -> MethodResult:
     exact_norm, norm = float(np.linalg.norm(exact)), float(np.linalg.norm(grad))
     if exact_norm == 0:
         raise ValueError("compare: the exact gradient is zero (does step_loss depend on the "
                          "layer's output?); there is nothing to compare with")
     cosine = float(grad @ exact) / (norm * exact_norm) if norm > 0 else 0.0
+    variance = None
+    if draws is not None and len(draws) > 1:
+        variance = float(draws.var(axis=0, ddof=1).sum()) / exact_norm ** 2
     return MethodResult(method, cosine, norm / exact_norm,
-                        float(np.linalg.norm(grad - exact)) / exact_norm, seconds, peak, grad)
+                        float(np.linalg.norm(grad - exact)) / exact_norm, seconds, peak, grad,
+                        variance)
 
 
 # ---------------------------------------------------------------------- tasks and output
@@ -220,12 +231,14 @@ def task_step_loss(task, model, x: Tensor, y: Tensor) -> StepLoss:
 
 
 def format_table(results: Sequence[MethodResult]) -> str:
-    """One row per method: cosine, relative norm and error, time, peak memory."""
+    """One row per method: cosine, relative norm and error, time, peak memory, and (for
+    ``uoro:D``) the variance of one draw relative to ‖g_exact‖²."""
     header = ["method", "cosine", "|g|/|g_exact|", "|g-g_exact|/|g_exact|", "time [ms]",
-              "peak memory [KiB]"]
+              "peak memory [KiB]", "draw var/|g_exact|^2"]
     rows = [[r.method, f"{r.cosine:+.4f}", f"{r.relative_norm:.4f}",
              f"{r.relative_error:.3e}", f"{1e3 * r.seconds:.1f}",
-             f"{r.peak_bytes / 1024:.1f}"] for r in results]
+             f"{r.peak_bytes / 1024:.1f}", "-" if r.variance is None else f"{r.variance:.3g}"]
+            for r in results]
     widths = [max(len(row[i]) for row in rows + [header]) for i in range(len(header))]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths))
                      for row in [header] + rows)
