@@ -421,3 +421,13 @@ def chunks(x: Tensor, k: int, batch_first: bool = False) -> Iterator[Tensor]:
     for start in range(0, length, int(k)):
         window = slice(start, min(start + int(k), length))
         yield x[window] if axis == 0 else x[:, window]
+
+
+# ------------------------------------------------------------------- the BPTT lab
+# Gradient algorithms and analyses that live in their own modules, exposed here so that
+# ``bptt.rtrl``, ``bptt.uoro`` … sit next to the tools above.
+from .compare import compare  # noqa: E402
+from .lyapunov import lyapunov_spectrum  # noqa: E402
+from .online import rtrl, uoro, uoro_samples  # noqa: E402
+
+__all__ += ["rtrl", "uoro", "uoro_samples", "lyapunov_spectrum", "compare"]
