@@ -12,7 +12,7 @@ The default (fused) RNN is drawn too, for contrast: one node for the whole seque
 backward is the same BPTT written out by hand.
 
 Run it:  python examples/draw_graph.py [OUTPUT_DIR]
-Writes rnn_graph.dot (and rnn_graph_fused.dot); with Graphviz installed also rnn_graph.png.
+Writes runs/examples/draw_graph/rnn_graph.dot (and rnn_graph_fused.dot; another folder as the first argument); with Graphviz installed also rnn_graph.png.
 """
 import os
 import shutil
@@ -21,7 +21,7 @@ import sys
 import tinygrad_rnn as tg
 from tinygrad_rnn import Tensor, nn, viz
 
-out_dir = sys.argv[1] if len(sys.argv) > 1 else "."
+out_dir = sys.argv[1] if len(sys.argv) > 1 else os.path.join("runs", "examples", "draw_graph")
 os.makedirs(out_dir, exist_ok=True)
 
 tg.manual_seed(0)

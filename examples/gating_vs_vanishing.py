@@ -19,10 +19,12 @@ no such knob: scaling W_hh up only trades vanishing for exploding.
 
 This script builds each network with the same seed on the same batch of the adding problem
 (the loss reads the last step only), records ‖∂L/∂h_t‖ for every t with ``bptt.trace``, prints
-a table and, with matplotlib installed, writes gating_vs_vanishing.png.
+a table and, with matplotlib installed, writes runs/examples/gating_vs_vanishing.png.
 
 Run it:  python examples/gating_vs_vanishing.py      (a few seconds)
 """
+import os
+
 import tinygrad_rnn as tg
 from tinygrad_rnn import bptt, nn, tasks
 
@@ -99,9 +101,11 @@ try:
     from tinygrad_rnn import viz
     relative = {panel: {name: norms / norms[-1] for name, norms in curves.items()}
                 for panel, curves in results.items()}
-    viz.plot_norms(relative, "gating_vs_vanishing.png",
+    path = os.path.join("runs", "examples", "gating_vs_vanishing.png")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    viz.plot_norms(relative, path,
                    ylabel="‖∂L/∂h_t‖ / ‖∂L/∂h_T‖ (log scale)",
                    title=f"Gradient reaching h_t from a loss on step {T}: RNN vs LSTM vs GRU")
-    print("\nplot written to gating_vs_vanishing.png")
+    print(f"\nplot written to {path}")
 except ImportError as exc:                     # matplotlib is optional
     print(f"\n(no plot: {exc})")

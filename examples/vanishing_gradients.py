@@ -11,11 +11,13 @@ and the nonlinearity (tanh' ≤ 1 and saturates; ReLU' is 0 or 1, so ReLU passes
 
 This script builds four RNNs (tanh / ReLU × small / large W_hh), puts the loss on the last
 step only, and records ‖∂L/∂h_t‖ for every t with ``bptt.trace``. It prints a table and, with
-matplotlib installed, writes vanishing_gradients.png.
+matplotlib installed, writes runs/examples/vanishing_gradients.png.
 
 Run it:  python examples/vanishing_gradients.py      (about a second)
 The same study from the command line:  python -m tinygrad_rnn bptt --init-scale 2
 """
+import os
+
 import tinygrad_rnn as tg
 from tinygrad_rnn import Tensor, bptt, nn
 from tinygrad_rnn.backend import np  # host NumPy, for printing
@@ -68,8 +70,10 @@ Reading it:
 try:
     from tinygrad_rnn import viz
     panels = {panel: {f: results[panel, f][0] for f in ("tanh", "relu")} for panel in SCALES}
-    viz.plot_norms(panels, "vanishing_gradients.png", ylabel="‖∂L/∂h_t‖ (log scale)",
+    path = os.path.join("runs", "examples", "vanishing_gradients.png")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    viz.plot_norms(panels, path, ylabel="‖∂L/∂h_t‖ (log scale)",
                    title=f"Gradient reaching h_t from a loss on step {T}")
-    print("\nplot written to vanishing_gradients.png")
+    print(f"\nplot written to {path}")
 except ImportError as exc:                     # matplotlib is optional
     print(f"\n(no plot: {exc})")

@@ -15,6 +15,9 @@ import sys
 
 import pytest
 
+#: Subprocesses and files: nothing here depends on the array backend.
+pytestmark = pytest.mark.single_backend
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "tinygrad_rnn"
 SOURCES = sorted(PACKAGE.rglob("*.py"))

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import tinygrad_rnn as tg
+from conftest import REAL_CUPY
 from tinygrad_rnn import Tensor, backend
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -51,7 +52,7 @@ def test_env_unknown_backend(value):
         assert word in last, (word, last)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("cupy") is not None,
+@pytest.mark.skipif(REAL_CUPY,
                     reason="CuPy is installed here; this checks the error without it")
 def test_env_cupy_without_cupy_names_the_extra():
     proc = run_python("import tinygrad_rnn", "cupy")
@@ -60,18 +61,23 @@ def test_env_cupy_without_cupy_names_the_extra():
     assert "cupy" in proc.stderr.lower()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("cupy") is not None,
-                    reason="CuPy is installed here; this checks the error without it")
-def test_use_cupy_without_cupy_names_the_extra_and_changes_nothing():
+@pytest.fixture
+def no_cupy(monkeypatch):
+    """Make ``import cupy`` fail in this process (the real CuPy or the test stand-in)."""
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    monkeypatch.setattr(backend, "_cupy", None)
+
+
+@pytest.mark.single_backend
+def test_use_cupy_without_cupy_names_the_extra_and_changes_nothing(no_cupy):
     before = backend.name, backend.xp
     with pytest.raises(Exception, match=r'pip install "tinygrad-rnn\[cuda\]"'):
         backend.use("cupy")
     assert (backend.name, backend.xp) == before
 
 
-@pytest.mark.skipif(importlib.util.find_spec("cupy") is not None,
-                    reason="CuPy is installed here; this checks the error without it")
-def test_to_cupy_without_cupy_names_the_extra():
+@pytest.mark.single_backend
+def test_to_cupy_without_cupy_names_the_extra(no_cupy):
     with pytest.raises(Exception, match=r'pip install "tinygrad-rnn\[cuda\]"'):
         Tensor([1.0]).to("cupy")
 

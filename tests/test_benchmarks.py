@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+#: Subprocesses and files: nothing here depends on the array backend.
+pytestmark = pytest.mark.single_backend
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

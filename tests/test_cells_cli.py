@@ -20,6 +20,9 @@ from tinygrad_rnn.train import Trainer, TrainConfig, TrainingError, read_checkpo
 from test_bptt import parse as parse_bptt
 from test_cli import assert_one_line_error, cli
 
+#: Subprocesses and files: nothing here depends on the array backend.
+pytestmark = pytest.mark.single_backend
+
 LAYERS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 #: A tiny sine run: a few milliseconds per step for every cell.
 TINY = dict(task="sine", batch_size=4, seq_len=8, hidden=6)

@@ -19,6 +19,9 @@ import pytest
 
 import tinygrad_rnn as tg
 
+#: Subprocesses and files: nothing here depends on the array backend.
+pytestmark = pytest.mark.single_backend
+
 SUMMARY_KEYS = {"task", "steps", "first_loss", "last_loss", "metric", "metric_name",
                 "baseline_metric", "baseline_name", "seconds", "backend"}
 #: A small, fast sine run.

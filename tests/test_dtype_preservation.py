@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import tinygrad_rnn as tg
-from tinygrad_rnn import Tensor, nn, optim
+from tinygrad_rnn import Tensor, backend, nn, optim
 from tinygrad_rnn.nn import functional as F
 
 DTYPES = ("float32", "float64")
@@ -205,7 +205,7 @@ def test_a_linear_layer_on_a_sequence_view_keeps_dtype_and_values(layout, dtype)
     base = rng.standard_normal((5, 3, 4)).astype(dtype)
     view = {"contiguous": lambda b: b, "transposed": lambda b: b.transpose(1, 0, 2),
             "permuted": lambda b: b.transpose(2, 1, 0), "flipped": lambda b: b[::-1]}[layout]
-    a = Tensor._wrap(view(base)).requires_grad_()
+    a = Tensor._wrap(view(backend.to_backend(base))).requires_grad_()  # a view on the device
     w = Tensor(rng.standard_normal((a.shape[-1], 2)).astype(dtype), requires_grad=True)
     out = a @ w
     expected = view(base) @ w.numpy()

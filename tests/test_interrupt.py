@@ -30,6 +30,9 @@ import pytest
 pytest.importorskip("tinygrad_rnn.cli.train")   # the train command (lands with the tasks)
 from tinygrad_rnn.train import read_checkpoint  # noqa: E402
 
+#: Subprocesses and files: nothing here depends on the array backend.
+pytestmark = pytest.mark.single_backend
+
 if not hasattr(signal, "SIGTERM") or sys.platform == "win32":
     pytest.skip("POSIX signals needed", allow_module_level=True)
 

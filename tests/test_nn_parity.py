@@ -273,11 +273,13 @@ def test_check_through_the_command_line_entry_point(capsys):
     assert "8/8 cases passed" in out and "basic_f64" in out
 
 
-def test_check_with_an_unavailable_backend_is_a_one_line_error(capsys):
-    from conftest import cupy_usable
+@pytest.mark.single_backend
+def test_check_with_an_unavailable_backend_is_a_one_line_error(capsys, monkeypatch):
+    import sys
 
-    if cupy_usable():
-        pytest.skip("CuPy is usable here")
+    from tinygrad_rnn import backend
+    monkeypatch.setitem(sys.modules, "cupy", None)  # neither the real CuPy nor the stand-in
+    monkeypatch.setattr(backend, "_cupy", None)
     assert _check("--fixtures", str(ROOT), "--backend", "cupy") == 1
     captured = capsys.readouterr()
     assert captured.err.count("\n") == 1 and "tinygrad-rnn[cuda]" in captured.err

@@ -127,12 +127,28 @@ def to_host(array) -> numpy.ndarray:
     return array.get()
 
 
+#: Host arrays at least this large go to the GPU through a page-locked (pinned) staging
+#: buffer: the copy then runs at full bus speed, which pays for the extra host copy only
+#: for large arrays (a checkpoint's weights, a data set), not for a batch of a toy task.
+PINNED_MIN_BYTES = 1 << 20
+
+
 def to_backend(array, backend_name: str | None = None):
     """Move a host or device array to ``backend_name`` (default: the active backend)."""
     target = module_for(backend_name) if backend_name else xp
     if target is numpy:
         return to_host(array)
+    if isinstance(array, numpy.ndarray) and array.nbytes >= PINNED_MIN_BYTES:
+        return _upload_pinned(target, array)
     return target.asarray(array)
+
+
+def _upload_pinned(cupy_module, array: numpy.ndarray):
+    """Copy a large host array to the GPU through a pinned staging buffer."""
+    import cupyx
+    staging = cupyx.empty_pinned(array.shape, dtype=array.dtype)
+    staging[...] = array
+    return cupy_module.asarray(staging)
 
 
 def is_array(obj) -> bool:
@@ -143,12 +159,11 @@ def is_array(obj) -> bool:
 
 
 def scatter_add(target, index, values) -> None:
-    """``target[index] += values`` with repeated indices accumulating (unbuffered add)."""
-    if isinstance(target, numpy.ndarray):
-        numpy.add.at(target, index, values)
-    else:
-        import cupyx
-        cupyx.scatter_add(target, index, values)
+    """``target[index] += values`` with repeated indices accumulating (unbuffered add).
+
+    ``add.at`` on the array's own module: NumPy's, or CuPy's (``cupyx.scatter_add`` is
+    deprecated in CuPy in favour of ``cupy.add.at``)."""
+    module_of(target).add.at(target, index, values)
 
 
 # --------------------------------------------------------------------------------- dtypes
