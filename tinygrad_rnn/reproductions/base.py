@@ -26,7 +26,7 @@ import warnings
 from typing import Any, Callable
 
 from .. import sweep
-from ..train import OPTIMIZERS, Trainer, TrainingError, TrainingInterrupted
+from ..train import Trainer, TrainingError, TrainingInterrupted
 
 SUMMARY = "summary.json"
 PLOT = "plot.png"
@@ -79,12 +79,6 @@ def _json_number(value):
 
 
 # ------------------------------------------------------------- shared by the run_one's
-
-def optimizer(preferred: str) -> str:
-    """``preferred`` if ``train`` has it (e.g. the paper's ``"rmsprop"``), else ``"adam"``;
-    the row records which one ran."""
-    return preferred if preferred in OPTIMIZERS else "adam"
-
 
 def train_to_the_end(trainer: Trainer) -> int | None:
     """Run ``trainer`` to its last step. Returns None, or the step at which the loss became

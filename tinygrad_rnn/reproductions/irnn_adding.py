@@ -19,18 +19,9 @@ PyTorch's default initialisation. **Optimizer: Adam, lr 1e-3** — the paper use
 """
 from __future__ import annotations
 
-from .. import backend
-from ..autograd import no_grad
+from ..nn import init
 from ..train import TrainConfig, Trainer
-from .base import (
-    Plan,
-    claim,
-    mean,
-    optimizer,
-    select,
-    train_to_the_end,
-    training_record,
-)
+from .base import Plan, claim, mean, select, train_to_the_end, training_record
 
 NAME = "irnn-adding"
 PAPER = ("Le, Jaitly & Hinton 2015, A Simple Way to Initialize Recurrent Networks of "
@@ -52,16 +43,13 @@ FULL = Plan(grid={"T": [150, 200, 300, 400], "model": ["irnn", "tanh"], "seed": 
 def identity_init_(rnn, input_std: float = INPUT_STD) -> None:
     """The IRNN initialisation, in place: every ``weight_hh`` the identity, every bias zero,
     every ``weight_ih`` drawn from N(0, input_std²) (from the seeded global generator)."""
-    with no_grad():
-        for name, param in rnn.named_parameters():
-            xp, dtype = param.xp, param.data.dtype
-            if name.startswith("weight_hh"):
-                param.data = xp.eye(param.shape[0], dtype=dtype)
-            elif name.startswith("bias"):
-                param.data = xp.zeros(param.shape, dtype=dtype)
-            elif name.startswith("weight_ih"):
-                draw = backend.rng().normal(0.0, input_std, size=param.shape)
-                param.data = backend.to_backend(draw).astype(dtype)
+    for name, param in rnn.named_parameters():
+        if name.startswith("weight_hh"):
+            init.eye_(param)
+        elif name.startswith("bias"):
+            init.zeros_(param)
+        elif name.startswith("weight_ih"):
+            init.normal_(param, 0.0, input_std)
 
 
 def run_one(settings: dict, out: str, steps: int, hidden: int, batch_size: int, lr: float,
@@ -70,7 +58,7 @@ def run_one(settings: dict, out: str, steps: int, hidden: int, batch_size: int, 
     model = settings["model"]
     config = TrainConfig("adding", seed=settings["seed"], steps=steps, seq_len=settings["T"],
                          hidden=hidden, nonlinearity=MODELS[model], batch_size=batch_size,
-                         lr=lr, clip=clip, optim=optimizer("adam"))
+                         lr=lr, clip=clip, optim="adam")
     trainer = Trainer(config)
     if model == "irnn":
         # Re-initialise before the optimizer has any state: it holds the parameters
