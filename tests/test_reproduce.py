@@ -36,8 +36,15 @@ def test_the_three_reproductions_are_there():
         reproductions.get("cpy")
 
 
+@pytest.fixture
+def tiny_copy(monkeypatch):
+    """The copy reproduction with a tiny plan whose delay counts as one of the paper's."""
+    monkeypatch.setattr(copy_memory, "QUICK", TINY["copy"])
+    monkeypatch.setattr(copy_memory, "PAPER_DELAYS", (3,))
+
+
 @pytest.mark.parametrize("name", sorted(TINY))
-def test_a_reproduction_writes_rows_and_claims(name, tmp_path, monkeypatch):
+def test_a_reproduction_writes_rows_and_claims(name, tmp_path, monkeypatch, tiny_copy):
     module = reproductions.get(name)
     monkeypatch.setattr(module, "QUICK", TINY[name])
     out = str(tmp_path / name)
@@ -56,8 +63,7 @@ def test_a_reproduction_writes_rows_and_claims(name, tmp_path, monkeypatch):
     assert [c["claim"] for c in claims] == [c["claim"] for c in summary["claims"]]
 
 
-def test_cli_prints_the_claims_and_reruns_nothing(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(copy_memory, "QUICK", TINY["copy"])
+def test_cli_prints_the_claims_and_reruns_nothing(tmp_path, tiny_copy, capsys):
     out = str(tmp_path / "copy")
     assert main(["reproduce", "copy", "--quick", "--out", out]) == 0   # a local process
     text = capsys.readouterr().out
@@ -98,7 +104,7 @@ def test_copy_claims(rnn, lstm, verdicts):
     b = copy_memory.baseline(100)
     rows = [{"T": 100, "cell": "rnn", "ce_per_step": rnn * b},
             {"T": 100, "cell": "lstm", "ce_per_step": lstm * b}]
-    claims = copy_memory.claims(rows, base.Plan({"T": [100]}, {}))
+    claims = copy_memory.claims(rows, base.Plan({"T": [20, 100]}, {}))   # 20: not a claim
     assert [c["holds"] for c in claims] == verdicts
     assert claims[0]["paper_value"] == 0.1733 and claims[1]["measured"] == lstm * b
 

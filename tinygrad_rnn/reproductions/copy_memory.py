@@ -43,12 +43,13 @@ SUMMARY = ("copying memory: a tanh RNN stays at the memoryless baseline 10·ln8/
 
 SYMBOLS, RECALL = 8, 10
 HIDDEN = {"rnn": 80, "lstm": 40}            # the paper's sizes
+PAPER_DELAYS = (100, 200, 300, 500)
 SHARED = dict(batch_size=20, lr=1e-3, clip=1.0)
 RMSPROP_DECAY = 0.9
 
 QUICK = Plan(grid={"T": [20, 100], "cell": ["rnn", "lstm"], "seed": [0]},
              fixed=dict(steps=1500, **SHARED))
-FULL = Plan(grid={"T": [100, 200, 300, 500], "cell": ["rnn", "lstm"], "seed": [0]},
+FULL = Plan(grid={"T": list(PAPER_DELAYS), "cell": ["rnn", "lstm"], "seed": [0]},
             fixed=dict(steps=5000, **SHARED))
 
 
@@ -79,10 +80,11 @@ def run_one(settings: dict, out: str, steps: int, batch_size: int, lr: float,
 
 
 def claims(rows: list[dict], plan: Plan) -> list[dict]:
-    """Per delay T: the RNN stays within 5% of the baseline; the LSTM goes at least 2% below
-    it (2% is several standard errors of a 10,000-symbol test set's cross-entropy)."""
+    """Per delay T of the paper: the RNN stays within 5% of the baseline; the LSTM goes at
+    least 2% below it (2% is several standard errors of a 10,000-symbol test set's
+    cross-entropy). Other delays (T = 20) are in the rows only."""
     out = []
-    for T in plan.grid["T"]:
+    for T in [T for T in plan.grid["T"] if T in PAPER_DELAYS]:
         b = baseline(T)
         rnn = mean(select(rows, T=T, cell="rnn"), "ce_per_step")
         lstm = mean(select(rows, T=T, cell="lstm"), "ce_per_step")
