@@ -47,6 +47,7 @@ def tiny_copy(monkeypatch):
 def test_a_reproduction_writes_rows_and_claims(name, tmp_path, monkeypatch, tiny_copy):
     module = reproductions.get(name)
     monkeypatch.setattr(module, "QUICK", TINY[name])
+    monkeypatch.setattr(irnn_adding, "PAPER_LENGTHS", (6,))      # claims at the tiny T
     out = str(tmp_path / name)
     summary = reproductions.run(name, quick=True, out=out,
                                 executor=concurrent.futures.ThreadPoolExecutor(1),
@@ -125,7 +126,7 @@ def test_identity_init():
 def test_irnn_claims():
     rows = [{"T": 150, "model": "irnn", "test_mse": 0.01, "baseline_mse": 0.167},
             {"T": 150, "model": "tanh", "test_mse": 0.165, "baseline_mse": 0.167}]
-    plan = base.Plan({"T": [150]}, {})
+    plan = base.Plan({"T": [50, 150]}, {})              # 50: not in the paper, no claim
     assert [c["holds"] for c in irnn_adding.claims(rows, plan)] == [True, True]
     rows[0]["test_mse"] = 0.12                      # better than tanh, but not learnt
     rows[1]["test_mse"] = 0.10                      # tanh clearly below the baseline

@@ -25,7 +25,9 @@ norm). A run whose loss turns NaN or infinite is recorded as diverged at that st
 """
 from __future__ import annotations
 
+import json
 import math
+import os
 
 from .. import backend, bptt
 from ..train import TrainConfig, Trainer
@@ -41,6 +43,7 @@ SUMMARY = ("gradient-norm clipping turns diverging training into converging trai
 
 RADIUS = 1.5                        # spectral radius of the initial W_hh: exploding regime
 SHARED = dict(hidden=50, lr=0.05, batch_size=64, radius=RADIUS)
+HISTORY = "history.json"            # each run's loss and gradient norm per step
 BASELINE_MSE = 1 / 6                # variance of the sum of two U(0, 1): always predict 1.0
 
 QUICK = Plan(grid={"T": [20, 50], "clip": [0.0, 1.0], "seed": [0]},
@@ -62,6 +65,8 @@ def run_one(settings: dict, out: str, steps: int, hidden: int, lr: float, batch_
     before = jacobian_bound(trainer)
     diverged_at = train_to_the_end(trainer)
     metric = trainer.evaluate()        # NaN for a diverged model; its baseline still counts
+    with open(os.path.join(out, HISTORY), "w", encoding="utf-8") as f:   # for the plot
+        json.dump({"loss": trainer.history.loss, "grad_norm": trainer.history.grad_norm}, f)
     return {**training_record(trainer, diverged_at),
             "test_mse": metric.value, "baseline_mse": metric.baseline,
             **{f"{k}_init": v for k, v in before.items()},
@@ -113,18 +118,32 @@ def claims(rows: list[dict], plan: Plan) -> list[dict]:
 
 
 def plot(rows: list[dict], path: str) -> str:
-    """Test MSE against T, one line per clipping threshold, with the baseline."""
+    """Left: the training loss of every run (seed 0) against the step, a cross where it
+    became NaN. Right: held-out MSE against T, one line per clipping threshold."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from ..sweep import plot_sweep
-    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
+    from ..sweep import plot_sweep, run_name
+    fig = Figure(figsize=(12, 4.5), layout="constrained")
     FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    plot_sweep(rows, "T", path, metric="test_mse", lines="clip", ax=ax,
-               title="gradient clipping (Pascanu et al. 2013)")
-    ax.axhline(BASELINE_MSE, color="k", ls="--", label="baseline (predict 1.0)")
-    ax.set(yscale="log", ylabel="held-out MSE (diverged runs: missing)")
-    ax.legend(fontsize="small")
+    curves, summary = fig.subplots(1, 2)
+    for row in select(rows, seed=0, status="ok"):
+        run_dir = os.path.join(os.path.dirname(path), run_name(
+            {k: row[k] for k in ("T", "clip", "seed")}))
+        with open(os.path.join(run_dir, HISTORY), encoding="utf-8") as f:
+            loss = json.load(f)["loss"]
+        label = f"T={row['T']}, " + ("no clipping" if row["clip"] == 0 else f"clip {row['clip']}")
+        line, = curves.plot(range(1, len(loss) + 1), loss, lw=0.8, label=label)
+        if row["diverged_at"] is not None:
+            curves.plot(len(loss), loss[-1], "x", color=line.get_color(), ms=10)
+    curves.axhline(BASELINE_MSE, color="k", ls="--", label="baseline (predict 1.0)")
+    curves.set(yscale="log", xlabel="step", ylabel="training MSE",
+               title="training loss (x: the loss became NaN next step)")
+    curves.legend(fontsize="small")
+    plot_sweep(rows, "T", path, metric="test_mse", lines="clip", ax=summary,
+               title="held-out MSE (diverged runs: missing)")
+    summary.axhline(BASELINE_MSE, color="k", ls="--")
+    summary.set(yscale="log")
+    fig.suptitle("gradient-norm clipping on exploding gradients (Pascanu et al. 2013)")
     fig.savefig(path, dpi=100)
     return path
