@@ -162,6 +162,11 @@ def test_jacobian_bound_holds_on_an_exploding_tanh_rnn():
     assert 0 < bound["bound_ratio"] <= 1
 
 
+def test_summary_json_is_strict_json():
+    assert base.strict_json({"a": [math.nan, 1.5, {"b": math.inf}], "c": "x"}) == {
+        "a": [None, 1.5, {"b": None}], "c": "x"}
+
+
 def test_clipping_claims():
     plan = base.Plan({"T": [20]}, {})
     common = {"T": 20, "baseline_mse": 0.167, "bound_ratio_init": 0.9,

@@ -65,7 +65,7 @@ def reproduce(module, quick: bool, out: str, workers: int = 1, scheduler: str | 
                "seconds": round(time.perf_counter() - started, 1),
                "claims": module.claims([r for r in rows if r["status"] == sweep.OK], plan)}
     with open(os.path.join(out, SUMMARY), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2, default=_json_number)
+        json.dump(strict_json(summary), f, indent=2, allow_nan=False)
         f.write("\n")
     if importlib.util.find_spec("matplotlib") is not None:
         module.plot(rows, os.path.join(out, PLOT))
@@ -73,9 +73,16 @@ def reproduce(module, quick: bool, out: str, workers: int = 1, scheduler: str | 
     return summary
 
 
-def _json_number(value):
-    """NaN and inf as strings in JSON (which has neither)."""
-    return str(value)
+def strict_json(value):
+    """``value`` with every NaN or infinite float replaced by None (JSON has neither; a
+    diverged run's MSE is NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json(v) for v in value]
+    return value
 
 
 # ------------------------------------------------------------- shared by the run_one's
