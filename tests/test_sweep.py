@@ -121,6 +121,24 @@ def test_rerun_skips_finished_runs_and_retries_failed_ones(tmp_path):
     assert len(read_csv(os.path.join(out, "results.csv"))) == 4
 
 
+def test_changed_fixed_settings_rerun_the_runs(tmp_path):
+    """A run done with --steps 3 is not "finished" for a sweep asking --steps 5."""
+    out, quiet = str(tmp_path / "s"), (lambda line: None)
+    short = sweep.run_sweep(sweep.TrainJob("adding", steps=3, batch_size=4, seq_len=6),
+                            {"hidden": [4]}, out, executor=in_process(), log=quiet)
+    lines = []
+    longer = sweep.run_sweep(sweep.TrainJob("adding", steps=5, batch_size=4, seq_len=6),
+                             {"hidden": [4]}, out, executor=in_process(), log=lines.append)
+    assert (short[0]["steps"], longer[0]["steps"]) == (3, 5)
+    assert not any("already finished" in line for line in lines)
+
+
+def test_set_takes_one_value(tmp_path, capsys):
+    assert main(["sweep", "adding", "--grid", "hidden=4", "--set", "steps=1,2", "--out",
+                 str(tmp_path)]) == 1
+    assert "--set steps takes one value; to vary it, put it in --grid" in capsys.readouterr().err
+
+
 class Explodes:
     """A job that fails inside the run for one setting (as a diverging run would)."""
 

@@ -38,7 +38,9 @@ import concurrent.futures
 import contextlib
 import csv
 import dataclasses
+import functools
 import json
+import math
 import multiprocessing
 import os
 import sys
@@ -141,6 +143,9 @@ class TrainJob:
         if both:
             raise ValueError(f"{', '.join(sorted(both))} is both fixed and in the grid")
 
+    def identity(self) -> dict:
+        return {"train": self.task, "fixed": self.fixed}
+
     def __call__(self, settings: dict, out: str) -> dict:
         from .cli.train import CHECKPOINT, SUMMARY, summary_record, write_summary
         from .train import TrainConfig, train
@@ -204,40 +209,72 @@ def run_sweep(job: Job, grid: dict[str, list], out: str, *, workers: int = 1,
 
     Runs go to ``executor`` if given, else to the Dask scheduler at ``scheduler``, else to
     ``workers`` local processes. ``log`` receives one line per finished run (default: stderr).
+    A run counts as done only if it finished ``ok`` with the same job (e.g. the same fixed
+    ``steps``): changing those reruns it.
     """
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     if hasattr(job, "check"):
         job.check(grid)
+    identity = job_identity(job)
     combos = combinations(grid)
     os.makedirs(out, exist_ok=True)
-    rows: list[dict | None] = [read_result(os.path.join(out, run_name(c))) for c in combos]
-    todo = [i for i, row in enumerate(rows) if row is None or row["status"] != OK]
+    saved = [read_result(os.path.join(out, run_name(c))) for c in combos]
+    rows: list[dict | None] = [r["row"] if r else None for r in saved]
+    todo = [i for i, r in enumerate(saved)
+            if r is None or r["row"]["status"] != OK or r.get("job") != identity]
     if len(todo) < len(combos):
         log(f"{len(combos) - len(todo)} of {len(combos)} runs already finished in {out}; "
             f"running the other {len(todo)}")
     if todo:
-        if executor is not None:
-            context = contextlib.nullcontext(executor)
-        elif scheduler is not None:
-            context = dask_executor(scheduler)
-        else:
-            context = local_executor(workers)
-        with context as pool:
+        with _executor(executor, scheduler, workers) as pool:
             futures = {pool.submit(execute, job, combos[i], os.path.join(out, run_name(combos[i]))):
                        i for i in todo}
-            for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-                i = futures[future]
-                try:
-                    row, seconds = future.result()
-                except Exception as exc:  # the worker itself died (killed, out of memory)
-                    row, seconds = {"status": FAILED, "error": one_line(exc)}, float("nan")
-                rows[i] = row
-                write_result(os.path.join(out, run_name(combos[i])), combos[i], row, seconds)
-                write_results(os.path.join(out, RESULTS), combos, rows)
-                log(f"[{done}/{len(todo)}] {run_name(combos[i])}: {describe(row)} "
-                    f"({seconds:.1f} s)")
+            try:
+                for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+                    i = futures[future]
+                    rows[i], seconds = _collect(future, out, combos[i], identity)
+                    write_results(os.path.join(out, RESULTS), combos, rows)
+                    log(f"[{done}/{len(todo)}] {run_name(combos[i])}: {describe(rows[i])} "
+                        f"({seconds:.1f} s)")
+            except BaseException:   # Ctrl-C: drop the runs not started yet, then stop
+                for future in futures:
+                    future.cancel()
+                raise
     write_results(os.path.join(out, RESULTS), combos, rows)
     return [{**c, **r} for c, r in zip(combos, rows) if r is not None]
+
+
+def _executor(executor, scheduler: str | None, workers: int):
+    """A context giving the executor to use: the one given, Dask's, or a process pool."""
+    if executor is not None:
+        return contextlib.nullcontext(executor)
+    if scheduler is not None:
+        return dask_executor(scheduler)
+    return local_executor(workers)
+
+
+def _collect(future: concurrent.futures.Future, out: str, settings: dict,
+             identity: dict) -> tuple[dict, float]:
+    """The row of a finished run and its seconds (also saved in its ``result.json``)."""
+    try:
+        row, seconds = future.result()
+    except Exception as exc:      # the worker itself died (killed, out of memory)
+        row, seconds = {"status": FAILED, "error": one_line(exc)}, math.nan
+    write_result(os.path.join(out, run_name(settings)), settings, row, seconds, identity)
+    return row, seconds
+
+
+def job_identity(job: Job) -> dict:
+    """What defines a job's computation, as JSON (stored with each result): a
+    ``functools.partial``'s function and arguments, a job's ``identity()``, or its type."""
+    if isinstance(job, functools.partial):
+        ident = {"function": f"{job.func.__module__}.{job.func.__qualname__}",
+                 "args": list(job.args), "keywords": dict(job.keywords)}
+    elif hasattr(job, "identity"):
+        ident = job.identity()
+    else:
+        ident = {"function": f"{type(job).__module__}.{type(job).__qualname__}"}
+    return json.loads(json.dumps(ident))     # as it reads back from result.json
 
 
 def describe(row: dict) -> str:
@@ -251,23 +288,29 @@ def describe(row: dict) -> str:
 # ------------------------------------------------------------------------------- files
 
 def read_result(run_dir: str) -> dict | None:
-    """The row saved in ``run_dir/result.json``, or None when the run has not finished."""
+    """``run_dir/result.json`` (``settings``, ``row``, ``job``, ``seconds``), or None when the
+    run has not finished."""
     path = os.path.join(run_dir, RESULT)
     if not os.path.isfile(path):
         return None
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)["row"]
-    except (ValueError, KeyError, TypeError):   # a torn or foreign file: run it again
+            saved = json.load(f)
+    except ValueError:                 # a torn file: run it again
         return None
+    if not isinstance(saved, dict) or "status" not in saved.get("row", {}):
+        return None                    # not one of ours: run it again
+    return saved
 
 
-def write_result(run_dir: str, settings: dict, row: dict, seconds: float) -> None:
+def write_result(run_dir: str, settings: dict, row: dict, seconds: float,
+                 identity: dict) -> None:
     """``run_dir/result.json``, written atomically (a killed write leaves no half file)."""
     os.makedirs(run_dir, exist_ok=True)
     path = os.path.join(run_dir, RESULT)
     with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump({"settings": settings, "row": row, "seconds": round(seconds, 3)}, f, indent=2)
+        json.dump({"settings": settings, "row": row, "job": identity,
+                   "seconds": round(seconds, 3)}, f, indent=2)
         f.write("\n")
     os.replace(path + ".tmp", path)
 

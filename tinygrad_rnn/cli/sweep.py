@@ -53,7 +53,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     grid = sweeps.parse_grid(args.grid)
-    fixed = {key: values[0] for key, values in sweeps.parse_grid(args.set).items()}
+    fixed = {}
+    for key, values in sweeps.parse_grid(args.set).items():
+        if len(values) > 1:
+            raise ValueError(f"--set {key} takes one value; to vary it, put it in --grid")
+        fixed[key] = values[0]
     if args.steps is not None:
         fixed["steps"] = args.steps
     job = sweeps.TrainJob(args.task, **fixed)
