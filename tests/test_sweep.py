@@ -186,3 +186,12 @@ def test_plot_is_written_when_matplotlib_is_there(tmp_path):
             for t in (1, 2) for c in ("rnn", "lstm")]
     path = sweep.plot_sweep(rows, "T", str(tmp_path / "p.png"), lines="cell")
     assert os.path.getsize(path) > 1000
+
+
+def test_cli_writes_the_plot_when_matplotlib_is_there(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    out = str(tmp_path / "s")
+    assert main(["sweep", "adding", "--grid", "hidden=4,6", "cell=rnn,gru", *TINY,
+                 "--out", out]) == 0
+    assert os.path.getsize(os.path.join(out, "sweep.png")) > 1000
+    assert "sweep.png" in capsys.readouterr().out

@@ -343,7 +343,7 @@ def read_results(path: str) -> list[dict]:
 
 def plot_sweep(rows: list[dict], x: str, path: str, metric: str = "metric",
                lines: str | None = None, title: str = "", logx: bool = False,
-               ax=None) -> str | None:
+               ylabel: str | None = None, ax=None) -> str | None:
     """Plot ``metric`` against setting ``x``, one line per value of setting ``lines``, the
     mean over any other setting that varies (e.g. seeds). Writes ``path`` (a PNG) unless
     drawing on a given matplotlib ``ax``. Returns ``path``."""
@@ -357,7 +357,7 @@ def plot_sweep(rows: list[dict], x: str, path: str, metric: str = "metric",
     for label, points in group_means(rows, x, metric, lines).items():
         xs, ys = zip(*points)
         ax.plot(xs, ys, marker="o", label=f"{lines}={label}" if lines else None)
-    ax.set(xlabel=x, ylabel=metric, title=title)
+    ax.set(xlabel=x, ylabel=ylabel or metric, title=title)
     if logx:
         ax.set_xscale("log")
     if lines:

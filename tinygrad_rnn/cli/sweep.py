@@ -70,8 +70,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_plot and importlib.util.find_spec("matplotlib") is not None:
         x, lines = plot_keys(grid, args.plot_x, args.plot_lines)
         if x is not None:
+            name = next((r["metric_name"] for r in rows if r.get("metric_name")), None)
             written.append(sweeps.plot_sweep(rows, x, os.path.join(args.out, sweeps.PLOT),
-                                             lines=lines, title=f"{args.task} sweep"))
+                                             lines=lines, title=f"{args.task} sweep",
+                                             ylabel=name and f"held-out {name}"))
     failed = sum(row["status"] != sweeps.OK for row in rows)
     print(f"{len(rows) - failed} runs ok, {failed} failed; wrote {', '.join(written)}")
     return 1 if failed else 0
