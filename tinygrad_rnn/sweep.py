@@ -13,8 +13,9 @@ or, from the shell, ``python -m tinygrad_rnn sweep adding --grid hidden=16,32 se
 grid order: the settings, ``status`` (``ok`` or ``failed``), the final numbers, and
 ``error`` (the exception, on one line, of a failed run).
 
-**Resumable.** A run whose ``result.json`` says ``ok`` is not run again, so a sweep that was
-stopped (or that gained grid values) continues where it was. A failed run is retried.
+**Resumable.** A run whose ``result.json`` says ``ok`` for the same job (same task and fixed
+settings) is not run again, so a sweep that was stopped (or that gained grid values)
+continues where it was. A failed run is retried; Ctrl-C cancels the runs not started.
 
 **Failures stay local.** An exception in one run is caught in the worker and recorded in its
 row; the other runs go on.
