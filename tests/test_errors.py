@@ -684,7 +684,7 @@ COMMAND_LINE = [
     Case("cli-unknown-command", "command line", "`python -m tinygrad_rnn frobnicate`",
          cli_args("frobnicate"), CommandFailed,
          r"^tinygrad_rnn: error: argument COMMAND: invalid choice: 'frobnicate' \(choose "
-         r"from 'train', 'bptt', 'check', 'evaluate', 'sample'\)", status=2),
+         r"from 'train', 'bptt', 'check', 'evaluate', 'sample', 'sweep', 'reproduce'\)", status=2),
     Case("cli-no-task", "command line", "`python -m tinygrad_rnn train` (no task)",
          cli_args("train"), CommandFailed,
          r"^tinygrad_rnn: error: the following arguments are required: TASK \(see "

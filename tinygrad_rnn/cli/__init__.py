@@ -8,7 +8,9 @@ Commands (each in its own module, exposing ``add_parser(subparsers)`` and
   (:mod:`.bptt`);
 * ``check``: replay the PyTorch fixtures on this install (:mod:`.check`);
 * ``evaluate``, ``sample``: score a trained model, let a trained charlm write
-  (:mod:`.evaluate`, :mod:`.sample`).
+  (:mod:`.evaluate`, :mod:`.sample`);
+* ``sweep TASK``: train over a grid of settings, locally or on Dask (:mod:`.sweep`);
+* ``reproduce NAME``: rerun a published result and compare (:mod:`.reproduce`).
 
 Errors in what the user asked for (bad arguments, a missing file, an unknown task or
 backend, sizes too large for the memory) are printed as one line, ``tinygrad_rnn: error:
@@ -23,7 +25,7 @@ import sys
 from typing import Sequence
 
 PROG = "python -m tinygrad_rnn"
-COMMANDS = ("train", "bptt", "check", "evaluate", "sample")
+COMMANDS = ("train", "bptt", "check", "evaluate", "sample", "sweep", "reproduce")
 
 #: Exceptions that mean "the input was wrong" rather than "tinygrad_rnn has a bug".
 USER_ERRORS: tuple = (ValueError, TypeError, OSError)

@@ -1,5 +1,5 @@
 """Neural-network layers, losses and helpers, named as in ``torch.nn``."""
-from . import functional, utils
+from . import functional, init, utils
 from .activation import ReLU, Sigmoid, Tanh
 from .container import Sequential
 from .dropout import Dropout
@@ -13,4 +13,4 @@ from .rnn_base import RNNBase, RNNCellBase
 
 __all__ = ["Module", "Parameter", "Linear", "RNN", "RNNCell", "LSTM", "LSTMCell", "GRU",
            "GRUCell", "RNNBase", "RNNCellBase", "Tanh", "ReLU", "Sigmoid",
-           "Sequential", "Dropout", "MSELoss", "CrossEntropyLoss", "functional", "utils"]
+           "Sequential", "Dropout", "MSELoss", "CrossEntropyLoss", "functional", "init", "utils"]
