@@ -43,7 +43,11 @@ def test_env_selects_numpy(value):
 
 @pytest.mark.parametrize("value", ["tpu", "torch", "numpyy"])
 def test_env_unknown_backend(value):
-    proc = run_python("import tinygrad_rnn", value)
+    # The import itself succeeds (so the command line can still show --help or switch to
+    # --backend numpy); the first tensor raises the reason.
+    proc = run_python("import tinygrad_rnn as tg\nprint('imported', flush=True)\n"
+                      "tg.Tensor([1.0])", value)
+    assert proc.stdout.split() == ["imported"]
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("ValueError")
@@ -54,10 +58,20 @@ def test_env_unknown_backend(value):
 @pytest.mark.skipif(importlib.util.find_spec("cupy") is not None,
                     reason="CuPy is installed here; this checks the error without it")
 def test_env_cupy_without_cupy_names_the_extra():
-    proc = run_python("import tinygrad_rnn", "cupy")
+    proc = run_python("import tinygrad_rnn as tg\ntg.Tensor([1.0])", "cupy")
     assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        "tinygrad_rnn.backend.BackendUnavailableError")
     assert CUDA_HINT in proc.stderr
     assert "cupy" in proc.stderr.lower()
+
+
+@pytest.mark.parametrize("value", ["bogus", "cupy"])
+def test_env_bad_backend_then_use_numpy_recovers(value):
+    proc = run_python("import tinygrad_rnn as tg\ntg.backend.use('numpy')\n"
+                      "print((tg.Tensor([2.0]) * 3).item())", value)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["6.0"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("cupy") is not None,
@@ -225,3 +239,37 @@ def test_public_names():
         assert hasattr(tg, name), name
     assert backend.name in ("numpy", "cupy")
     assert isinstance(tg.__version__, str)
+
+
+# ------------------------------------------------------------------ initialisation draws
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(3,), (5, 7), (0, 4), (2, 3, 4)])
+def test_uniform_draws_the_seeded_stream_in_chunks(monkeypatch, dtype, shape):
+    monkeypatch.setattr(backend, "UNIFORM_CHUNK", 4)      # force several chunks
+    tg.manual_seed(11)
+    got = backend.to_host(backend.uniform(shape, -0.5, 0.25, dtype))
+    expected = np.random.default_rng(11).uniform(-0.5, 0.25, shape).astype(dtype)
+    assert got.dtype == np.dtype(dtype) and got.shape == shape
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_uniform_refuses_integer_dtypes():
+    with pytest.raises(TypeError, match="floating dtype"):
+        backend.uniform((2,), 0.0, 1.0, "int64")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_layer_initialisation_needs_no_more_than_its_parameters(dtype):
+    """nn.Linear(1000, 1000): 4 MB of float32 weights may not cost a float64 draw (8 MB)
+    plus a cast (4 MB) at the peak."""
+    import tracemalloc
+    weight_bytes = 1000 * 1000 * np.dtype(dtype).itemsize
+    tracemalloc.start()
+    try:
+        layer = tg.nn.Linear(1000, 1000, dtype=dtype)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert layer.weight.dtype == np.dtype(dtype)
+    assert peak < weight_bytes + 1.5e6, (peak, weight_bytes)

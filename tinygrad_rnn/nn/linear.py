@@ -3,14 +3,19 @@ from __future__ import annotations
 
 import math
 
+from .. import backend
 from ..tensor import Tensor
 from .module import Module, Parameter, check_input_dtype
 
 
 def uniform_parameter(*shape: int, bound: float, dtype=None) -> Parameter:
     """A parameter drawn from U(-bound, bound) with the seeded host generator (PyTorch's
-    default initialisation for Linear and RNN layers uses this distribution)."""
-    return Parameter(Tensor.uniform(*shape, low=-bound, high=bound, dtype=dtype))
+    default initialisation for Linear and RNN layers uses this distribution).
+
+    Drawn in its own dtype and wrapped without a copy, so making a layer needs no more
+    memory than its parameters (see :func:`tinygrad_rnn.backend.uniform`)."""
+    weights = backend.uniform(shape, -bound, bound, dtype)
+    return Parameter._wrap(weights).requires_grad_(True)
 
 
 class Linear(Module):
