@@ -330,7 +330,7 @@ def _read_safetensors(path: str) -> tuple:
 
 
 def _invalid(path: str, why: str) -> ValueError:
-    return ValueError(f"{path!r} is not a valid tinygrad_rnn checkpoint: {why}")
+    return ValueError(f"{path!r} is not a valid tinygrad_rnn checkpoint (.npz): {why}")
 
 
 def _read_npz(path: str) -> Dict[str, Any]:
@@ -414,9 +414,11 @@ def _parse_record(record: str, path: str) -> Any:
     try:
         parsed = json.loads(record)
         ok = parsed.get("format") == FORMAT_NAME
-    except (ValueError, AttributeError, RecursionError) as exc:
-        raise _invalid(path, f"its {STRUCTURE_KEY} entry is not a structure record "
-                             f"({type(exc).__name__})") from None
+    except RecursionError:     # far deeper than MAX_DEPTH: the JSON parser itself gave up
+        raise _invalid(path, f"its structure nests deeper than {MAX_DEPTH} levels") from None
+    except (ValueError, AttributeError) as exc:
+        raise _invalid(path, f"its {STRUCTURE_KEY} entry is not a structure record ({exc})") \
+            from None
     if not ok:
         raise _invalid(path, f"its {STRUCTURE_KEY} entry is not a structure record")
     if parsed.get("version") != FORMAT_VERSION:
