@@ -273,3 +273,55 @@ def test_layer_initialisation_needs_no_more_than_its_parameters(dtype):
         tracemalloc.stop()
     assert layer.weight.dtype == np.dtype(dtype)
     assert peak < weight_bytes + 1.5e6, (peak, weight_bytes)
+
+
+# ---------------------------------------------------------------------------- BLAS threads
+
+def blas_threads_now() -> set:
+    from threadpoolctl import threadpool_info
+    return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+
+@pytest.fixture
+def two_blas_threads(monkeypatch):
+    """BLAS on 2 threads during the test (restored after); skip if NumPy's BLAS has none."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not blas_threads_now():
+        pytest.skip("threadpoolctl sees no BLAS library here")
+    monkeypatch.setattr(backend, "_num_threads", backend.get_num_threads())
+    with threadpoolctl.threadpool_limits(limits=2):
+        yield
+
+
+def test_blas_threads_limits_inside_and_restores_after(two_blas_threads):
+    assert blas_threads_now() == {2}
+    with backend.blas_threads():
+        assert blas_threads_now() == {1}
+    assert blas_threads_now() == {2}
+
+
+def test_training_runs_on_one_thread_whatever_blas_was_set_to(two_blas_threads):
+    """BLAS was set to 2 threads after NumPy loaded (as ``import numpy`` first, then a
+    variable set at tinygrad_rnn's import, would leave it): training still runs on one."""
+    from tinygrad_rnn.train import Trainer, TrainConfig
+    trainer = Trainer(TrainConfig("sine", steps=2, batch_size=2, seq_len=4, hidden=3))
+    seen = []
+    step = trainer.train_step
+    trainer.train_step = lambda: seen.append(blas_threads_now()) or step()
+    trainer.run(quiet=True)
+    assert seen == [{1}, {1}]
+    assert blas_threads_now() == {2}                  # the user's setting is back
+
+
+def test_set_num_threads_applies_to_the_process_and_the_loops(two_blas_threads):
+    tg.set_num_threads(1)
+    assert blas_threads_now() == {1} and tg.get_num_threads() == 1
+    tg.set_num_threads(None)                          # loops leave the threads alone
+    with backend.blas_threads():
+        assert blas_threads_now() == {1}
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_set_num_threads_refuses_non_positive_integers(bad):
+    with pytest.raises(ValueError, match="positive integer or None"):
+        tg.set_num_threads(bad)

@@ -93,7 +93,8 @@ def test_structure_record_nested_beyond_json_recursion(tmp_path):
 
 def test_safetensors_header_claiming_too_much(tmp_path):
     pytest.importorskip("safetensors")
-    header = json.dumps({"w": {"dtype": "F64", "shape": [10 ** 12], "data_offsets": [0, 8 * 10 ** 12]}})
+    claim = {"dtype": "F64", "shape": [10 ** 12], "data_offsets": [0, 8 * 10 ** 12]}
+    header = json.dumps({"w": claim})
     path = tmp_path / "huge.safetensors"
     path.write_bytes(struct.pack("<Q", len(header)) + header.encode() + b"\x00" * 8)
     with pytest.raises(ValueError, match="not a valid .safetensors file"):

@@ -19,8 +19,8 @@ reason at the first array operation, so ``python -m tinygrad_rnn --help`` still 
 ``use("numpy")`` (``train --backend numpy``) recovers.
 
 NumPy's BLAS runs on :func:`get_num_threads` threads (1 by default) inside the package's own
-loops (training, the command line), set with :func:`set_num_threads`; outside them NumPy keeps
-its own setting, whatever the import order (see :func:`blas_threads`).
+loops (training, the command line), whatever the import order (see :func:`blas_threads`);
+outside them NumPy keeps its own setting unless you call :func:`set_num_threads`.
 """
 from __future__ import annotations
 
@@ -284,18 +284,35 @@ _num_threads: int | None = 1
 _controller: Any = None   # threadpoolctl's ThreadpoolController, made on first use
 
 
+def _threadpools():
+    """threadpoolctl's view of the thread pools loaded in this process (BLAS, OpenMP)."""
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController   # scans the loaded libraries once
+        _controller = ThreadpoolController()
+    return _controller
+
+
 def set_num_threads(threads: int | None) -> None:
-    """How many threads NumPy's BLAS uses inside tinygrad_rnn's own loops (training, the
-    command line); ``None`` leaves BLAS as it is. Default 1: an RNN multiplies small matrices
-    thousands of times, where threaded BLAS spends more waking its threads than it saves.
-    Outside those loops (your own NumPy code, your own training loop) BLAS keeps its setting;
-    wrap a loop of your own in ``with tinygrad_rnn.backend.blas_threads():`` to get it."""
+    """Use ``threads`` BLAS/OpenMP threads, like ``torch.set_num_threads``: from now on, in
+    the whole process (your own NumPy code included), and inside tinygrad_rnn's own loops.
+
+    Without this call, only tinygrad_rnn's own loops (training, the command line) run on one
+    thread, and your NumPy code keeps NumPy's default. One thread is fastest for RNNs: they
+    multiply small matrices thousands of times, where threaded BLAS spends more waking its
+    threads than it saves. So in a training loop of your own, call
+    ``tinygrad_rnn.set_num_threads(1)`` first (or wrap the loop in
+    ``with tinygrad_rnn.backend.blas_threads():``). ``None``: tinygrad_rnn's loops leave the
+    threads as they are.
+    """
     global _num_threads
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
                                 or threads < 1):
         raise ValueError(f"set_num_threads: expected a positive integer or None, got "
                          f"{threads!r}")
     _num_threads = threads
+    if threads is not None:
+        _threadpools().limit(limits=threads)    # applied now, and kept
 
 
 def get_num_threads() -> int | None:
@@ -312,14 +329,10 @@ def blas_threads() -> Iterator[None]:
     works whatever was imported first (environment variables such as
     ``OPENBLAS_NUM_THREADS`` only work if set before NumPy is imported).
     """
-    global _controller
     if _num_threads is None:
         yield
         return
-    if _controller is None:
-        from threadpoolctl import ThreadpoolController   # scans the loaded libraries once
-        _controller = ThreadpoolController()
-    with _controller.limit(limits=_num_threads):
+    with _threadpools().limit(limits=_num_threads):
         yield
 
 

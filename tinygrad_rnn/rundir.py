@@ -139,13 +139,12 @@ class CheckpointLock:
                 pass
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> None:
         self._held[self.path] -= 1
         if self._held[self.path] == 0:
             del self._held[self.path]
             if self._holder() == os.getpid():
                 self._remove()
-        return False
 
     def _create(self) -> bool:
         """Create the lock file with our pid; False if it exists already."""

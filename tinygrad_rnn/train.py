@@ -340,7 +340,7 @@ class Trainer:
             raise TrainingError(f"checkpoint {path!r} is already at step {trainer.step}; {asked} "
                                 "asks for fewer (--steps and --epochs are totals): give a "
                                 "larger total to train longer")
-        trainer.seconds = float(state["seconds"])
+        trainer.seconds = float(state.get("seconds", 0.0))
         trainer.history = History.from_state(state["history"])
         return trainer
 
@@ -404,7 +404,8 @@ def _check_same_task(saved: dict[str, Any], now: dict[str, Any], path: str) -> N
             f"{saved['corpus_sha256'][:12]}..., now {now['corpus_sha256'][:12]}... from "
             f"{now.get('text') or 'the generated corpus'}); resuming on other text would not "
             "continue the same run: restore that text, or start a new run")
-    changes = ", ".join(f"{key} {saved.get(key)!r} -> {now.get(key)!r}" for key in sorted(differing))
+    changes = ", ".join(f"{key} {saved.get(key)!r} -> {now.get(key)!r}"
+                        for key in sorted(differing))
     raise TrainingError(f"checkpoint {path!r} was made with other task settings ({changes})")
 
 

@@ -9,8 +9,9 @@ Commands (each in its own module, exposing ``add_parser(subparsers)`` and
 * ``check``: replay the PyTorch fixtures on this install (:mod:`.check`).
 
 Errors in what the user asked for (bad arguments, a missing file, an unknown task or
-backend, including a bad ``TINYGRAD_RNN_BACKEND``, sizes too large for the memory) are printed as one line, ``tinygrad_rnn: error:
-...``, with a non-zero exit status; ``--debug`` shows the traceback instead.
+backend, a bad ``TINYGRAD_RNN_BACKEND`` included, sizes too large for the memory) are printed
+as one line, ``tinygrad_rnn: error: ...``, with a non-zero exit status; ``--debug`` shows the
+traceback instead.
 """
 from __future__ import annotations
 
