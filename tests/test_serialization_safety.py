@@ -155,9 +155,3 @@ def test_save_of_a_torch_tensor_says_how_to_convert(tmp_path, make):
 def test_tensor_from_a_torch_tensor_says_how_to_convert():
     with pytest.raises(TypeError, match=r"PyTorch.*\.numpy\(\)"):
         Tensor(FakeTorchTensor())
-
-
-def test_real_torch_tensor_is_named():
-    torch = pytest.importorskip("torch")
-    with pytest.raises(TypeError, match=r"torch\.Tensor from PyTorch.*\.numpy\(\)"):
-        Tensor(torch.ones(2, dtype=torch.float64))
