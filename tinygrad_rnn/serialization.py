@@ -309,10 +309,12 @@ def _check_readable(path: str) -> None:
 
 
 def _is_safetensors(path: str) -> bool:
-    """A safetensors file starts with its header's length (8 bytes) and the header's ``{``."""
+    """A safetensors file starts with its header's length (8 bytes, little-endian, less than
+    the file) and the header's ``{``. (A zip archive starts with ``PK``.)"""
     with open(path, "rb") as f:
         head = f.read(9)
-    return len(head) == 9 and head[8:9] == b"{"
+    return (len(head) == 9 and head[8:9] == b"{"
+            and int.from_bytes(head[:8], "little") < os.path.getsize(path))
 
 
 def _read_safetensors(path: str) -> tuple:

@@ -40,6 +40,7 @@ class Linear(Module):
     def forward(self, x: Tensor) -> Tensor:
         """``x``: ``(*, in_features)`` → ``(*, out_features)``."""
         if not isinstance(x, Tensor):
+            backend.refuse_torch(x, "Linear")   # "got Tensor" would puzzle a PyTorch user
             raise TypeError(f"Linear: expected a Tensor input, got {type(x).__name__}")
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"Linear: expected input with last dimension {self.in_features} "
