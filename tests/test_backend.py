@@ -325,3 +325,17 @@ def test_set_num_threads_applies_to_the_process_and_the_loops(two_blas_threads):
 def test_set_num_threads_refuses_non_positive_integers(bad):
     with pytest.raises(ValueError, match="positive integer or None"):
         tg.set_num_threads(bad)
+
+
+def test_a_module_call_runs_on_one_thread_and_restores(two_blas_threads):
+    seen = []
+
+    class Probe(tg.nn.Module):
+        def forward(self, x):
+            seen.append(blas_threads_now())
+            return x
+
+    outer = tg.nn.Sequential(Probe(), Probe()) if hasattr(tg.nn, "Sequential") else Probe()
+    outer(Tensor([1.0]))
+    assert seen and all(s == {1} for s in seen)
+    assert blas_threads_now() == {2}

@@ -19,8 +19,9 @@ reason at the first array operation, so ``python -m tinygrad_rnn --help`` still 
 ``use("numpy")`` (``train --backend numpy``) recovers.
 
 NumPy's BLAS runs on :func:`get_num_threads` threads (1 by default) inside the package's own
-loops (training, the command line), whatever the import order (see :func:`blas_threads`);
-outside them NumPy keeps its own setting unless you call :func:`set_num_threads`.
+work (module calls, training, the command line), whatever the import order
+(see :func:`blas_threads`); outside it NumPy keeps its own setting unless you call
+:func:`set_num_threads`.
 """
 from __future__ import annotations
 
@@ -281,6 +282,7 @@ def uniform(shape: tuple, low: float, high: float, dtype=None):
 # ---------------------------------------------------------------------------- BLAS threads
 
 _num_threads: int | None = 1
+_blas_depth = 0           # how many blas_threads() blocks are open (only the outermost sets)
 _controller: Any = None   # threadpoolctl's ThreadpoolController, made on first use
 
 
@@ -295,15 +297,13 @@ def _threadpools():
 
 def set_num_threads(threads: int | None) -> None:
     """Use ``threads`` BLAS/OpenMP threads, like ``torch.set_num_threads``: from now on, in
-    the whole process (your own NumPy code included), and inside tinygrad_rnn's own loops.
+    the whole process (your own NumPy code included), and inside tinygrad_rnn's own work.
 
-    Without this call, only tinygrad_rnn's own loops (training, the command line) run on one
-    thread, and your NumPy code keeps NumPy's default. One thread is fastest for RNNs: they
-    multiply small matrices thousands of times, where threaded BLAS spends more waking its
-    threads than it saves. So in a training loop of your own, call
-    ``tinygrad_rnn.set_num_threads(1)`` first (or wrap the loop in
-    ``with tinygrad_rnn.backend.blas_threads():``). ``None``: tinygrad_rnn's loops leave the
-    threads as they are.
+    Without this call, only tinygrad_rnn's own work (module calls, training, the command
+    line; see :func:`blas_threads`) runs on one thread, and your NumPy code keeps
+    NumPy's default. One thread is fastest for RNNs: they multiply small matrices thousands
+    of times, where threaded BLAS spends more waking its threads than it saves. ``None``:
+    tinygrad_rnn leaves the threads as they are.
     """
     global _num_threads
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
@@ -316,7 +316,7 @@ def set_num_threads(threads: int | None) -> None:
 
 
 def get_num_threads() -> int | None:
-    """The BLAS threads used inside tinygrad_rnn's loops (see :func:`set_num_threads`)."""
+    """The BLAS threads used inside tinygrad_rnn's own work (see :func:`set_num_threads`)."""
     return _num_threads
 
 
@@ -327,13 +327,24 @@ def blas_threads() -> Iterator[None]:
 
     Uses ``threadpoolctl``, which changes the limit of the libraries already loaded, so it
     works whatever was imported first (environment variables such as
-    ``OPENBLAS_NUM_THREADS`` only work if set before NumPy is imported).
+    ``OPENBLAS_NUM_THREADS`` only work if set before NumPy is imported). Every module call
+    (``Module.__call__``) and training loop runs inside such a block; nested blocks cost
+    nothing.
     """
-    if _num_threads is None:
-        yield
+    global _blas_depth
+    if _num_threads is None or _blas_depth:    # nested (a layer inside a model): already set
+        _blas_depth += 1
+        try:
+            yield
+        finally:
+            _blas_depth -= 1
         return
-    with _threadpools().limit(limits=_num_threads):
-        yield
+    with _threadpools().limit(limits=_num_threads):   # about 30 µs, once per outermost block
+        _blas_depth = 1
+        try:
+            yield
+        finally:
+            _blas_depth = 0
 
 
 _init_from_env()

@@ -3,11 +3,11 @@
 Loading a pickle can run arbitrary code, so checkpoints are plain NumPy archives: a zip file
 with one ``.npy`` array per entry (what ``numpy.savez`` writes), readable with
 ``numpy.load(path)`` anywhere, and read back here with ``allow_pickle=False``. The second
-format is `safetensors <https://huggingface.co/docs/safetensors>`_ (chosen by
-``format="safetensors"`` or a ``.safetensors`` suffix): the format PyTorch and Hugging Face
-users share weights in, so ``safetensors.torch.save_file(torch_model.state_dict(), path)``
-loads here and our state dicts load into PyTorch with ``safetensors.torch.load_file``. It
-needs the ``safetensors`` package (``pip install "tinygrad-rnn[safetensors]"``). ``load``
+format is safetensors (chosen by ``format="safetensors"`` or a ``.safetensors`` suffix): the
+format PyTorch and Hugging Face users share weights in, so a file written by
+``safetensors.torch.save_file(torch_model.state_dict(), path)`` loads here, and our state
+dicts load into PyTorch with ``safetensors.torch.load_file``. It needs the ``safetensors``
+package (``pip install "tinygrad-rnn[safetensors]"``). ``load``
 tells the two formats apart by their first bytes, whatever the file is called.
 
 Format
