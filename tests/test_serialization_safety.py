@@ -155,3 +155,12 @@ def test_save_of_a_torch_tensor_says_how_to_convert(tmp_path, make):
 def test_tensor_from_a_torch_tensor_says_how_to_convert():
     with pytest.raises(TypeError, match=r"PyTorch.*\.numpy\(\)"):
         Tensor(FakeTorchTensor())
+
+
+def test_safetensors_without_the_package_says_how_to_install(tmp_path, monkeypatch):
+    import sys
+    for name in ("safetensors", "safetensors.numpy"):
+        monkeypatch.setitem(sys.modules, name, None)     # as if it were not installed
+    with pytest.raises(ImportError, match=r'pip install "tinygrad-rnn\[safetensors\]"'):
+        save({"w": np.ones(2)}, tmp_path / "m.safetensors")
+    assert os.listdir(tmp_path) == []
