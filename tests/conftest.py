@@ -42,6 +42,10 @@ settings.register_profile("thorough", max_examples=500, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
+# One BLAS thread for the whole session, as a user's own training loop should have it: the
+# tests multiply small matrices, and threads fighting for two CI cores slow them down.
+tg.set_num_threads(1)
+
 #: The backend the session started on (from TINYGRAD_RNN_BACKEND at import time).
 SESSION_BACKEND = backend.name
 

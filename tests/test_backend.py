@@ -31,6 +31,7 @@ def run_python(code: str, backend_value: str | None):
 
 # ------------------------------------------------------------------ environment variable
 
+@pytest.mark.single_backend
 @pytest.mark.parametrize("value", [None, "numpy", ""])
 def test_env_selects_numpy(value):
     proc = run_python("import tinygrad_rnn as tg, numpy\n"
@@ -42,9 +43,14 @@ def test_env_selects_numpy(value):
     assert proc.stdout.split() == ["numpy", "numpy"]
 
 
+@pytest.mark.single_backend
 @pytest.mark.parametrize("value", ["tpu", "torch", "numpyy"])
 def test_env_unknown_backend(value):
-    proc = run_python("import tinygrad_rnn", value)
+    # The import itself succeeds (so the command line can still show --help or switch to
+    # --backend numpy); the first tensor raises the reason.
+    proc = run_python("import tinygrad_rnn as tg\nprint('imported', flush=True)\n"
+                      "tg.Tensor([1.0])", value)
+    assert proc.stdout.split() == ["imported"]
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("ValueError")
@@ -52,13 +58,25 @@ def test_env_unknown_backend(value):
         assert word in last, (word, last)
 
 
+@pytest.mark.single_backend
 @pytest.mark.skipif(REAL_CUPY,
                     reason="CuPy is installed here; this checks the error without it")
 def test_env_cupy_without_cupy_names_the_extra():
-    proc = run_python("import tinygrad_rnn", "cupy")
+    proc = run_python("import tinygrad_rnn as tg\ntg.Tensor([1.0])", "cupy")
     assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        "tinygrad_rnn.backend.BackendUnavailableError")
     assert CUDA_HINT in proc.stderr
     assert "cupy" in proc.stderr.lower()
+
+
+@pytest.mark.single_backend
+@pytest.mark.parametrize("value", ["bogus", "cupy"])
+def test_env_bad_backend_then_use_numpy_recovers(value):
+    proc = run_python("import tinygrad_rnn as tg\ntg.backend.use('numpy')\n"
+                      "print((tg.Tensor([2.0]) * 3).item())", value)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["6.0"]
 
 
 @pytest.fixture
@@ -231,3 +249,103 @@ def test_public_names():
         assert hasattr(tg, name), name
     assert backend.name in ("numpy", "cupy")
     assert isinstance(tg.__version__, str)
+
+
+# ------------------------------------------------------------------ initialisation draws
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(3,), (5, 7), (0, 4), (2, 3, 4)])
+def test_uniform_draws_the_seeded_stream_in_chunks(monkeypatch, dtype, shape):
+    monkeypatch.setattr(backend, "UNIFORM_CHUNK", 4)      # force several chunks
+    tg.manual_seed(11)
+    got = backend.to_host(backend.uniform(shape, -0.5, 0.25, dtype))
+    expected = np.random.default_rng(11).uniform(-0.5, 0.25, shape).astype(dtype)
+    assert got.dtype == np.dtype(dtype) and got.shape == shape
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_uniform_refuses_integer_dtypes():
+    with pytest.raises(TypeError, match="floating dtype"):
+        backend.uniform((2,), 0.0, 1.0, "int64")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_layer_initialisation_needs_no_more_than_its_parameters(dtype):
+    """nn.Linear(1000, 1000): 4 MB of float32 weights may not cost a float64 draw (8 MB)
+    plus a cast (4 MB) at the peak."""
+    import tracemalloc
+    weight_bytes = 1000 * 1000 * np.dtype(dtype).itemsize
+    tracemalloc.start()
+    try:
+        layer = tg.nn.Linear(1000, 1000, dtype=dtype)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert layer.weight.dtype == np.dtype(dtype)
+    assert peak < weight_bytes + 1.5e6, (peak, weight_bytes)
+
+
+# ---------------------------------------------------------------------------- BLAS threads
+
+def blas_threads_now() -> set:
+    from threadpoolctl import threadpool_info
+    return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+
+@pytest.fixture
+def two_blas_threads(monkeypatch):
+    """BLAS on 2 threads during the test (restored after); skip if NumPy's BLAS has none."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not blas_threads_now():
+        pytest.skip("threadpoolctl sees no BLAS library here")
+    monkeypatch.setattr(backend, "_num_threads", backend.get_num_threads())
+    with threadpoolctl.threadpool_limits(limits=2):
+        yield
+
+
+def test_blas_threads_limits_inside_and_restores_after(two_blas_threads):
+    assert blas_threads_now() == {2}
+    with backend.blas_threads():
+        assert blas_threads_now() == {1}
+    assert blas_threads_now() == {2}
+
+
+def test_training_runs_on_one_thread_whatever_blas_was_set_to(two_blas_threads):
+    """BLAS was set to 2 threads after NumPy loaded (as ``import numpy`` first, then a
+    variable set at tinygrad_rnn's import, would leave it): training still runs on one."""
+    from tinygrad_rnn.train import Trainer, TrainConfig
+    trainer = Trainer(TrainConfig("sine", steps=2, batch_size=2, seq_len=4, hidden=3))
+    seen = []
+    step = trainer.train_step
+    trainer.train_step = lambda: seen.append(blas_threads_now()) or step()
+    trainer.run(quiet=True)
+    assert seen == [{1}, {1}]
+    assert blas_threads_now() == {2}                  # the user's setting is back
+
+
+def test_set_num_threads_applies_to_the_process_and_the_loops(two_blas_threads):
+    tg.set_num_threads(1)
+    assert blas_threads_now() == {1} and tg.get_num_threads() == 1
+    tg.set_num_threads(None)                          # loops leave the threads alone
+    with backend.blas_threads():
+        assert blas_threads_now() == {1}
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_set_num_threads_refuses_non_positive_integers(bad):
+    with pytest.raises(ValueError, match="positive integer or None"):
+        tg.set_num_threads(bad)
+
+
+def test_a_module_call_runs_on_one_thread_and_restores(two_blas_threads):
+    seen = []
+
+    class Probe(tg.nn.Module):
+        def forward(self, x):
+            seen.append(blas_threads_now())
+            return x
+
+    outer = tg.nn.Sequential(Probe(), Probe()) if hasattr(tg.nn, "Sequential") else Probe()
+    outer(Tensor([1.0]))
+    assert seen and all(s == {1} for s in seen)
+    assert blas_threads_now() == {2}

@@ -87,7 +87,7 @@ def test_no_command_is_an_error():
     (["train", "charlm", "--text", "missing.txt"], ["missing.txt", "does not exist"]),
     (["train", "sine", "--resume", "missing.npz"], ["missing.npz", "does not exist"]),
     (["frobnicate"], ["invalid choice"]),
-    # 728 TiB of weights: more than any address space, so the allocation fails at once.
+    # 364 TiB of float32 weights: more than any address space, so the allocation fails at once.
     (["train", "sine", "--hidden", "10000000", "--steps", "1"],
      ["out of memory", "Unable to allocate", "fewer hidden units"]),
     (["bptt", "--hidden-size", "10000000"], ["out of memory"]),

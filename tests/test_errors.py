@@ -553,8 +553,10 @@ BACKENDS = [
     Case("backend-unknown", "backend", "`backend.use('torch')`",
          lambda _: backend.use("torch"), ValueError,
          r"backend.use\(\): unknown backend 'torch'; valid choices are 'numpy', 'cupy'"),
-    Case("backend-env", "backend", "`TINYGRAD_RNN_BACKEND=torch python -c 'import tinygrad_rnn'`",
-         lambda _: run_python("-c", "import tinygrad_rnn", env={"TINYGRAD_RNN_BACKEND": "torch"}),
+    Case("backend-env", "backend", "`TINYGRAD_RNN_BACKEND=torch`, then the first tensor "
+         "(`import tinygrad_rnn` itself works)",
+         lambda _: run_python("-c", "import tinygrad_rnn as tg; tg.Tensor([1.0])",
+                              env={"TINYGRAD_RNN_BACKEND": "torch"}),
          CommandFailed,
          r"ValueError: environment variable TINYGRAD_RNN_BACKEND='torch': unknown backend "
          r"'torch'; valid choices are 'numpy', 'cupy'"),
@@ -565,7 +567,7 @@ BACKENDS = [
          lambda _: nn.Linear(3, 2).to("cuda"), ValueError,
          r"Module.to\(\): unknown backend 'cuda'; valid choices"),
     Case("cupy-missing", "backend", "`backend.use('cupy')` without CuPy installed",
-         cupy_missing, RuntimeError,
+         cupy_missing, backend.BackendUnavailableError,
          r"backend 'cupy' was requested but CuPy could not be imported .*Install it with: "
          r"pip install \"tinygrad-rnn\[cuda\]\""),
     Case("mixed-backends", "backend", "`a + b` with a on NumPy and b on CuPy",
@@ -719,7 +721,8 @@ COMMAND_LINE = [
          "created (fails before training)",
          cli_with(lambda tmp: (tmp / "file").write_text("x") and tmp / "file" / "run",
                   "train", "sine", "--steps", "1", "--out", "{}"), CommandFailed,
-         r"^tinygrad_rnn: error: Not a directory: '.*file/run'$", status=1),
+         r"^tinygrad_rnn: error: cannot write the checkpoint: '.*file' is an existing file, not "
+         r"a directory \(choose another --out\): '.*file/run/checkpoint.npz'$", status=1),
     Case("cli-backend-missing", "command line", "`train sine --backend cupy` without CuPy",
          cli_args("train", "sine", "--backend", "cupy"), CommandFailed,
          r"^tinygrad_rnn: error: backend 'cupy' was requested but CuPy could not be imported .*"
@@ -744,7 +747,7 @@ COMMAND_LINE = [
          CommandFailed,
          r"--hidden 16 conflicts with checkpoint '.*', which was trained with hidden=4; leave "
          r"it out to resume$", status=1),
-    Case("cli-out-of-memory", "command line", "`train sine --hidden 10000000` (728 TiB of "
+    Case("cli-out-of-memory", "command line", "`train sine --hidden 10000000` (364 TiB of "
          "weights)", cli_args("train", "sine", "--hidden", "10000000", "--steps", "1"),
          CommandFailed, r"out of memory \(Unable to allocate .*\); try fewer hidden units, a "
          r"smaller batch or shorter sequences$", status=1),
@@ -755,8 +758,112 @@ COMMAND_LINE = [
          r"are totals\): give a larger total to train longer$", status=1),
 ]
 
+# ---------------------------------------------- runs and checkpoints that must not be lost
+
+#: Stands in for ``torch.Tensor`` (same module and name), so the cases run without torch.
+TorchLikeTensor = type("Tensor", (), {"__module__": "torch"})
+
+
+def huge_header_file(tmp):
+    """An .npz whose one entry claims 10**12 float64 elements but holds 64 bytes."""
+    import struct
+    import zipfile
+    header = repr({"descr": "<f8", "fortran_order": False, "shape": (10 ** 12,)}).encode()
+    header += b" " * (63 - (len(header) + 10) % 64) + b"\n"
+    with zipfile.ZipFile(tmp / "huge.npz", "w") as zf:
+        zf.writestr("w.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header
+                    + bytes(64))
+    return tmp / "huge.npz"
+
+
+def deep_record_file(tmp):
+    """A checkpoint whose structure record nests lists 600 deep."""
+    node = '{"list": [' * 600 + '{"value": 1}' + "]}" * 600
+    record = '{"format": "tinygrad_rnn.checkpoint", "version": 1, "root": ' + node + "}"
+    np.savez(tmp / "deep.npz", __tinygrad_rnn__=np.array(record))
+    return tmp / "deep.npz"
+
+
+def damaged_step_checkpoint(tmp: Path) -> Path:
+    save, load = _save_load()
+    path = trained_checkpoint(tmp)
+    state = load(path)
+    state["step"] = -1
+    save(state, path)
+    return path
+
+
+def locked_out(tmp: Path) -> Path:
+    """An output directory whose lock is held by a live process (process 1, init, which
+    always runs; a fixed pid keeps the documented message the same)."""
+    (tmp / "run").mkdir()
+    (tmp / "run" / "checkpoint.npz.lock").write_text("1\n")
+    return tmp / "run"
+
+
+def charlm_checkpoint_then_new_text(tmp: Path) -> Path:
+    from tinygrad_rnn.train import TrainConfig, Trainer
+    text = tmp / "t.txt"
+    text.write_text("the cat sat on the mat. " * 40, encoding="utf-8")
+    path = tmp / "run" / "checkpoint.npz"
+    Trainer(TrainConfig("charlm", steps=1, hidden=4, batch_size=2, seq_len=5,
+                        text=str(text))).run(checkpoint=str(path), quiet=True)
+    text.write_text("the cat sat on the hat. " * 40, encoding="utf-8")
+    return path
+
+
+RUN_CHECKPOINTS = [
+    Case("save-key-nul", "checkpoint", "`save({'a\\x00b': w}, path)`, a key with a NUL byte",
+         save_to(lambda: {"a\x00b": np.ones(2)}, "x.npz"), ValueError,
+         r"save: the key 'a\\x00b' contains a NUL byte"),
+    Case("save-torch", "checkpoint", "`save({'w': t}, path)` with a PyTorch tensor `t`",
+         save_to(lambda: {"w": TorchLikeTensor()}, "x.npz"), TypeError,
+         r"got a torch.Tensor from PyTorch.*\.numpy\(\)"),
+    Case("tensor-torch", "checkpoint", "`Tensor(t)` with a PyTorch tensor `t`",
+         lambda _: Tensor(TorchLikeTensor()), TypeError,
+         r"Tensor\(\): got a torch.Tensor from PyTorch.*\.numpy\(\)"),
+    Case("ckpt-huge-header", "checkpoint", "`load` of an .npz whose header claims 10¹² elements",
+         load_file(huge_header_file), ValueError, r"claims shape \(1000000000000,\)"),
+    Case("ckpt-deep", "checkpoint", "`load` of a checkpoint nesting 600 levels deep",
+         load_file(deep_record_file), ValueError, r"nests deeper than 64 levels"),
+    Case("ckpt-directory", "checkpoint", "`load` of a directory",
+         load_file(lambda tmp: tmp), IsADirectoryError, r"Is a directory, not a checkpoint"),
+    Case("ckpt-device", "checkpoint", "`load('/dev/zero')`",
+         load_file(lambda tmp: Path("/dev/zero")), ValueError, r"is not a regular file",
+         needs="posix"),
+]
+
+RUN_COMMAND_LINE = [
+    Case("cli-out-file", "command line", "`train sine --out` an existing file",
+         cli_with(lambda tmp: (tmp / "notes.txt").write_text("x") and tmp / "notes.txt",
+                  "train", "sine", "--steps", "1", "--out", "{}"), CommandFailed,
+         r"notes.txt' is an existing file, not a directory", status=1),
+    Case("cli-out-locked", "command line", "`train sine --out DIR` while another run writes "
+         "into DIR", cli_with(locked_out, "train", "sine", "--steps", "1", "--out", "{}"),
+         CommandFailed, r"another training run \(process \d+\) is writing this checkpoint",
+         status=1),
+    Case("cli-resume-directory", "command line", "`train sine --resume` a directory",
+         cli_with(lambda tmp: tmp, "train", "sine", "--resume", "{}"), CommandFailed,
+         r"--resume '.*' is a directory; expected a checkpoint file", status=1),
+    Case("cli-resume-device", "command line", "`train sine --resume /dev/zero --out run`",
+         cli_args("train", "sine", "--resume", "/dev/zero", "--out", "run"), CommandFailed,
+         r"--resume '/dev/zero' is a character device", needs="posix", status=1),
+    Case("cli-resume-damaged", "command line", "`--resume` a checkpoint whose step is -1",
+         cli_with(damaged_step_checkpoint, "train", "sine", "--resume", "{}"), CommandFailed,
+         r"is damaged: its step counter is -1, not an integer >= 0$", status=1),
+    Case("cli-resume-new-text", "command line", "`train charlm --resume` after `--text` changed",
+         cli_with(charlm_checkpoint_then_new_text, "train", "charlm", "--resume", "{}",
+                  "--steps", "2"), CommandFailed,
+         r"was trained on a different text \(SHA-256 .*restore that text", status=1),
+    Case("cli-backend-env", "command line", "`TINYGRAD_RNN_BACKEND=bogus python -m "
+         "tinygrad_rnn train sine` (`--help` and `--backend numpy` still work)",
+         lambda _: run_python("-m", "tinygrad_rnn", "train", "sine", "--steps", "1",
+                              env={"TINYGRAD_RNN_BACKEND": "bogus"}), CommandFailed,
+         r"^tinygrad_rnn: error: environment variable TINYGRAD_RNN_BACKEND='bogus'", status=1),
+]
+
 CASES = SHAPES + DTYPES + EMPTY + ANOMALY + BACKWARD + BACKENDS + STATE_DICTS + OPTIM \
-    + CHECKPOINTS + MISC + COMMAND_LINE
+    + CHECKPOINTS + RUN_CHECKPOINTS + MISC + COMMAND_LINE + RUN_COMMAND_LINE
 
 
 # ------------------------------------------------------------------------------- running
@@ -778,6 +885,8 @@ def skip_unless_runnable(case: Case) -> None:
             pytest.skip("needs CuPy and an NVIDIA GPU")
     if case.needs == "no-gpu" and cupy_usable():
         pytest.skip("CuPy works here: the error cannot happen")
+    if case.needs == "posix" and not os.path.exists("/dev/zero"):
+        pytest.skip("needs /dev/zero")
 
 
 #: ``{id: (exception name, table cell)}`` of the cases run so far (the document check reuses

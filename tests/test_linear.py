@@ -99,3 +99,9 @@ def test_repr():
     assert repr(nn.Linear(3, 5)) == "Linear(in_features=3, out_features=5, bias=True)"
     assert repr(nn.Linear(3, 5, bias=False)) == \
         "Linear(in_features=3, out_features=5, bias=False)"
+
+
+def test_a_torch_tensor_input_is_named_with_the_conversion():
+    torch_like = type("Tensor", (), {"__module__": "torch"})()   # torch.Tensor's names
+    with pytest.raises(TypeError, match=r"Linear: got a torch.Tensor from PyTorch.*\.numpy\(\)"):
+        tg.nn.Linear(2, 3)(torch_like)

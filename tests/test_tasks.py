@@ -254,3 +254,35 @@ def test_metric_wording():
     for higher_is_better in (True, False):
         tie = Metric("accuracy", 0.75, 0.75, "majority", higher_is_better)
         assert not tie.beats_baseline and tie.improvement() == "no better than the baseline"
+
+
+# ------------------------------------------------------------------- chunked evaluation
+
+class _Recording(tg.nn.Module):
+    """Wraps a model and records the (batch, time) size of every call."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.calls = model, []
+
+    def forward(self, x):
+        self.calls.append(x.shape[:2])
+        return self.model(x)
+
+
+@pytest.mark.parametrize("name", ["adding", "sine", "copy", "health"])
+def test_evaluation_runs_in_chunks_with_the_same_result(monkeypatch, name):
+    from tinygrad_rnn.tasks import base
+    task = tasks.get(name)(seq_len=12)
+    tg.manual_seed(0)
+    model = _Recording(task.make_model(hidden=5))
+    whole = task.evaluate(model)
+    (n, length), = model.calls                   # one call with the whole held-out set
+    budget = 3 * length                          # three sequences per chunk
+    monkeypatch.setattr(base, "EVAL_CHUNK_STEPS", budget)
+    model.calls.clear()
+    chunked = task.evaluate(model)
+    assert len(model.calls) == -(-n // 3)
+    assert all(rows * steps <= budget for rows, steps in model.calls)
+    assert chunked.baseline == whole.baseline
+    assert chunked.value == pytest.approx(whole.value, rel=1e-5, abs=1e-7)

@@ -169,7 +169,7 @@ def test_save_every(tmp_path, monkeypatch):
     saved_at = []
     trainer = Trainer(tiny(steps=6))
     monkeypatch.setattr(trainer, "save", lambda path: saved_at.append(trainer.step))
-    trainer.run(checkpoint="unused.npz", quiet=True, save_every=2)
+    trainer.run(checkpoint=str(tmp_path / "unused.npz"), quiet=True, save_every=2)
     assert saved_at == [2, 4, 6, 6]                   # every 2 steps, and at the end
 
 
@@ -196,3 +196,90 @@ def test_signal_stops_after_the_step_saves_and_resumes_exactly(tmp_path, monkeyp
     assert Trainer.from_checkpoint(path).run(quiet=True).loss == straight
     # and the process's own handlers are back
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# ------------------------------------------------------------------ damaged checkpoints
+
+def _break(state: dict, change: str) -> dict:
+    state = dict(state)
+    key, _, value = change.partition("=")
+    if not value:
+        del state[key]
+    else:
+        state[key] = {"neg": -1, "float": 2.5, "str": "3", "bool": True, "list": [1]}[value]
+    return state
+
+
+@pytest.mark.parametrize("change, words", [
+    ("config", "'config' entry is missing"),
+    ("history", "'history' entry is missing"),
+    ("task", "'task' entry is missing"),
+    ("model", "'model' entry is missing"),
+    ("step", "step counter is None"),
+    ("step=neg", "step counter is -1"),
+    ("step=float", "step counter is 2.5"),
+    ("step=str", "step counter is '3'"),
+    ("step=bool", "step counter is True"),
+    ("task=list", "'task' entry is a list, not a dict"),
+])
+def test_damaged_checkpoints_are_one_line_errors(tmp_path, change, words):
+    path = str(tmp_path / "ck.npz")
+    Trainer(tiny(steps=2)).run(checkpoint=path, quiet=True)
+    tg.save(_break(tg.load(path), change), path)
+    with pytest.raises(TrainingError, match="is damaged: .*" + words.replace("(", r"\(")) as info:
+        Trainer.from_checkpoint(path)
+    assert "\n" not in str(info.value)
+
+
+def test_history_shorter_than_the_steps_is_damage(tmp_path):
+    path = str(tmp_path / "ck.npz")
+    Trainer(tiny(steps=3)).run(checkpoint=path, quiet=True)
+    state = tg.load(path)
+    state["step"] = 5
+    tg.save(state, path)
+    with pytest.raises(TrainingError, match="records 3 values of 'loss' for 5 steps"):
+        Trainer.from_checkpoint(path)
+
+
+# ---------------------------------------------------------------------- charlm's text
+
+def charlm(text_path, steps=2) -> TrainConfig:
+    return TrainConfig("charlm", steps=steps, batch_size=2, seq_len=10, hidden=4,
+                       text=str(text_path))
+
+
+def test_charlm_resume_on_changed_text_is_refused(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("the cat sat on the mat. " * 40, encoding="utf-8")
+    path = str(tmp_path / "ck.npz")
+    Trainer(charlm(text)).run(checkpoint=path, quiet=True)
+    assert Trainer.from_checkpoint(path, steps=3).step == 2          # unchanged: resumes
+    text.write_text("the dog sat on the log. " * 40, encoding="utf-8")  # same vocabulary size
+    with pytest.raises(TrainingError, match="trained on a different text .*restore that text"):
+        Trainer.from_checkpoint(path, steps=3)
+    other = tmp_path / "other.txt"
+    other.write_text("the cat sat on the mat. " * 40, encoding="utf-8")  # moved: same text
+    state = tg.load(path)
+    assert state["task"]["corpus_sha256"] == tasks.get("charlm")(text=str(other)).config()[
+        "corpus_sha256"]
+
+
+def test_charlm_task_rebuilt_from_its_config_checks_the_text(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("abc abd abe. " * 60, encoding="utf-8")
+    config = tasks.get("charlm")(text=str(text)).config()
+    assert tasks.get("charlm")(**config).config() == config
+    text.write_text("xyz xyw xyv. " * 60, encoding="utf-8")
+    with pytest.raises(ValueError, match="has changed"):
+        tasks.get("charlm")(**config)
+
+
+def test_checkpoint_without_a_text_hash_still_resumes(tmp_path):
+    """Checkpoints written before the hash was recorded: nothing to compare, so resume."""
+    path = str(tmp_path / "ck.npz")
+    Trainer(TrainConfig("charlm", steps=2, batch_size=2, seq_len=10, hidden=4)).run(
+        checkpoint=path, quiet=True)
+    state = tg.load(path)
+    del state["task"]["corpus_sha256"], state["task"]["vocab_sha256"]
+    tg.save(state, path)
+    assert Trainer.from_checkpoint(path, steps=3).step == 2

@@ -147,3 +147,33 @@ def test_plot_norms(tmp_path, monkeypatch):
 
 def test_dot_escapes_labels():
     assert viz._quote('a "b" \\ c\nd') == '"a \\"b\\" \\\\ c\\nd"'
+
+
+def _lines_executed_in_viz(T: int) -> int:
+    """Python lines run inside viz.py to draw an unrolled RNN over T steps: a measure of
+    work that does not depend on the machine's speed or load."""
+    tg.manual_seed(0)
+    rnn = nn.RNN(2, 3, batch_first=True, unroll=True)
+    out, _ = rnn(Tensor.randn(1, T, 2))
+    loss = out.sum()
+    count = 0
+
+    def local(frame, event, arg):
+        nonlocal count
+        count += event == "line"
+        return local
+
+    def on_call(frame, event, arg):
+        return local if frame.f_code.co_filename == viz.__file__ else None
+    sys.settrace(on_call)
+    try:
+        viz.to_dot(loss, params=rnn)
+    finally:
+        sys.settrace(None)
+    return count
+
+
+def test_to_dot_work_grows_linearly_with_the_graph():
+    """Twice the time steps, about twice the work (it was quadratic: T=4000 took 5.6 s)."""
+    small, large = _lines_executed_in_viz(100), _lines_executed_in_viz(200)
+    assert 1.5 < large / small < 2.3, (small, large)

@@ -7,7 +7,8 @@
 """
 from . import backend
 from .autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad
-from .backend import get_default_dtype, manual_seed, set_default_dtype
+from .backend import (get_default_dtype, get_num_threads, manual_seed, set_default_dtype,
+                      set_num_threads)
 from .gradcheck import GradcheckError, gradcheck
 from .tensor import Tensor
 from . import bptt, nn, optim, viz
@@ -16,5 +17,6 @@ from .serialization import load, save
 __version__ = "0.1.0"
 
 __all__ = ["Tensor", "backend", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
-           "manual_seed", "set_default_dtype", "get_default_dtype", "gradcheck",
+           "manual_seed", "set_default_dtype", "get_default_dtype", "set_num_threads",
+           "get_num_threads", "gradcheck",
            "GradcheckError", "nn", "optim", "bptt", "viz", "save", "load"]

@@ -12,35 +12,24 @@ before any tensor is made with :func:`use`::
 Random numbers are always drawn on the host from one NumPy generator (seeded by
 :func:`manual_seed`) and then moved to the device, so one seed gives the same weights on
 NumPy and on CuPy.
+
+A bad ``TINYGRAD_RNN_BACKEND`` (an unknown name, or ``cupy`` without CuPy or a GPU) does not
+stop ``import tinygrad_rnn``: :data:`xp` then stands for the missing module and raises the
+reason at the first array operation, so ``python -m tinygrad_rnn --help`` still works and
+``use("numpy")`` (``train --backend numpy``) recovers.
+
+NumPy's BLAS runs on :func:`get_num_threads` threads (1 by default) inside the package's own
+work (module calls, training, the command line), whatever the import order
+(see :func:`blas_threads`); outside it NumPy keeps its own setting unless you call
+:func:`set_num_threads`.
 """
 from __future__ import annotations
 
+import contextlib
 import os
-import sys
-from typing import Any
+from typing import Any, Iterator
 
-BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def _prefer_one_blas_thread() -> None:
-    """Run NumPy's BLAS on one thread unless the user chose otherwise.
-
-    An RNN multiplies small matrices thousands of times per step; threaded BLAS spends more
-    on waking and syncing its threads than it saves, and competes with itself for the cores
-    (measured on a 2-core machine: ``train sine`` takes 1.9 s on one thread, 20-40 s with
-    OpenBLAS's default threads). BLAS reads these variables once, when NumPy is first
-    imported, so this only takes effect if ``tinygrad_rnn`` is imported before NumPy; any
-    value already set in the environment wins.
-    """
-    if "numpy" in sys.modules:
-        return
-    for var in BLAS_THREAD_VARS:
-        os.environ.setdefault(var, "1")
-
-
-_prefer_one_blas_thread()
-
-import numpy  # noqa: E402  (after the BLAS thread setting, which NumPy reads on import)
+import numpy
 
 #: Host NumPy. Use it for work that is host-side by nature (data generation, file I/O,
 #: printing); array math on tensors goes through :data:`xp`.
@@ -60,6 +49,10 @@ xp: Any = numpy
 _cupy: Any = None  # the cupy module, once it has been imported successfully
 
 
+class BackendUnavailableError(RuntimeError):
+    """The requested backend cannot run here (CuPy missing, or no GPU)."""
+
+
 def _import_cupy():
     """Import CuPy and make sure a GPU answers; raise a helpful error otherwise."""
     global _cupy
@@ -68,14 +61,14 @@ def _import_cupy():
     try:
         import cupy
     except Exception as exc:  # ImportError, or a broken CUDA install raising on import
-        raise RuntimeError(
+        raise BackendUnavailableError(
             f"backend 'cupy' was requested but CuPy could not be imported ({exc}). "
             f"Install it with: {CUDA_HINT}") from None
     try:
         if cupy.cuda.runtime.getDeviceCount() < 1:
             raise RuntimeError("no CUDA device found")
     except Exception as exc:
-        raise RuntimeError(
+        raise BackendUnavailableError(
             f"backend 'cupy' was requested but no usable GPU was found ({exc}). "
             f"CuPy needs an NVIDIA GPU with a working driver; see {CUDA_HINT}") from None
     _cupy = cupy
@@ -101,11 +94,34 @@ def use(backend_name: str) -> None:
     name = backend_name
 
 
+class _Unavailable:
+    """Stands in for the array module when ``TINYGRAD_RNN_BACKEND`` names one that cannot be
+    used: any use raises the reason (an error of the type the failed choice raised)."""
+
+    def __init__(self, error: Exception):
+        self._error = error
+
+    def __getattr__(self, attribute: str):
+        raise type(self._error)(str(self._error))
+
+    def __repr__(self) -> str:
+        return f"<unavailable array module: {self._error}>"
+
+
 def _init_from_env() -> None:
     value = os.environ.get(ENV_VAR, "numpy").strip().lower() or "numpy"
     global name, xp
-    xp = module_for(value, source=f"environment variable {ENV_VAR}={value!r}")
+    try:
+        xp = module_for(value, source=f"environment variable {ENV_VAR}={value!r}")
+    except (ValueError, BackendUnavailableError) as exc:
+        xp = _Unavailable(exc)   # raised when an array is first needed, not on import
     name = value
+
+
+def check_available() -> None:
+    """Raise the reason why the active backend cannot run, if it cannot."""
+    if isinstance(xp, _Unavailable):
+        getattr(xp, "ndarray")
 
 
 # --------------------------------------------------------------------------------- arrays
@@ -205,6 +221,7 @@ def is_integer(dtype) -> bool:
 def host_array(data, dtype=None) -> numpy.ndarray:
     """Turn Python data (numbers, nested lists) into a host array; floats get the default
     dtype and integers int64, as ``torch.tensor`` does."""
+    refuse_torch(data, "Tensor()")
     try:
         arr = numpy.asarray(data)
     except ValueError:  # NumPy's "inhomogeneous shape" for ragged nested lists
@@ -225,6 +242,16 @@ def host_array(data, dtype=None) -> numpy.ndarray:
     return arr
 
 
+def refuse_torch(obj, where: str) -> None:
+    """A ``TypeError`` saying how to convert, when ``obj`` is a PyTorch tensor: NumPy would
+    convert one silently (losing its dtype and ``requires_grad``), or fail obscurely."""
+    if type(obj).__module__.split(".")[0] == "torch":
+        raise TypeError(
+            f"{where}: got a {type(obj).__module__}.{type(obj).__name__} from PyTorch; "
+            "tinygrad_rnn does not read torch tensors directly: convert it to a NumPy array "
+            "first, e.g. tinygrad_rnn.Tensor(t.detach().cpu().numpy())")
+
+
 # --------------------------------------------------------------------------------- random
 
 _rng = numpy.random.default_rng(0)
@@ -241,6 +268,98 @@ def manual_seed(seed: int) -> None:
 def rng() -> numpy.random.Generator:
     """The host random generator (seeded by :func:`manual_seed`)."""
     return _rng
+
+
+#: Elements drawn per chunk by :func:`uniform` (512 KiB of float64).
+UNIFORM_CHUNK = 1 << 16
+
+
+def uniform(shape: tuple, low: float, high: float, dtype=None):
+    """Samples of U(low, high) with ``shape`` in ``dtype`` (default dtype if None), drawn on
+    the host and moved to the active backend.
+
+    The numbers are exactly ``rng().uniform(low, high, shape).astype(dtype)``'s, so one seed
+    gives the same weights on NumPy and CuPy, in every release. But they are drawn in chunks
+    of :data:`UNIFORM_CHUNK` straight into an array of ``dtype``: casting one whole float64
+    draw would need three times the memory of a float32 result at its peak.
+    """
+    dt = _default_dtype if dtype is None else as_dtype(dtype)
+    if dt.kind != "f":
+        raise TypeError(f"uniform: expected a floating dtype, got {dt}")
+    out = numpy.empty(shape, dtype=dt)
+    flat = out.reshape(-1)               # a view: filling it fills ``out``
+    for start in range(0, flat.size, UNIFORM_CHUNK):
+        stop = min(start + UNIFORM_CHUNK, flat.size)
+        flat[start:stop] = _rng.uniform(low, high, stop - start)
+    return to_backend(out)
+
+
+# ---------------------------------------------------------------------------- BLAS threads
+
+_num_threads: int | None = 1
+_blas_depth = 0           # how many blas_threads() blocks are open (only the outermost sets)
+_controller: Any = None   # threadpoolctl's ThreadpoolController, made on first use
+
+
+def _threadpools():
+    """threadpoolctl's view of the thread pools loaded in this process (BLAS, OpenMP)."""
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController   # scans the loaded libraries once
+        _controller = ThreadpoolController()
+    return _controller
+
+
+def set_num_threads(threads: int | None) -> None:
+    """Use ``threads`` BLAS/OpenMP threads, like ``torch.set_num_threads``: from now on, in
+    the whole process (your own NumPy code included), and inside tinygrad_rnn's own work.
+
+    Without this call, only tinygrad_rnn's own work (module calls, training, the command
+    line; see :func:`blas_threads`) runs on one thread, and your NumPy code keeps
+    NumPy's default. One thread is fastest for RNNs: they multiply small matrices thousands
+    of times, where threaded BLAS spends more waking its threads than it saves. ``None``:
+    tinygrad_rnn leaves the threads as they are.
+    """
+    global _num_threads
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or threads < 1):
+        raise ValueError(f"set_num_threads: expected a positive integer or None, got "
+                         f"{threads!r}")
+    _num_threads = threads
+    if threads is not None:
+        _threadpools().limit(limits=threads)    # applied now, and kept
+
+
+def get_num_threads() -> int | None:
+    """The BLAS threads used inside tinygrad_rnn's own work (see :func:`set_num_threads`)."""
+    return _num_threads
+
+
+@contextlib.contextmanager
+def blas_threads() -> Iterator[None]:
+    """Within the block, NumPy's BLAS (OpenBLAS, MKL, BLIS) and OpenMP use
+    :func:`get_num_threads` threads; on exit they get their previous setting back.
+
+    Uses ``threadpoolctl``, which changes the limit of the libraries already loaded, so it
+    works whatever was imported first (environment variables such as
+    ``OPENBLAS_NUM_THREADS`` only work if set before NumPy is imported). Every module call
+    (``Module.__call__``) and training loop runs inside such a block; nested blocks cost
+    nothing.
+    """
+    global _blas_depth
+    if _num_threads is None or _blas_depth:    # nested (a layer inside a model): already set
+        _blas_depth += 1
+        try:
+            yield
+        finally:
+            _blas_depth -= 1
+        return
+    with _threadpools().limit(limits=_num_threads):   # about 30 µs, once per outermost block
+        _blas_depth = 1
+        try:
+            yield
+        finally:
+            _blas_depth = 0
 
 
 _init_from_env()

@@ -16,6 +16,10 @@ So ``Trainer.from_checkpoint(path).run()`` computes bit for bit the losses an un
 run would have computed. (No random-generator state needs saving: the only other draw, the
 initial weights, happens once and its result is in the checkpoint.)
 
+**Safe output.** ``run`` first checks that the checkpoint can be written and takes a lock on
+it (:mod:`tinygrad_rnn.rundir`): a second process training into the same checkpoint fails at
+once instead of overwriting the first one's run.
+
 **Interrupts.** During ``run``, Ctrl-C (SIGINT) and SIGTERM are turned into a request to stop
 after the current step, so the checkpoint saved then is consistent; ``run`` then raises
 :class:`TrainingInterrupted`, whose ``exit_code`` is 130 or 143, as a shell reports a process
@@ -23,6 +27,7 @@ killed by those signals. A second Ctrl-C aborts at once.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -36,6 +41,7 @@ from typing import Any, Callable
 from . import backend, optim, tasks
 from .backend import manual_seed
 from .nn.utils import clip_grad_norm_
+from .rundir import CheckpointLock, describe_non_regular
 from .serialization import load, save
 from .tasks.base import Metric, Task
 from .tasks.model import CELLS, check_cell
@@ -250,10 +256,18 @@ class Trainer:
         Saves every ``save_every`` steps too (0: only at the end); calls ``on_step(self)``
         after every step (e.g. ``spectrum.SpectrumTracker``). On SIGINT/SIGTERM:
         finishes the current step, saves, and raises :class:`TrainingInterrupted`.
+        Before the first step, checks that ``checkpoint`` can be written and locks it
+        (:class:`tinygrad_rnn.rundir.OutputError` if not, or if another process holds it).
         """
-        log = log or (lambda line: print(line, file=sys.stderr))
-        if checkpoint:  # an unusable directory fails now, not after the training
-            os.makedirs(os.path.dirname(os.path.abspath(checkpoint)), exist_ok=True)
+        # An unusable output fails now, not after the training; the lock keeps other runs out.
+        lock = CheckpointLock(checkpoint) if checkpoint else contextlib.nullcontext()
+        with lock, backend.blas_threads():
+            self._run(checkpoint, quiet, save_every,
+                      log or (lambda line: print(line, file=sys.stderr)))
+        return self.history
+
+    def _run(self, checkpoint: str | None, quiet: bool, save_every: int,
+             log: Callable[[str], None]) -> None:
         total = self.config.steps
         bar = _progress_bar(self, total, disable=quiet or not sys.stderr.isatty())
         report_every = max(1, total // 10) if not quiet and bar.disable else 0
@@ -280,11 +294,11 @@ class Trainer:
             self.save(checkpoint)
         if stop.signum is not None and self.step < total:
             raise TrainingInterrupted(stop.signum, self.step, checkpoint)
-        return self.history
 
     def evaluate(self) -> Metric:
         """The task's held-out metric for the current model, with the baseline's."""
-        return self.task.evaluate(self.model)
+        with backend.blas_threads():
+            return self.task.evaluate(self.model)
 
     # ---------------------------------------------------------------------- checkpoints
     def state(self) -> dict[str, Any]:
@@ -315,16 +329,14 @@ class Trainer:
             raise TrainingError(f"checkpoint {path!r} is for task {saved.task!r}, not {task!r}")
         config = _apply_overrides(saved, overrides, path)
         trainer = cls(config)
-        if trainer.task.config() != state["task"]:
-            raise TrainingError(f"checkpoint {path!r} was made with task settings "
-                                f"{state['task']}, but they now give {trainer.task.config()}")
+        _check_same_task(state["task"], trainer.task.config(), path)
         try:
             trainer.model.load_state_dict(state["model"])
             trainer.optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError) as exc:
             raise TrainingError(f"checkpoint {path!r} does not fit the model it describes: "
                                 + " ".join(str(exc).split())) from None
-        trainer.step = int(state["step"])
+        trainer.step = state["step"]
         if trainer.config.steps < trainer.step:   # would train nothing, yet record the total
             total = trainer.config.steps
             asked = (f"--epochs {overrides['epochs']} ({total} steps)" if overrides.get("epochs")
@@ -332,14 +344,18 @@ class Trainer:
             raise TrainingError(f"checkpoint {path!r} is already at step {trainer.step}; {asked} "
                                 "asks for fewer (--steps and --epochs are totals): give a "
                                 "larger total to train longer")
-        trainer.seconds = float(state["seconds"])
+        trainer.seconds = float(state.get("seconds", 0.0))
         trainer.history = History.from_state(state["history"])
         return trainer
 
 
 def read_checkpoint(path: str) -> dict[str, Any]:
-    """Load a training checkpoint, checking that it is one."""
-    if not os.path.isfile(path):
+    """Load a training checkpoint, checking that it is one and that nothing is missing."""
+    what = describe_non_regular(path)
+    if what is not None:
+        raise TrainingError(f"--resume {path!r} is {what}; expected a checkpoint file (e.g. "
+                            "runs/sine/checkpoint.npz)")
+    if not os.path.exists(path):
         raise FileNotFoundError(f"checkpoint {path!r} does not exist")
     state = load(path)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
@@ -348,7 +364,53 @@ def read_checkpoint(path: str) -> dict[str, Any]:
     if state.get("version") != CHECKPOINT_VERSION:
         raise TrainingError(f"checkpoint {path!r} has version {state.get('version')!r}; this "
                             f"tinygrad_rnn reads version {CHECKPOINT_VERSION}")
+    problem = _checkpoint_problem(state)
+    if problem:
+        raise TrainingError(f"checkpoint {path!r} is damaged: {problem}")
     return state
+
+
+def _checkpoint_problem(state: dict[str, Any]) -> str | None:
+    """What is missing or malformed in a training checkpoint (None if nothing)."""
+    for key in ("config", "task", "model", "optimizer", "history"):
+        if not isinstance(state.get(key), dict):
+            return f"its {key!r} entry is missing" if key not in state else \
+                f"its {key!r} entry is a {type(state[key]).__name__}, not a dict"
+    if not isinstance(state["config"].get("task"), str):
+        return "its configuration names no task"
+    step = state.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        return f"its step counter is {step!r}, not an integer >= 0"
+    seconds = state.get("seconds", 0.0)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        return f"its training time is {seconds!r}, not a number"
+    history = state["history"]
+    for key in ("loss", "grad_norm"):
+        values = history.get(key)
+        if values is None or getattr(values, "ndim", None) != 1:
+            return f"its history has no {key!r} record"
+        if values.shape[0] != step:
+            return (f"its history records {values.shape[0]} values of {key!r} for "
+                    f"{step} steps")
+    return None
+
+
+def _check_same_task(saved: dict[str, Any], now: dict[str, Any], path: str) -> None:
+    """The task settings stored in a checkpoint against those the resumed run gets; a
+    setting the checkpoint does not record (an older version wrote it) is not compared."""
+    differing = [key for key in saved.keys() & now.keys() if saved[key] != now[key]]
+    differing += [key for key in saved.keys() - now.keys()]
+    if not differing:
+        return
+    if "corpus_sha256" in differing:
+        raise TrainingError(
+            f"checkpoint {path!r} was trained on a different text (SHA-256 "
+            f"{saved['corpus_sha256'][:12]}..., now {now['corpus_sha256'][:12]}... from "
+            f"{now.get('text') or 'the generated corpus'}); resuming on other text would not "
+            "continue the same run: restore that text, or start a new run")
+    changes = ", ".join(f"{key} {saved.get(key)!r} -> {now.get(key)!r}"
+                        for key in sorted(differing))
+    raise TrainingError(f"checkpoint {path!r} was made with other task settings ({changes})")
 
 
 def _apply_overrides(saved: TrainConfig, overrides: dict[str, Any], path: str) -> TrainConfig:

@@ -203,13 +203,16 @@ def to_dot(tensor: Tensor, params: Module | Mapping[str, Tensor] | None = None,
              '  node [fontname="Helvetica", fontsize=10];', "  edge [arrowsize=0.7];"]
     if title:
         lines.append(f"  label={_quote(title)}; labelloc=t;")
-    # Inputs first (the walk listed the root first), then one box per time step.
-    lines += [declared[id(t)] for t in reversed(tensors) if id(t) not in cluster_of]
-    for k, t in sorted(set(cluster_of.values())):
+    # Inputs first (the walk listed the root first), then one box per time step. Each
+    # tensor is placed once (grouped in one pass), so this is linear in the graph's size.
+    members: dict = {}
+    for x in reversed(tensors):
+        members.setdefault(cluster_of.get(id(x)), []).append(declared[id(x)])
+    lines += members.pop(None, [])
+    for k, t in sorted(members):
         lines.append(f"  subgraph cluster_{k}_{t} {{")
         lines.append(f'    label="t = {t}"; style="rounded,dashed"; color="#888888";')
-        lines += ["  " + declared[id(x)] for x in reversed(tensors)
-                  if cluster_of.get(id(x)) == (k, t)]
+        lines += ["  " + line for line in members[(k, t)]]
         lines.append("  }")
     lines += [f"  {names[id(a)]} -> {names[id(b)]};" for a, b in reversed(edges)]
     lines.append("}")

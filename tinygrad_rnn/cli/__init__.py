@@ -13,8 +13,9 @@ Commands (each in its own module, exposing ``add_parser(subparsers)`` and
 * ``reproduce NAME``: rerun a published result and compare (:mod:`.reproduce`).
 
 Errors in what the user asked for (bad arguments, a missing file, an unknown task or
-backend, sizes too large for the memory) are printed as one line, ``tinygrad_rnn: error:
-...``, with a non-zero exit status; ``--debug`` shows the traceback instead.
+backend, a bad ``TINYGRAD_RNN_BACKEND`` included, sizes too large for the memory) are printed
+as one line, ``tinygrad_rnn: error: ...``, with a non-zero exit status; ``--debug`` shows the
+traceback instead.
 """
 from __future__ import annotations
 
@@ -80,9 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(module, str):
         return _fail(f"the {args.command!r} command is not available in this install "
                      f"(tinygrad_rnn.cli.{args.command}: {module})")
+    from .. import backend
     from ..train import TrainingError
     try:
-        return int(module.run(args) or 0)
+        with backend.blas_threads():   # small matrices: one BLAS thread (set_num_threads)
+            return int(module.run(args) or 0)
     except BrokenPipeError:
         # The reader went away (e.g. `... | head`): stop quietly, as Unix tools do, and
         # point stdout at /dev/null so that Python's final flush does not fail again.
@@ -92,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         return _fail("interrupted", status=130)
-    except (TrainingError,) + USER_ERRORS as exc:
+    except (TrainingError, backend.BackendUnavailableError) + USER_ERRORS as exc:
         if args.debug:
             raise
         return _fail(_one_line(exc))

@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
             backend.use(args.backend)
         except (RuntimeError, ValueError) as exc:
             return _error(str(exc))
+    backend.check_available()   # a bad TINYGRAD_RNN_BACKEND: one error, not 426 failures
     try:
         root = parity.find_fixtures(getattr(args, "fixtures", None))
         versions = parity.recorded_with(root)

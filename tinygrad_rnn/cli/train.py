@@ -21,6 +21,7 @@ import shlex
 import sys
 
 from .. import backend, tasks
+from ..rundir import CheckpointLock
 from ..tasks.model import CELLS
 from ..spectrum import SpectrumTracker
 from ..train import (NONLINEARITIES, OPTIMIZERS, TrainConfig, TrainingInterrupted,
@@ -137,17 +138,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         job = dict(config=TrainConfig(args.task, **given))
     tracker = None if args.track_spectrum is None else SpectrumTracker(args.track_spectrum)
-    try:
-        result = train(**job, checkpoint=checkpoint, quiet=args.quiet,
-                       save_every=args.save_every, on_step=tracker)
-    except TrainingInterrupted as stop:
-        print(interruption_message(stop, args), file=sys.stderr)
-        return stop.exit_code
-    written = [checkpoint, write_summary(result, os.path.join(out, SUMMARY))]
-    if tracker is not None:                      # adds "spectrum" to summary.json
-        written += tracker.save(out, SUMMARY, plot=not args.no_plot)[1:]
-    if not args.no_plot and importlib.util.find_spec("matplotlib") is not None:
-        written.append(write_plot(result, os.path.join(out, PLOT)))
+    # Checked and locked before anything else: an unwritable --out, or another run writing
+    # into it, fails now and not after the training.
+    with CheckpointLock(checkpoint):
+        try:
+            result = train(**job, checkpoint=checkpoint, quiet=args.quiet,
+                           save_every=args.save_every, on_step=tracker)
+        except TrainingInterrupted as stop:
+            print(interruption_message(stop, args), file=sys.stderr)
+            return stop.exit_code
+        written = [checkpoint, write_summary(result, os.path.join(out, SUMMARY))]
+        if tracker is not None:                      # adds "spectrum" to summary.json
+            written += tracker.save(out, SUMMARY, plot=not args.no_plot)[1:]
+        if not args.no_plot and importlib.util.find_spec("matplotlib") is not None:
+            written.append(write_plot(result, os.path.join(out, PLOT)))
     print(format_summary(result, written))
     return 0
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+from .. import backend
 from ..tensor import Tensor
 from .checks import check_positive_int
 from .module import Module, Parameter, check_input_dtype
@@ -10,8 +11,12 @@ from .module import Module, Parameter, check_input_dtype
 
 def uniform_parameter(*shape: int, bound: float, dtype=None) -> Parameter:
     """A parameter drawn from U(-bound, bound) with the seeded host generator (PyTorch's
-    default initialisation for Linear and RNN layers uses this distribution)."""
-    return Parameter(Tensor.uniform(*shape, low=-bound, high=bound, dtype=dtype))
+    default initialisation for Linear and RNN layers uses this distribution).
+
+    Drawn in its own dtype and wrapped without a copy, so making a layer needs no more
+    memory than its parameters (see :func:`tinygrad_rnn.backend.uniform`)."""
+    weights = backend.uniform(shape, -bound, bound, dtype)
+    return Parameter._wrap(weights).requires_grad_(True)
 
 
 class Linear(Module):
@@ -35,6 +40,7 @@ class Linear(Module):
     def forward(self, x: Tensor) -> Tensor:
         """``x``: ``(*, in_features)`` → ``(*, out_features)``."""
         if not isinstance(x, Tensor):
+            backend.refuse_torch(x, "Linear")   # "got Tensor" would puzzle a PyTorch user
             raise TypeError(f"Linear: expected a Tensor input, got {type(x).__name__}")
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(f"Linear: expected input with last dimension {self.in_features} "

@@ -66,7 +66,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        with backend.blas_threads():   # small matrices: one BLAS thread (set_num_threads)
+            return self.forward(*args, **kwargs)
 
     def named_parameters(self, prefix: str = "", recurse: bool = True
                          ) -> Iterator[tuple[str, Parameter]]:

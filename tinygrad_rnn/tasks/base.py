@@ -25,6 +25,11 @@ from ..nn.module import Module
 from ..tensor import Tensor
 from .model import SequenceModel, check_cell
 
+#: Evaluation runs the model on at most this many (sequence, time step) pairs at once, so
+#: a model that trains can always be evaluated: the held-out set may be far larger than a
+#: training batch (e.g. 4,000 sequences of 10,000 steps would need tens of GB in one go).
+EVAL_CHUNK_STEPS = 1 << 18
+
 #: Independent random streams of one task: training batches, the held-out test set, text
 #: sampling, and the examples of a finite training set.
 TRAIN_STREAM, TEST_STREAM, SAMPLE_STREAM, DATA_STREAM = 0, 1, 2, 3
@@ -169,12 +174,19 @@ class Task:
         return {"seed": self.seed, "batch_size": self.batch_size, "seq_len": self.seq_len}
 
     def predict(self, model: Module, x: Tensor) -> Tensor:
-        """The model's output for ``x`` in evaluation mode, without recording a graph."""
+        """The model's output for ``x`` ``(N, L, features)`` in evaluation mode, without
+        recording a graph. The sequences are run in chunks of at most
+        :data:`EVAL_CHUNK_STEPS` time steps in all (each sequence is independent of the
+        others, so the chunks' outputs joined are the output for the whole batch)."""
+        per_chunk = max(1, EVAL_CHUNK_STEPS // max(1, x.shape[1] if x.ndim > 1 else 1))
         was_training = model.training
         model.eval()
         try:
             with no_grad():
-                return model(x)
+                if x.shape[0] <= per_chunk:
+                    return model(x)
+                return Tensor.cat([model(x[i:i + per_chunk])
+                                   for i in range(0, x.shape[0], per_chunk)])
         finally:
             model.train(was_training)
 

@@ -12,6 +12,7 @@ character with its frequency in the training text. At the end the model writes a
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 
@@ -38,11 +39,19 @@ class CharLMTask(Task):
     options = ("text",)
 
     def __init__(self, seed: int = 0, batch_size: int | None = None,
-                 seq_len: int | None = None, text: str | None = None):
+                 seq_len: int | None = None, text: str | None = None,
+                 corpus_sha256: str | None = None, vocab_sha256: str | None = None):
+        """``corpus_sha256``/``vocab_sha256`` (as :meth:`config` records them): when given,
+        the text must still have them (``ValueError`` otherwise)."""
         super().__init__(seed, batch_size, seq_len)
         self.text_path = None if text is None else os.path.abspath(text)
         self.text = grammar.corpus() if text is None else read_text(text)
+        if corpus_sha256 is not None and corpus_sha256 != _sha256(self.text):
+            raise ValueError(f"charlm: the text {self.text_path or '(generated corpus)'} has "
+                             f"changed: its SHA-256 is no longer {corpus_sha256[:12]}...")
         self.vocab = sorted(set(self.text))                      # index → character
+        if vocab_sha256 is not None and vocab_sha256 != _sha256("".join(self.vocab)):
+            raise ValueError("charlm: the text's vocabulary has changed")
         self.index = {c: i for i, c in enumerate(self.vocab)}    # character → index
         codes = np.array([self.index[c] for c in self.text], dtype=np.int64)
         split = int(len(codes) * (1 - HELD_OUT))
@@ -66,7 +75,11 @@ class CharLMTask(Task):
         return -(-len(self.train_codes) // (self.batch_size * self.seq_len))
 
     def config(self) -> dict:
-        return {**super().config(), "text": self.text_path}
+        """The settings, the text's path, and a SHA-256 of the text and of the vocabulary:
+        a checkpoint keeps them, so resuming on a changed file is caught (the path alone
+        would not see an edited file)."""
+        return {**super().config(), "text": self.text_path,
+                "corpus_sha256": _sha256(self.text), "vocab_sha256": _sha256("".join(self.vocab))}
 
     # ---------------------------------------------------------------------------- data
     def one_hot(self, codes) -> Tensor:
@@ -143,12 +156,19 @@ class CharLMTask(Task):
         ax.set(title="charlm: bits spent on each held-out character", ylabel="bits")
 
 
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def read_text(path: str) -> str:
     """The contents of a UTF-8 text file, with a clear error if it can't be read."""
     if os.path.isdir(path):
         raise IsADirectoryError(f"charlm: --text {path!r} is a directory; expected a text file")
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise FileNotFoundError(f"charlm: text file {path!r} does not exist")
+    if not os.path.isfile(path):   # a FIFO or a device (/dev/zero) would never end
+        raise ValueError(f"charlm: --text {path!r} is not a regular file (a FIFO or a "
+                         "device); expected a text file")
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
