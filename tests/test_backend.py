@@ -269,6 +269,7 @@ def test_uniform_refuses_integer_dtypes():
         backend.uniform((2,), 0.0, 1.0, "int64")
 
 
+@pytest.mark.single_backend   # host memory: where NumPy keeps the parameters
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_layer_initialisation_needs_no_more_than_its_parameters(dtype):
     """nn.Linear(1000, 1000): 4 MB of float32 weights may not cost a float64 draw (8 MB)
