@@ -91,16 +91,19 @@ class Node:
     parent needs no gradient). ``op`` names the operation in errors and graph drawings.
 
     ``saved`` lists the positions of the parents whose values ``backward`` reads (None: all
-    of them), ``out_version`` is the output's counter when ``backward`` reads the output, and
-    ``clock`` the clock when the node was recorded: together they let the sweep detect saved
-    values that were changed in place afterwards."""
-    __slots__ = ("op", "parents", "backward", "saved", "out_version", "clock")
+    of them), ``saves_output`` says that it reads the output too, and ``clock`` is the clock
+    when the node was recorded: together they let the sweep detect saved values that were
+    changed in place afterwards. The output's counter (``out_version``) is attached when the
+    output gets one (``Tensor._version_counter``): until then it cannot have been changed."""
+    __slots__ = ("op", "parents", "backward", "saved", "saves_output", "out_version", "clock")
 
-    def __init__(self, op: str, parents: tuple, backward: Callable, saved: tuple | None = None):
+    def __init__(self, op: str, parents: tuple, backward: Callable, saved: tuple | None = None,
+                 saves_output: bool = False):
         self.op = op
         self.parents = parents
         self.backward = backward
         self.saved = saved
+        self.saves_output = saves_output
         self.out_version: VersionCounter | None = None
         self.clock = _Mode.clock
 

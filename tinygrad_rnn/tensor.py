@@ -24,6 +24,38 @@ Shape = tuple
 _ndarray = backend.np.ndarray
 
 
+def _power(xp, a, p):
+    """``a ** p`` for a number ``p``. PyTorch computes ``x ** ±0.5`` as (1 /) sqrt(x), so
+    at -inf it gives NaN where the IEEE pow gives inf or 0; follow it."""
+    if p == 0.5:
+        return xp.sqrt(a)
+    if p == -0.5:
+        return 1 / xp.sqrt(a)
+    return a ** p
+
+
+def _check_overlap(target, source, op: str) -> None:
+    """PyTorch refuses an in-place op that reads memory it partly writes (``x -= x[0]``);
+    NumPy would buffer it. Reading exactly the memory written (``x += x``) is fine."""
+    if not backend.module_of(target).may_share_memory(target, source):
+        return
+    while source.ndim > target.ndim and source.shape[0] == 1:  # x[0] = x for x of shape (1, n)
+        source = source[0]
+    same = source.size == 1 == target.size or (source.shape == target.shape
+                                                and source.strides == target.strides)
+    if not (same and _address(source) == _address(target)):
+        raise RuntimeError(
+            "unsupported operation: some elements of the input tensor and the written-to "
+            f"tensor refer to a single memory location ({op}). Please clone() the tensor "
+            "before performing the operation.")
+
+
+def _address(a) -> int:
+    """Where ``a``'s first element lives (NumPy or CuPy)."""
+    interface = getattr(a, "__array_interface__", None)
+    return interface["data"][0] if interface is not None else a.data.ptr
+
+
 def _reduce_to(grad, like):
     """Sum ``grad`` over the axes along which ``like`` (an array) was broadcast, and give it
     ``like``'s dtype, so that it can be accumulated into ``like``'s gradient."""
@@ -40,14 +72,22 @@ def _reduce_to(grad, like):
 
 def _broadcast(fn, a, b, op: str):
     """``fn(a, b)`` for arrays that must broadcast; NumPy's error becomes a PyTorch-style one.
-    Both operands are first cast to PyTorch's result dtype (:func:`_result_dtype`)."""
-    if a.dtype != b.dtype:
-        dtype = _result_dtype(a, b)
-        a, b = a.astype(dtype, copy=False), b.astype(dtype, copy=False)
+    Both operands are first cast to PyTorch's result dtype (:func:`_result_dtype`). float16
+    is computed in float32 and rounded once, as PyTorch does: so a scalar such as 1e30 (inf
+    in float16) still gives ``0 * 1e30 = 0``."""
+    dtype = a.dtype if a.dtype == b.dtype else _result_dtype(a, b)
+    compute = _FLOAT32 if dtype == _FLOAT16 else dtype
+    a, b = a.astype(compute, copy=False), b.astype(compute, copy=False)
     try:
-        return fn(a, b)
+        out = fn(a, b)
     except ValueError as exc:
-        raise _broadcast_error(a.shape, b.shape, op, exc) from None
+        error = _broadcast_error(a.shape, b.shape, op, exc)
+        raise (RuntimeError(str(exc)) if error is exc else error) from None
+    return out if compute == dtype or out.dtype.kind == "b" else out.astype(dtype)
+
+
+_FLOAT16, _FLOAT32 = backend.np.dtype("float16"), backend.np.dtype("float32")
+_FLOAT16_MAX = 65504.0
 
 
 def _result_dtype(a, b):
@@ -214,9 +254,7 @@ class Tensor:
             for p in parents:  # a plain loop: this runs for every op, any() costs more
                 if p.requires_grad:
                     t.requires_grad = True
-                    t._node = node = Node(op, parents, backward, saved)
-                    if saves_output:
-                        node.out_version = t._version = VersionCounter()
+                    t._node = Node(op, parents, backward, saved, saves_output)
                     break
         if view_of is not None:
             t._become_view_of(view_of)
@@ -240,6 +278,8 @@ class Tensor:
                 dtype = self.data.dtype if kind != "b" else backend.np.dtype("int64")
             else:
                 dtype = self.data.dtype if kind == "f" else backend.get_default_dtype()
+            if dtype == _FLOAT16 and abs(other) > _FLOAT16_MAX:
+                dtype = _FLOAT32  # 1e30 would be inf in float16; float16 ops compute in float32
             return Tensor._wrap(self.xp.asarray(other, dtype=dtype))
         if backend.is_array(other) or isinstance(other, (list, tuple)):
             return Tensor(other)
@@ -487,7 +527,7 @@ class Tensor:
 
         def backward(g):
             return (_reduce_to(g / b, a) if self.requires_grad else None,
-                    _reduce_to(-g * a / (b * b), b) if other.requires_grad else None)
+                    _reduce_to(-g * (a / b / b), b) if other.requires_grad else None)
         if a.dtype.kind != "f" and b.dtype.kind != "f":  # int / int is a float, as in PyTorch
             a = a.astype(backend.get_default_dtype())
         out = _broadcast(operator.truediv, a, b, "div")
@@ -524,12 +564,14 @@ class Tensor:
         a = self.data
         if a.dtype.kind != "f" and isinstance(p, float):  # int ** 0.5 is a float32 tensor
             a = a.astype(backend.get_default_dtype())
+        elif a.dtype.kind in "iu" and p < 0:
+            raise RuntimeError("Integers to negative integer powers are not allowed.")
 
         def backward(g):
             if p == 0:  # d/dx x**0 = 0, also at x = 0 (where a ** -1 is inf)
                 return (self.xp.zeros_like(g),)
-            return (g * (p * a ** (p - 1)),)
-        return Tensor._make(a ** p, (self,), backward, f"pow({p:g})")
+            return (g * (p * _power(self.xp, a, p - 1)),)
+        return Tensor._make(_power(self.xp, a, p), (self,), backward, f"pow({p:g})")
 
     def __rpow__(self, base) -> "Tensor":
         """``base ** self`` for a number or array ``base``."""
@@ -645,13 +687,25 @@ class Tensor:
             value = value.data
         else:
             self._check_inplace(op)
-        self.data[...] = value
+        try:
+            self.data[...] = value
+        except (ValueError, OverflowError):  # NaN or 1e30 into an integer tensor
+            raise RuntimeError(f"value cannot be converted to type {self.dtype} without "
+                               f"overflow ({op}({value}))") from None
         return self._bump_version(op)
 
     def copy_(self, src) -> "Tensor":
         """Copy ``src`` (broadcast to our shape, cast to our dtype) into this tensor."""
         src = self._operand(src)
         self._check_inplace("copy_", src)
+        try:
+            fits = backend.np.broadcast_shapes(src.shape, self.shape) == self.shape
+        except ValueError:
+            fits = False
+        if not fits:  # NumPy would also drop leading 1s of src: (1, 3) into (3,)
+            raise ShapeError(f"output with shape {list(self.shape)} doesn't match the "
+                             f"broadcast shape {list(src.shape)} (copy_: the source must "
+                             "broadcast to the shape of the tensor copied into)")
         self._assign(..., src.data, "copy_")
         return self._bump_version("copy_")
 
@@ -659,9 +713,13 @@ class Tensor:
         """``x[index] = value``: NumPy indexing (as in :meth:`__getitem__`); ``value`` is
         broadcast to the indexed shape and cast to our dtype."""
         value = self._operand(value)
-        self._check_inplace("setitem", value)
         index, _ = _backend_index(index, self.xp)
-        self._assign(index, value.data, "setitem")
+        self._indexed(index)  # a bad index is reported first, as in PyTorch
+        self._check_inplace("setitem", value)
+        values, target_ndim = value.data, self.data[index].ndim
+        while values.ndim > target_ndim and values.shape[0] == 1:  # leading 1s go, as in PyTorch
+            values = values[0]
+        self._assign(index, values, "setitem")
         self._bump_version("setitem")
 
     def _inplace_binary(self, ufunc, other, op: str) -> "Tensor":
@@ -685,11 +743,22 @@ class Tensor:
             raise ShapeError(f"output with shape {list(a.shape)} doesn't match the broadcast "
                              f"shape {list(shape)} ({op}: an in-place op cannot change the "
                              "shape of the tensor it writes to)")
-        if dtype == a.dtype:
-            ufunc(a, b.astype(dtype, copy=False), out=a)
-        else:  # e.g. float16 += float32 tensor: compute in float32, then store as float16
-            a[...] = ufunc(a.astype(dtype), b.astype(dtype, copy=False))
+        _check_overlap(a, b, op)
+        if dtype == a.dtype == b.dtype and dtype != _FLOAT16:
+            ufunc(a, b, out=a)  # the common case (an optimizer step): no temporary array
+        else:  # e.g. float16 += float32 tensor: compute as the out-of-place op, store back
+            a[...] = _broadcast(ufunc, a, b, op)
         return self._bump_version(op)
+
+    def _indexed(self, index, shown=None):
+        """``self.data[index]``, with NumPy's IndexError reworded to name our shape (and the
+        index as the user wrote it, ``shown``)."""
+        try:
+            return self.data[index]
+        except IndexError as exc:
+            shown = index if shown is None else shown
+            raise IndexError(f"index {_describe_index(shown)} is invalid for a tensor of shape "
+                             f"{self.shape}: {exc}") from None
 
     def _check_cast(self, result_dtype, op: str) -> None:
         if not _can_cast(result_dtype, self.data.dtype):
@@ -697,6 +766,8 @@ class Tensor:
                                f"the desired output type {_torch_type_name(self.dtype)} ({op})")
 
     def _assign(self, index, values, op: str) -> None:
+        # A value that overlaps the memory it is written to (x[1] = x[0] on views) is read
+        # first, as NumPy does; PyTorch may refuse some of these. No partial overwrite.
         try:
             self.data[index] = values
         except ValueError:
@@ -734,6 +805,9 @@ class Tensor:
         counter = getattr(self, "_version", None)
         if counter is None:
             counter = self._version = VersionCounter()
+            node = self._node
+            if node is not None and node.saves_output:  # backward reads this tensor's values
+                node.out_version = counter
         return counter
 
     def _bump_version(self, op: str) -> "Tensor":
@@ -750,12 +824,17 @@ class Tensor:
     # ------------------------------------------------------------------------------- matmul
     def matmul(self, other) -> "Tensor":
         """Matrix product with NumPy's rules: 1-D operands are promoted to a row (left) or a
-        column (right) and the extra axis removed; leading (batch) axes broadcast."""
-        other = self._operand(other)
+        column (right) and the extra axis removed; leading (batch) axes broadcast. Both
+        tensors must have one dtype, as in PyTorch; an array or list takes ours."""
+        other = self._operand(other) if isinstance(other, Tensor) else \
+            self._operand(Tensor(other, dtype=self.dtype))
         a, b = self.data, other.data
         if a.ndim == 0 or b.ndim == 0:
             raise RuntimeError("matmul: both arguments must be at least 1-dimensional, got "
                                f"shapes {self.shape} and {other.shape}")
+        if a.dtype != b.dtype:  # as in PyTorch; NumPy would promote silently
+            raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {a.dtype} "
+                               f"!= {b.dtype} (matmul: convert one with .float() or .double())")
         if a.shape[-1] != b.shape[0 if b.ndim == 1 else -2]:
             raise RuntimeError(
                 f"mat1 and mat2 shapes cannot be multiplied ({'x'.join(map(str, a.shape))} "
@@ -817,7 +896,7 @@ class Tensor:
                             saved=_cross_saved(self, other))
 
     def __rmatmul__(self, other) -> "Tensor":
-        return self._operand(other).matmul(self)
+        return Tensor(other, dtype=self.dtype).matmul(self)  # other: an array or a list
 
     # ---------------------------------------------------------------------------- reductions
     def sum(self, axis=None, keepdims: bool = False, *, dim=None) -> "Tensor":
@@ -866,7 +945,7 @@ class Tensor:
         equally."""
         axes = _normalize_axes(_axis_arg(axis, dim), self.ndim)
         axes = axes if self.ndim else ()  # a 0-d tensor reduces over no axis
-        if self.data.size == 0:
+        if self.data.size == 0 and (not axes or any(self.data.shape[ax] == 0 for ax in axes)):
             raise RuntimeError("max(): expected a non-empty tensor")
         a = self.data
         kept = a.max(axis=axes, keepdims=True)
@@ -1020,13 +1099,9 @@ class Tensor:
         """NumPy indexing: ints, slices, ``None``, ``...``, integer/boolean arrays or tensors.
         The gradient is scattered back; repeated integer indices accumulate."""
         index, advanced = _backend_index(index, self.xp)
-        try:
-            # Basic indexing gives a view, as in PyTorch; the appended ``...`` makes an
-            # all-integer index give a 0-d view rather than a NumPy scalar (a copy).
-            out = self.data[index] if advanced else self.data[_with_ellipsis(index)]
-        except IndexError as exc:
-            raise IndexError(f"index {_describe_index(index)} is invalid for a tensor of shape "
-                             f"{self.shape}: {exc}") from None
+        # Basic indexing gives a view, as in PyTorch; the appended ``...`` makes an
+        # all-integer index give a 0-d view rather than a NumPy scalar (a copy).
+        out = self._indexed(index if advanced else _with_ellipsis(index), shown=index)
 
         def backward(g):
             # g at ``index``, zero elsewhere: autograd adds it into self's gradient in place.
@@ -1043,7 +1118,7 @@ class Tensor:
         _normalize_axes(axis, tensors[0].ndim)  # IndexError if out of range
         xp = tensors[0].xp
         try:
-            out = xp.concatenate([t.data for t in tensors], axis=axis)
+            out = xp.concatenate(_promoted(tensors), axis=axis)
         except ValueError:
             raise RuntimeError(f"cat(): sizes of tensors must match except in dimension "
                                f"{axis}; got shapes {[t.shape for t in tensors]}") from None
@@ -1054,7 +1129,7 @@ class Tensor:
             starts = [0] + list(ends[:-1])
             return tuple(_reduce_to(g[(slice(None),) * ax + (slice(int(s), int(e)),)], t.data)
                          for t, s, e in zip(tensors, starts, ends))
-        return Tensor._make(out, tuple(tensors), backward, "cat")
+        return Tensor._make(out, tuple(tensors), backward, "cat", saved=())
 
     @staticmethod
     def stack(tensors: Sequence["Tensor"], axis: int = 0, *, dim=None) -> "Tensor":
@@ -1067,13 +1142,13 @@ class Tensor:
                                f"{[t.shape for t in tensors]}")
         _normalize_axes(axis, tensors[0].ndim + 1)  # IndexError if out of range
         xp = tensors[0].xp
-        out = xp.stack([t.data for t in tensors], axis=axis)
+        out = xp.stack(_promoted(tensors), axis=axis)
         ax = axis % out.ndim
 
         def backward(g):
             return tuple(_reduce_to(g[(slice(None),) * ax + (i,)], t.data)
                          for i, t in enumerate(tensors))
-        return Tensor._make(out, tuple(tensors), backward, "stack")
+        return Tensor._make(out, tuple(tensors), backward, "stack", saved=())
 
     # ---------------------------------------------------------------------------- factories
     @classmethod
@@ -1174,6 +1249,15 @@ def _kept_shape(shape, axes) -> tuple:
 
 def _reduced_shape(shape, axes) -> tuple:
     return tuple(n for i, n in enumerate(shape) if i not in axes)
+
+
+def _promoted(tensors: list) -> list:
+    """The tensors' arrays in their common PyTorch dtype (NumPy would make float32 joined
+    with int64 float64)."""
+    dtype = tensors[0].data.dtype
+    for t in tensors[1:]:
+        dtype = _promote(dtype, t.data.dtype)
+    return [t.data.astype(dtype, copy=False) for t in tensors]
 
 
 def _same_backend(tensors: Iterable, op: str) -> list:
