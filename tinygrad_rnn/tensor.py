@@ -75,16 +75,21 @@ def _broadcast(fn, a, b, op: str, dtype=None):
     Both operands are first cast to PyTorch's result dtype (:func:`_result_dtype`). float16
     is computed in float32 and rounded once, as PyTorch does: so a scalar such as 1e30 (inf
     in float16) still gives ``0 * 1e30 = 0``. ``dtype`` overrides the result dtype."""
+    if dtype is None and a.dtype == b.dtype and a.dtype != _FLOAT16:  # the common case
+        return _apply(fn, a, b, op)
     if dtype is None:
         dtype = a.dtype if a.dtype == b.dtype else _result_dtype(a, b)
     compute = _FLOAT32 if dtype == _FLOAT16 else dtype
-    a, b = a.astype(compute, copy=False), b.astype(compute, copy=False)
+    out = _apply(fn, a.astype(compute, copy=False), b.astype(compute, copy=False), op)
+    return out if compute == dtype or out.dtype.kind == "b" else out.astype(dtype)
+
+
+def _apply(fn, a, b, op: str):
     try:
-        out = fn(a, b)
+        return fn(a, b)
     except ValueError as exc:
         error = _broadcast_error(a.shape, b.shape, op, exc)
         raise (RuntimeError(str(exc)) if error is exc else error) from None
-    return out if compute == dtype or out.dtype.kind == "b" else out.astype(dtype)
 
 
 _FLOAT16, _FLOAT32 = backend.np.dtype("float16"), backend.np.dtype("float32")
@@ -515,7 +520,7 @@ class Tensor:
         return Tensor._make(out, (self, other), backward, "sub", saved=())
 
     def __mul__(self, other) -> "Tensor":
-        dtype = _FLOAT16 if self.data.dtype == _FLOAT16 and not isinstance(other, Tensor) else None
+        dtype = _FLOAT16 if not isinstance(other, Tensor) and self.data.dtype == _FLOAT16 else None
         other = self._operand(other, exact_scalar=True)
         a, b = self.data, other.data
 
@@ -527,7 +532,7 @@ class Tensor:
                             saved=_cross_saved(self, other))
 
     def __truediv__(self, other) -> "Tensor":
-        dtype = _FLOAT16 if self.data.dtype == _FLOAT16 and not isinstance(other, Tensor) else None
+        dtype = _FLOAT16 if not isinstance(other, Tensor) and self.data.dtype == _FLOAT16 else None
         other = self._operand(other, exact_scalar=True)
         a, b = self.data, other.data
 
@@ -1325,7 +1330,10 @@ def _shares_memory(out, a) -> bool:
 def _cross_saved(a: "Tensor", b: "Tensor") -> tuple:
     """What ``a * b`` and ``a @ b`` save, as in PyTorch: each operand only when the *other*
     needs a gradient (d(ab)/da = b)."""
-    return (0,) * b.requires_grad + (1,) * a.requires_grad
+    return _CROSS_SAVED[a.requires_grad, b.requires_grad]
+
+
+_CROSS_SAVED = {(False, False): (), (True, False): (1,), (False, True): (0,), (True, True): (0, 1)}
 
 
 def _describe_index(index) -> str:
