@@ -25,29 +25,35 @@ _ndarray = backend.np.ndarray
 
 
 def _power(xp, a, p):
-    """``a ** p`` for a number ``p``. PyTorch computes ``x ** ±0.5`` as (1 /) sqrt(x), so
-    at -inf it gives NaN where the IEEE pow gives inf or 0; follow it."""
+    """``a ** p`` for a number ``p``, computed as PyTorch computes it: ``x ** ±0.5`` as
+    (1 /) sqrt(x) (so -inf gives NaN where the IEEE pow gives inf or 0), and the powers
+    2, 3, -1, -2 as products (which round differently from pow)."""
     if p == 0.5:
         return xp.sqrt(a)
     if p == -0.5:
         return 1 / xp.sqrt(a)
+    if p == 2:
+        return a * a
+    if p == 3:
+        return a * a * a
+    if a.dtype.kind == "f" and p in (-1, -2):
+        return 1 / a if p == -1 else 1 / (a * a)
     return a ** p
 
 
 def _check_overlap(target, source, op: str) -> None:
-    """PyTorch refuses an in-place op that reads memory it partly writes (``x -= x[0]``);
-    NumPy would buffer it. Reading exactly the memory written (``x += x``) is fine."""
+    """Refuse an in-place op that reads memory it partly writes (``x -= x[0]``), as
+    PyTorch does; the very same block (``x += x``) is fine. (PyTorch only judges overlaps
+    of two dense blocks and silently computes the others in its iteration order; NumPy
+    would buffer them. Refusing them all is never wrong.)"""
     if not backend.module_of(target).may_share_memory(target, source):
         return
-    while source.ndim > target.ndim and source.shape[0] == 1:  # x[0] = x for x of shape (1, n)
-        source = source[0]
-    same = source.size == 1 == target.size or (source.shape == target.shape
-                                                and source.strides == target.strides)
-    if not (same and _address(source) == _address(target)):
-        raise RuntimeError(
-            "unsupported operation: some elements of the input tensor and the written-to "
-            f"tensor refer to a single memory location ({op}). Please clone() the tensor "
-            "before performing the operation.")
+    if _address(source) == _address(target) and source.nbytes == target.nbytes:
+        return
+    raise RuntimeError(
+        "unsupported operation: some elements of the input tensor and the written-to "
+        f"tensor refer to a single memory location ({op}). Please clone() the tensor "
+        "before performing the operation.")
 
 
 def _address(a) -> int:
