@@ -263,11 +263,11 @@ class Trainer:
         lock = CheckpointLock(checkpoint) if checkpoint else contextlib.nullcontext()
         with lock, backend.blas_threads():
             self._run(checkpoint, quiet, save_every,
-                      log or (lambda line: print(line, file=sys.stderr)))
+                      log or (lambda line: print(line, file=sys.stderr)), on_step)
         return self.history
 
     def _run(self, checkpoint: str | None, quiet: bool, save_every: int,
-             log: Callable[[str], None]) -> None:
+             log: Callable[[str], None], on_step: Callable[["Trainer"], None] | None) -> None:
         total = self.config.steps
         bar = _progress_bar(self, total, disable=quiet or not sys.stderr.isatty())
         report_every = max(1, total // 10) if not quiet and bar.disable else 0
