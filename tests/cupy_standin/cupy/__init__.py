@@ -22,6 +22,7 @@ tell it from the real thing.
 from __future__ import annotations
 
 import numbers
+import weakref
 from typing import Any
 
 import numpy as _np
@@ -51,11 +52,23 @@ def _count_transfer() -> None:
 
 # ------------------------------------------------------------------------ wrap and unwrap
 
+#: The live device array around each NumPy buffer object, so that wrapping the same buffer
+#: twice gives the same object: CuPy's ``view.base`` *is* the array the view was taken from.
+_live: dict = {}
+
+
 def _wrap(value):
     """NumPy results become device arrays (0-d for scalars, as CuPy's reductions return)."""
     if isinstance(value, _np.ndarray):
+        ref = _live.get(id(value))
+        known = ref() if ref is not None else None
+        if known is not None and known._a is value:
+            return known
         out = object.__new__(ndarray)
         out._a = value
+        key = id(value)
+        _live[key] = weakref.ref(out, lambda r, key=key: _live.pop(key, None)
+                                 if _live.get(key) is r else None)
         return out
     if isinstance(value, _np.generic):
         return _wrap(_np.asarray(value))
@@ -104,7 +117,7 @@ _NO_SUCH_ATTRIBUTE = frozenset({
 
 class ndarray:
     """A device array: NumPy storage behind CuPy's rules (see the module docstring)."""
-    __slots__ = ("_a",)
+    __slots__ = ("_a", "__weakref__")
     __hash__ = None  # type: ignore[assignment]  # CuPy arrays are unhashable, like NumPy's
     __array_ufunc__ = None  # NumPy ufuncs refuse us, and binary ops defer to our methods
 
@@ -178,6 +191,11 @@ class ndarray:
     def base(self):
         return None if self._a.base is None else _wrap(self._a.base)
 
+    @property
+    def data(self):
+        """CuPy's ``MemoryPointer``: here only its ``ptr`` (the first element's address)."""
+        return _MemoryPointer(self._a.__array_interface__["data"][0])
+
     def __len__(self):
         return len(self._a)
 
@@ -242,6 +260,13 @@ for _form in ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__"):
     setattr(ndarray, _form, _binary(_form))
 for _form in ("__neg__", "__pos__", "__abs__", "__invert__"):
     setattr(ndarray, _form, (lambda f: lambda self: _wrap(getattr(self._a, f)()))(_form))
+
+
+class _MemoryPointer:
+    __slots__ = ("ptr",)
+
+    def __init__(self, ptr: int):
+        self.ptr = ptr
 
 
 # ---------------------------------------------------------------------------- the module
