@@ -355,6 +355,9 @@ TENSOR_OPS: Dict[str, Callable] = {
     "gather": lambda a, b, x, k: {"out": a.gather(k["dim"], x["index"])},
     "cumsum": lambda a, b, x, k: {"out": a.cumsum(k["dim"])},
     "flip": lambda a, b, x, k: {"out": a.flip(_axis(k["dims"]))},
+    "arange": lambda a, b, x, k: {"out": creation.arange(
+        k["start"], k["end"], k["step"], dtype=k["dtype"] if k["float"] else None)},
+    "eye": lambda a, b, x, k: {"out": creation.eye(k["n"], k["m"], dtype=k["dtype"])},
 }
 
 
@@ -362,11 +365,12 @@ def _run_tensor_ops(meta, arrays, root, unroll) -> Comparison:
     letters = [c for c in "ab" if f"in_{c}" in arrays]
     inputs = [_leaf(arrays[f"in_{c}"]) for c in letters]
     extra = {k: Tensor(arrays[k]) for k in ("mask", "index") if k in arrays}
-    outputs = TENSOR_OPS[meta["op"]](*(inputs + [None])[:2], extra, meta)
+    outputs = TENSOR_OPS[meta["op"]](*(inputs + [None, None])[:2], extra, meta)
     if len(outputs) != sum(k in arrays for k in outputs) or \
             any(k.startswith("out") and k not in outputs for k in arrays):
         return [("outputs", f"outputs {sorted(outputs)} differ from PyTorch's", np.zeros(0))]
-    _weighted_backward({k: o for k, o in outputs.items() if f"w_{k}" in arrays}, arrays)
+    if inputs:  # the factories (arange, eye) have none, and no gradients
+        _weighted_backward({k: o for k, o in outputs.items() if f"w_{k}" in arrays}, arrays)
     rows = [(key, out, arrays[key]) for key, out in outputs.items()]
     rows += [(f"grad_{c}", t.grad, arrays[f"grad_{c}"])
              for c, t in zip(letters, inputs) if f"grad_{c}" in arrays]
