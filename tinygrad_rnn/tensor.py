@@ -851,6 +851,7 @@ class Tensor:
         if not isinstance(dim, numbers.Integral):
             raise TypeError(f"{op}(dim) takes one int dim, got {dim!r}; use "
                             f"a{op}(dim=(...)) to reduce over several")
+        dim = int(dim)
         indices = self._arg_extreme("arg" + op, dim, True)
         values = self.gather(dim, indices)
         if not keepdim:
@@ -981,6 +982,7 @@ class Tensor:
             raise ValueError(f"norm(): only vector norms are supported (p a number or 'fro'), "
                              f"got p={p!r}")
         _require_float(self, "norm")
+        p = float(p)
         axes = _normalize_axes(_axis_arg(None, dim), self.ndim)
         axes = axes if self.ndim else ()
         a, xp = self.data, self.xp
@@ -1183,10 +1185,10 @@ class Tensor:
                              f"{self.shape[dim]}")
         # An integer-array index picking out[i,j,k] = self[i, index[i,j,k], k] (dim = 1):
         # aranges along the other axes, shaped to broadcast against ``index``.
-        grid = [self.xp.arange(n).reshape((1,) * d + (n,) + (1,) * (index.ndim - d - 1))
-                for d, n in enumerate(index.shape)]
-        grid[dim] = index
-        grid = tuple(grid)
+        aranges = [self.xp.arange(n).reshape((1,) * d + (n,) + (1,) * (index.ndim - d - 1))
+                   for d, n in enumerate(index.shape)]
+        aranges[dim] = index
+        grid = tuple(aranges)
         return Tensor._make(self.data[grid], (self,),
                             lambda g: (IndexedGrad(grid, g, True),), "gather")
 
