@@ -187,3 +187,14 @@ def test_grad_frees_the_graph_unless_retained():
     with pytest.raises(RuntimeError, match="second time"):
         tg.autograd.grad(y, x)
     assert "second time" in FREED_GRAPH_MESSAGE
+
+
+def test_dtype_conversions_torch_style():
+    x = Tensor([1.5, -2.5], requires_grad=True)
+    y = x.to(tg.float64)
+    assert y.dtype == tg.float64 and y.requires_grad
+    y.sum().backward()
+    assert x.grad.dtype == tg.float32 and x.grad.tolist() == [1.0, 1.0]
+    assert x.long().dtype == tg.int64 and x.long().tolist() == [1, -2]  # truncation, as torch
+    assert x.half().dtype == tg.float16 and x.is_floating_point()
+    assert not x.long().is_floating_point() and x.to("numpy") is x

@@ -320,7 +320,10 @@ class Tensor:
     def to(self, target: str) -> "Tensor":
         """This tensor on another backend (``"numpy"`` or ``"cupy"``). Differentiable, like
         ``torch.Tensor.to``: the result of moving a leaf is not a leaf; move a model's
-        parameters with ``Module.to``, which keeps them leaves."""
+        parameters with ``Module.to``, which keeps them leaves. A dtype (``x.to(tg.float64)``)
+        converts like :meth:`astype`: strings name backends, as devices in PyTorch."""
+        if not isinstance(target, str):
+            return self.astype(target)
         target_module = backend.module_for(target, "Tensor.to()")
         if target_module is self.xp:
             return self
@@ -726,6 +729,16 @@ class Tensor:
     # defaults and gradients, including at kinks and ties (|x| at 0, sqrt at 0, tied maxima).
     # Integer inputs to the float functions (sqrt, sin, ...) are promoted to the default float
     # dtype first, as PyTorch does.
+
+    def long(self) -> "Tensor":
+        """As int64 (class indices; no gradient flows through an integer tensor)."""
+        return self.astype("int64")
+
+    def half(self) -> "Tensor":
+        return self.astype("float16")
+
+    def is_floating_point(self) -> bool:
+        return self.data.dtype.kind == "f"
 
     # ------------------------------------------------------------------ elementwise math
     def _float_data(self):
