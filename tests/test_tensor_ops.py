@@ -12,6 +12,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import Tensor, parity
@@ -267,3 +269,44 @@ def test_dim_empty_tuple_reduces_every_axis_as_in_pytorch():
     # var_backward for an empty dim list), so this case is checked by formula only.
     x.var(dim=()).backward()
     np.testing.assert_allclose(x.grad.numpy(), 2 * (a - a.mean()) / (a.size - 1), rtol=1e-14)
+
+
+@given(length=st.integers(0, 12), size=st.integers(1, 5), chunks=st.integers(1, 6))
+def test_split_and_chunk_pieces_rebuild_the_tensor(length, size, chunks):
+    a = np.arange(float(length * 2)).reshape(2, length)
+    x = Tensor(a, requires_grad=True)
+    pieces = x.split(size, dim=1)
+    # PyTorch's rule: pieces of ``size``, the last one shorter; one empty piece if length 0.
+    assert [p.shape[1] for p in pieces] == ([size] * (length // size)
+                                            + ([length % size] if length % size else [])
+                                            or [0])
+    np.testing.assert_array_equal(Tensor.cat(list(pieces), dim=1).numpy(), a)
+    parts = x.chunk(chunks, dim=-1)
+    step = -(-length // chunks) if length else 0
+    assert all(p.shape[1] == step for p in parts[:-1]) and len(parts) <= chunks
+    np.testing.assert_array_equal(Tensor.cat(list(parts), dim=1).numpy(), a)
+    sum((p * float(i + 1)).sum() for i, p in enumerate(parts)).backward()
+    expected = np.concatenate([np.full((2, p.shape[1]), i + 1.0) for i, p in enumerate(parts)],
+                              axis=1)
+    np.testing.assert_array_equal(x.grad.numpy(), expected)
+
+
+@given(shape=st.lists(st.integers(1, 3), min_size=1, max_size=3), dim=st.integers(0, 2),
+       seed=st.integers(0, 2**16))
+def test_gather_matches_take_along_axis_and_scatters_back(shape, dim, seed):
+    dim = dim % len(shape)
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(shape)
+    index_shape = list(shape)
+    index_shape[dim] = 4  # longer than the axis: indices repeat
+    index = rng.integers(0, shape[dim], size=index_shape)
+    x = Tensor(a, requires_grad=True)
+    out = x.gather(dim, Tensor(index))
+    np.testing.assert_array_equal(out.numpy(), np.take_along_axis(a, index, axis=dim))
+    out.sum().backward()
+    expected = np.zeros(shape)
+    for position in np.ndindex(*index.shape):
+        target = list(position)
+        target[dim] = index[position]
+        expected[tuple(target)] += 1.0
+    np.testing.assert_array_equal(x.grad.numpy(), expected)
