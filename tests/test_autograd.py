@@ -518,9 +518,16 @@ def test_astype_to_non_float_is_cut_from_the_graph(dtype):
 MIXED = [
     ("add", lambda a, b: a + b), ("sub", lambda a, b: a - b), ("mul", lambda a, b: a * b),
     ("div", lambda a, b: a / (b * b + 1)), ("pow", lambda a, b: (a * a + 1) ** b),
-    ("matmul", lambda a, b: a @ b.T), ("cat", lambda a, b: Tensor.cat([a, b])),
+    ("cat", lambda a, b: Tensor.cat([a, b])),
     ("stack", lambda a, b: Tensor.stack([a, b])),
 ]
+
+
+def test_matmul_of_two_dtypes_raises_as_in_pytorch():
+    # torch.mm: "expected m1 and m2 to have the same dtype"; NumPy would promote silently.
+    a, b = Tensor(np.ones((2, 3)), dtype="float32"), Tensor(np.ones((3, 2)), dtype="float64")
+    with pytest.raises(RuntimeError, match="expected m1 and m2 to have the same dtype"):
+        a @ b
 
 
 @pytest.mark.parametrize("name, fn", MIXED, ids=[m[0] for m in MIXED])

@@ -263,7 +263,7 @@ def test_softmax_methods_need_a_dim_and_a_float_tensor():
 def test_dim_empty_tuple_reduces_every_axis_as_in_pytorch():
     a = np.array([[1.0, 2.0, 4.0], [0.5, -1.0, 3.0]])
     x = Tensor(a, requires_grad=True)
-    assert x.sum(dim=()).item() == a.sum() and x.sum(axis=()).shape == (2, 3)  # NumPy: none
+    assert x.sum(dim=()).item() == a.sum()
     np.testing.assert_allclose(x.var(dim=()).item(), a.var(ddof=1), rtol=1e-14)
     # The formula 2 (x - mean) / (N - 1); PyTorch 2.13 gives +-inf here (a bug in its
     # var_backward for an empty dim list), so this case is checked by formula only.

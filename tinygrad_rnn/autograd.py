@@ -25,6 +25,17 @@ buffer at ``index``, never as a full-size array of zeros.
 After the sweep each node drops its closure and its parents, so the saved arrays and the
 intermediate tensors are freed at once, unless ``retain_graph=True``. Walking a freed node
 again raises the same ``RuntimeError`` PyTorch raises.
+
+**Version counters.** A backward closure reads the arrays its op saved, so an in-place change
+to one of them between the forward and ``backward()`` (``optimizer.step()`` in between, say)
+would silently give the gradient of a different function. As in PyTorch, every in-place op
+bumps the modified tensor's :class:`VersionCounter`, and the sweep refuses to run a node whose
+saved tensors were modified after it was recorded. To keep this free for the thousands of
+nodes an unrolled RNN records, a node stores no versions: it stores the value of a global
+clock that ticks at every in-place op (``_Mode.clock``), and a counter remembers the clock
+value of its last change. A node only has to look at its saved tensors when the clock has
+moved since it was recorded, and a saved tensor was modified after the node iff its counter's
+``clock`` is later than the node's.
 """
 from __future__ import annotations
 
@@ -41,21 +52,76 @@ FREED_GRAPH_MESSAGE = (
     "hidden state in truncated BPTT).")
 
 
+MODIFIED_SAVED_MESSAGE = (
+    "one of the variables needed for gradient computation has been modified by an inplace "
+    "operation: {what}, saved by '{op}' for its backward, is at version {version}: the "
+    "in-place '{by}' changed it after '{op}' ran. Hint: do the in-place update after "
+    "backward() (e.g. optimizer.step() after loss.backward()), or use the out-of-place form "
+    "(y = y + x) so the saved value survives.")
+
+
 class _Mode:
     """Global switches, read on every op (a class attribute lookup is cheap)."""
     grad_enabled = True
     anomaly = False
+    clock = 0  # ticks at every in-place op; see "Version counters" above
+
+
+class VersionCounter:
+    """How often a tensor's memory was changed in place (``version``), by which op last, and
+    at what tick of ``_Mode.clock``. A tensor and its views share one counter, since they
+    share memory. Tensors get one lazily: at their first in-place change, when a view of
+    them is taken, or when an op saves its own output (``exp``: the closure reads it)."""
+    __slots__ = ("version", "clock", "op")
+
+    def __init__(self):
+        self.version = 0
+        self.clock = 0
+        self.op = ""
+
+    def bump(self, op: str) -> None:
+        _Mode.clock += 1
+        self.version += 1
+        self.clock = _Mode.clock
+        self.op = op
 
 
 class Node:
     """How one tensor was computed: ``backward(grad_out) -> grads of parents`` (None where a
-    parent needs no gradient). ``op`` names the operation in errors and graph drawings."""
-    __slots__ = ("op", "parents", "backward")
+    parent needs no gradient). ``op`` names the operation in errors and graph drawings.
 
-    def __init__(self, op: str, parents: tuple, backward: Callable):
+    ``saved`` lists the positions of the parents whose values ``backward`` reads (None: all
+    of them), ``saves_output`` says that it reads the output too, and ``clock`` is the clock
+    when the node was recorded: together they let the sweep detect saved values that were
+    changed in place afterwards. The output's counter (``out_version``) is attached when the
+    output gets one (``Tensor._version_counter``): until then it cannot have been changed."""
+    __slots__ = ("op", "parents", "backward", "saved", "saves_output", "out_version", "clock")
+
+    def __init__(self, op: str, parents: tuple, backward: Callable, saved: tuple | None = None,
+                 saves_output: bool = False):
         self.op = op
         self.parents = parents
         self.backward = backward
+        self.saved = saved
+        self.saves_output = saves_output
+        self.out_version: VersionCounter | None = None
+        self.clock = _Mode.clock
+
+    def check_saved_versions(self) -> None:
+        """Raise PyTorch's error if a value this node saved was modified in place since."""
+        parents = self.parents
+        positions = range(len(parents)) if self.saved is None else self.saved
+        for i in positions:
+            counter = getattr(parents[i], "_version", None)  # None: never changed or viewed
+            if counter is not None and counter.clock > self.clock:
+                self._raise_modified(counter, _describe_tensor(parents[i], f"input {i}"))
+        counter = self.out_version
+        if counter is not None and counter.clock > self.clock:
+            self._raise_modified(counter, "its output")
+
+    def _raise_modified(self, counter: VersionCounter, what: str):
+        raise RuntimeError(MODIFIED_SAVED_MESSAGE.format(
+            what=what, op=self.op, version=counter.version, by=counter.op))
 
     def free(self) -> None:
         """Drop the saved arrays and the links to the inputs; keep the name for messages."""
@@ -68,6 +134,10 @@ class Node:
 
     def __repr__(self) -> str:
         return f"<{self.op}>" if not self.freed else f"<{self.op} (freed)>"
+
+
+def _describe_tensor(tensor, role: str) -> str:
+    return f"{role} (a tensor of shape {tuple(tensor.shape)} and dtype {tensor.dtype})"
 
 
 # ----------------------------------------------------------------------------- grad modes
@@ -180,8 +250,7 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
             is_owned = key in owned
             owned.discard(key)
             if tensor._hooks:
-                g = _run_hooks(tensor, g)
-                is_owned = False
+                g, is_owned = _run_hooks(tensor, g, is_owned)
                 if anomaly:
                     check_finite(g, "a hook registered with register_hook", "returned gradient")
             node = tensor._node
@@ -190,6 +259,8 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
                 continue
             if tensor._retains_grad:
                 tensor._accumulate_grad(g)
+            if node.clock != _Mode.clock:  # something was changed in place since: look closer
+                node.check_saved_versions()
             parent_grads = node.backward(g)
             for parent, pg in zip(node.parents, parent_grads):
                 if pg is None or not parent.requires_grad:
@@ -263,13 +334,31 @@ def _initial_grad(root, grad):
     return data.astype(root.data.dtype, copy=False)
 
 
-def _run_hooks(tensor, g):
+def _run_hooks(tensor, g, owned: bool):
+    """Pass ``g`` through ``tensor``'s hooks; return the gradient and whether the sweep owns it.
+
+    A hook may modify its argument in place, so it gets a private copy unless the sweep owns
+    ``g`` (a gradient a node returned may be shared: ``a + b`` sends one array to both). What
+    a hook returns must be a Tensor of the same shape and dtype, as PyTorch checks."""
     from .tensor import Tensor
+    if not owned:
+        g, owned = g.copy(), True
     for hook in tensor._hooks:
         result = hook(Tensor._wrap(g))
-        if result is not None:
-            g = result.data if isinstance(result, Tensor) else result
-    return g
+        if result is None:
+            continue
+        name = getattr(hook, "__name__", type(hook).__name__)
+        if not isinstance(result, Tensor):
+            raise TypeError(f"expected Variable, but hook returned '{type(result).__name__}' "
+                            f"(hook '{name}' must return a Tensor or None)")
+        if result.shape != tuple(g.shape):
+            raise RuntimeError(f"hook '{name}' has changed the size of value (was "
+                               f"{tuple(g.shape)}, got {result.shape})")
+        if result.dtype != g.dtype:
+            raise RuntimeError(f"hook '{name}' has changed the type of value (was {g.dtype} "
+                               f"got {result.dtype})")
+        g, owned = result.data, False  # the hook's caller may still hold that tensor
+    return g, owned
 
 
 
@@ -365,13 +454,14 @@ def _sweep_to_inputs(root, inputs, retain_graph: bool) -> list:
             is_owned = key in owned
             owned.discard(key)
             if tensor._hooks:
-                g = _run_hooks(tensor, g)
-                is_owned = False
+                g, is_owned = _run_hooks(tensor, g, is_owned)
             if key in wanted:
                 found[wanted[key]] = g.astype(tensor.data.dtype, copy=not is_owned)
             node = tensor._node
             if node is None:
                 continue
+            if node.clock != _Mode.clock:  # something was changed in place since: look closer
+                node.check_saved_versions()
             for parent, pg in zip(node.parents, node.backward(g)):
                 if pg is not None and parent.requires_grad:
                     if _Mode.anomaly:

@@ -286,7 +286,7 @@ class SGD(Optimizer):
                 buf *= momentum
                 buf += (1 - group["dampening"]) * grad
             grad = grad + momentum * buf if group["nesterov"] else buf
-        p.data -= group["lr"] * grad
+        p.sub_(group["lr"] * grad)  # in place: bumps p's version, so stale graphs notice
 
 
 class Adam(Optimizer):
@@ -346,7 +346,7 @@ class Adam(Optimizer):
             v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
         step_size = group["lr"] / (1 - beta1 ** t)
         denom = xp.sqrt(v) / (1 - beta2 ** t) ** 0.5 + group["eps"]
-        p.data -= step_size * m / denom  # (step_size * m) / denom, as torch's addcdiv_
+        p.sub_(step_size * m / denom)  # (step_size * m) / denom, as torch's addcdiv_
 
 
 # ------------------------------------------------------------------------------ helpers

@@ -19,11 +19,43 @@ import warnings
 from typing import Callable, Iterable, NamedTuple, Sequence
 
 from . import autograd, backend
-from .autograd import IndexedGrad, Node, _Mode
+from .autograd import IndexedGrad, Node, VersionCounter, _Mode
 from .errors import ShapeError
 
 Shape = tuple
 _ndarray = backend.np.ndarray
+
+
+def _power(xp, a, p):
+    """``a ** p`` for a number ``p``. PyTorch computes ``x ** ±0.5`` as (1 /) sqrt(x), so
+    at -inf it gives NaN where the IEEE pow gives inf or 0; follow it."""
+    if p == 0.5:
+        return xp.sqrt(a)
+    if p == -0.5:
+        return 1 / xp.sqrt(a)
+    return a ** p
+
+
+def _check_overlap(target, source, op: str) -> None:
+    """PyTorch refuses an in-place op that reads memory it partly writes (``x -= x[0]``);
+    NumPy would buffer it. Reading exactly the memory written (``x += x``) is fine."""
+    if not backend.module_of(target).may_share_memory(target, source):
+        return
+    while source.ndim > target.ndim and source.shape[0] == 1:  # x[0] = x for x of shape (1, n)
+        source = source[0]
+    same = source.size == 1 == target.size or (source.shape == target.shape
+                                                and source.strides == target.strides)
+    if not (same and _address(source) == _address(target)):
+        raise RuntimeError(
+            "unsupported operation: some elements of the input tensor and the written-to "
+            f"tensor refer to a single memory location ({op}). Please clone() the tensor "
+            "before performing the operation.")
+
+
+def _address(a) -> int:
+    """Where ``a``'s first element lives (NumPy or CuPy)."""
+    interface = getattr(a, "__array_interface__", None)
+    return interface["data"][0] if interface is not None else a.data.ptr
 
 
 def _reduce_to(grad, like):
@@ -42,17 +74,69 @@ def _reduce_to(grad, like):
 
 def _broadcast(fn, a, b, op: str):
     """``fn(a, b)`` for arrays that must broadcast; NumPy's error becomes a PyTorch-style one.
-
-    An integer (or bool) array meeting a float one takes the float's dtype first, as in
-    PyTorch: NumPy would widen ``int64 * float32`` to float64.
-    """
-    kind_a, kind_b = a.dtype.kind, b.dtype.kind
-    if kind_a != kind_b and "f" in (kind_a, kind_b):
-        a, b = (a.astype(b.dtype), b) if kind_b == "f" else (a, b.astype(a.dtype))
+    Both operands are first cast to PyTorch's result dtype (:func:`_result_dtype`). float16
+    is computed in float32 and rounded once, as PyTorch does: so a scalar such as 1e30 (inf
+    in float16) still gives ``0 * 1e30 = 0``."""
+    dtype = a.dtype if a.dtype == b.dtype else _result_dtype(a, b)
+    compute = _FLOAT32 if dtype == _FLOAT16 else dtype
+    a, b = a.astype(compute, copy=False), b.astype(compute, copy=False)
     try:
-        return fn(a, b)
+        out = fn(a, b)
     except ValueError as exc:
-        raise _broadcast_error(a.shape, b.shape, op, exc) from None
+        error = _broadcast_error(a.shape, b.shape, op, exc)
+        raise (RuntimeError(str(exc)) if error is exc else error) from None
+    return out if compute == dtype or out.dtype.kind == "b" else out.astype(dtype)
+
+
+_FLOAT16, _FLOAT32 = backend.np.dtype("float16"), backend.np.dtype("float32")
+_FLOAT16_MAX = 65504.0
+
+
+def _result_dtype(a, b):
+    """The dtype of ``a op b`` by PyTorch's rules, which differ from NumPy's in two ways.
+
+    * Categories: bool < integer < float. An integer meeting a float takes the float's dtype
+      (``int64 * float32`` is float32; NumPy would widen it to float64).
+    * 0-d operands are "weak", like Python numbers: they decide the dtype only when they are
+      of a higher category than the operands with dimensions. ``t32 * np.array(2.0)`` stays
+      float32, ``int32_t * np.array(2.0)`` is float64. (Python numbers reach this function
+      already as 0-d arrays in the dtype PyTorch gives them, see ``Tensor._operand``.)
+    """
+    if (a.ndim == 0) == (b.ndim == 0):
+        return _promote(a.dtype, b.dtype)
+    dim, zero = (a.dtype, b.dtype) if b.ndim == 0 else (b.dtype, a.dtype)
+    if dim.kind == "f":
+        return dim
+    if dim.kind == "b" or zero.kind == "f":
+        return _promote(dim, zero)
+    return dim  # an integer tensor keeps its dtype against a 0-d integer or bool
+
+
+def _promote(d1, d2):
+    """PyTorch's ``promote_types``: within one category the wider type (NumPy's rule),
+    across categories the dtype of the higher one."""
+    k1, k2 = d1.kind == "f", d2.kind == "f"
+    if k1 != k2:
+        return d1 if k1 else d2
+    return backend.np.promote_types(d1, d2)
+
+
+#: PyTorch's names for dtypes in its casting errors ("result type Float can't be cast ...").
+_TORCH_TYPE_NAMES = {"float16": "Half", "float32": "Float", "float64": "Double",
+                     "int8": "Char", "int16": "Short", "int32": "Int", "int64": "Long",
+                     "uint8": "Byte", "bool": "Bool"}
+
+
+def _can_cast(source, target) -> bool:
+    """PyTorch's ``can_cast`` for in-place results: never float to integer or bool, never
+    an integer to bool."""
+    if source.kind == "f":
+        return target.kind == "f"
+    return target.kind != "b" or source.kind == "b"
+
+
+def _torch_type_name(dtype) -> str:
+    return _TORCH_TYPE_NAMES.get(str(dtype), str(dtype))
 
 
 def _broadcast_error(a_shape, b_shape, op: str, exc: Exception) -> Exception:
@@ -73,20 +157,20 @@ def _broadcast_error(a_shape, b_shape, op: str, exc: Exception) -> Exception:
 
 
 def _axis_arg(axis, dim):
-    """Accept PyTorch's ``dim=`` as an alias of ``axis=``; ``dim=()`` means every axis, as in
-    PyTorch (NumPy's ``axis=()`` means none)."""
+    """Accept PyTorch's ``dim=`` as an alias of ``axis=``."""
     if dim is not None:
         if axis is not None:
             raise TypeError("pass either axis= or dim=, not both")
-        return None if isinstance(dim, (tuple, list)) and not dim else dim
+        return dim
     return axis
 
 
 def _normalize_axes(axis, ndim: int) -> tuple:
-    """``axis`` (None, int or tuple) as a sorted tuple of non-negative axes."""
-    if axis is None:
+    """``axis`` (None, int or tuple) as a sorted tuple of non-negative axes. An empty tuple
+    means all axes, as ``dim=()`` does in PyTorch's reductions (NumPy would reduce none)."""
+    axes = () if axis is None else (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    if not axes:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
     out, n = [], max(ndim, 1)  # a 0-d tensor accepts axis 0 and -1, as in PyTorch
     for a in axes:
         if not -n <= a < n:
@@ -112,8 +196,10 @@ class Tensor:
     default dtype (``float32`` unless :func:`tinygrad_rnn.set_default_dtype` changed it),
     Python ints ``int64``; arrays keep their dtype unless ``dtype`` is given.
     """
+    # ``_version`` (a VersionCounter) and ``_base`` (the tensor a view looks into) are left
+    # unset on most tensors, and read with getattr(t, name, None): ops stay as cheap as before.
     __slots__ = ("data", "grad", "requires_grad", "_node", "_hooks", "_retains_grad",
-                 "__weakref__")
+                 "_version", "_base", "__weakref__")
     __array_priority__ = 1000  # so that ``ndarray * Tensor`` calls Tensor.__rmul__
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
@@ -147,9 +233,16 @@ class Tensor:
         return t
 
     @classmethod
-    def _make(cls, array, parents: tuple, backward: Callable, op: str) -> "Tensor":
+    def _make(cls, array, parents: tuple, backward: Callable, op: str, *,
+              saved: tuple | None = None, saves_output: bool = False,
+              view_of: "Tensor | None" = None) -> "Tensor":
         """The result of an op: records a graph node if grad mode is on and an input needs a
-        gradient. This is the only place graph nodes are created."""
+        gradient. This is the only place graph nodes are created.
+
+        ``saved``: positions of the parents whose values ``backward`` reads (default: all),
+        ``saves_output``: ``backward`` reads the result; both are checked against in-place
+        changes before ``backward`` runs. ``view_of``: the result shares ``view_of``'s memory
+        (a NumPy view), so it shares its version counter too."""
         if isinstance(array, backend.HOST_SCALAR):  # NumPy turns 0-d results into scalars
             array = backend.np.asarray(array)
         t = object.__new__(cls)
@@ -163,8 +256,10 @@ class Tensor:
             for p in parents:  # a plain loop: this runs for every op, any() costs more
                 if p.requires_grad:
                     t.requires_grad = True
-                    t._node = Node(op, parents, backward)
+                    t._node = Node(op, parents, backward, saved, saves_output)
                     break
+        if view_of is not None:
+            t._become_view_of(view_of)
         if _Mode.anomaly:
             autograd.check_finite(array, op, "forward (output)")
         return t
@@ -179,9 +274,14 @@ class Tensor:
                     f"one with .to({backend.name_of(self.data)!r})")
             return other
         if isinstance(other, numbers.Number) and not isinstance(other, bool):
-            floating = self.data.dtype.kind == "f"
-            dtype = self.data.dtype if floating or isinstance(other, numbers.Integral) \
-                else backend.get_default_dtype()
+            # A Python (or NumPy) number is weak: it takes our dtype if it fits our category.
+            kind = self.data.dtype.kind
+            if isinstance(other, numbers.Integral):
+                dtype = self.data.dtype if kind != "b" else backend.np.dtype("int64")
+            else:
+                dtype = self.data.dtype if kind == "f" else backend.get_default_dtype()
+            if dtype == _FLOAT16 and abs(other) > _FLOAT16_MAX:
+                dtype = _FLOAT32  # 1e30 would be inf in float16; float16 ops compute in float32
             return Tensor._wrap(self.xp.asarray(other, dtype=dtype))
         if backend.is_array(other) or isinstance(other, (list, tuple)):
             return Tensor(other)
@@ -225,6 +325,7 @@ class Tensor:
     def numel(self) -> int:
         return int(self.data.size)
 
+    # ------------------------------------------------------------------- Python protocols
     def __bool__(self) -> bool:
         if self.data.size != 1:
             raise RuntimeError(f"Boolean value of Tensor with {self.data.size} values is "
@@ -235,6 +336,42 @@ class Tensor:
         if self.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
+
+    def __iter__(self):
+        """The rows ``self[0], self[1], ...`` (Python would otherwise index a 0-d tensor
+        until IndexError and make ``list(Tensor(1.0))`` an empty list)."""
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    def _python_scalar(self):
+        if self.data.size != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars "
+                             f"(this one has shape {self.shape})")
+        return self.data.item()
+
+    def __float__(self) -> float:
+        return float(self._python_scalar())
+
+    def __int__(self) -> int:
+        return int(self._python_scalar())
+
+    def __index__(self) -> int:
+        """Integer tensors with one element can index Python sequences, as in PyTorch."""
+        if self.data.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors of a single element can be converted to an "
+                            f"index, got dtype {self.dtype}")
+        return int(self._python_scalar())
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` formats the number of a 0-d tensor (as in PyTorch)."""
+        if self.ndim == 0:
+            return format(self.data.item(), spec)
+        if spec:
+            raise TypeError(f"unsupported format string passed to Tensor.__format__ (only 0-d "
+                            f"tensors take a format spec; this one has shape {self.shape}: "
+                            "use .item())")
+        return str(self)
 
     def __repr__(self) -> str:
         body = backend.np.array2string(self.numpy(), separator=", ", precision=4,
@@ -259,16 +396,20 @@ class Tensor:
     def item(self) -> float:
         """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:
-            raise ValueError(f"a Tensor with {self.data.size} elements cannot be converted to "
-                             "a Python scalar; only one-element tensors can")
+            raise ShapeError(f"a Tensor with {self.data.size} elements cannot be converted to "
+                             "Scalar; only one-element tensors can")
         return self.data.item()
 
     def tolist(self):
         return self.numpy().tolist()
 
     def detach(self) -> "Tensor":
-        """The same data, cut from the graph (no gradient flows through it)."""
-        return Tensor._wrap(self.data)
+        """The same data, cut from the graph (no gradient flows through it). It shares memory
+        and the version counter with ``self``, as in PyTorch: changing one in place changes
+        the other, and is seen by the graphs that saved either."""
+        t = Tensor._wrap(self.data)
+        t._version = self._version_counter()
+        return t
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
         """Set whether gradients are accumulated into this (leaf) tensor's ``.grad``."""
@@ -331,7 +472,8 @@ class Tensor:
 
         def backward(g):
             return (backend.to_backend(g, source),)
-        return Tensor._make(backend.to_backend(self.data, target), (self,), backward, "to")
+        return Tensor._make(backend.to_backend(self.data, target), (self,), backward, "to",
+                            saved=())
 
     def astype(self, dtype) -> "Tensor":
         """A copy with another dtype (differentiable for float dtypes)."""
@@ -344,7 +486,7 @@ class Tensor:
 
         def backward(g):
             return (g.astype(source),)
-        return Tensor._make(self.data.astype(dtype), (self,), backward, "astype")
+        return Tensor._make(self.data.astype(dtype), (self,), backward, "astype", saved=())
 
     def float(self) -> "Tensor":
         return self.astype("float32")
@@ -361,7 +503,7 @@ class Tensor:
             return (_reduce_to(g, a) if self.requires_grad else None,
                     _reduce_to(g, b) if other.requires_grad else None)
         out = _broadcast(operator.add, a, b, "add")
-        return Tensor._make(out, (self, other), backward, "add")
+        return Tensor._make(out, (self, other), backward, "add", saved=())
 
     def __sub__(self, other) -> "Tensor":
         other = self._operand(other)
@@ -371,7 +513,7 @@ class Tensor:
             return (_reduce_to(g, a) if self.requires_grad else None,
                     _reduce_to(-g, b) if other.requires_grad else None)
         out = _broadcast(operator.sub, a, b, "sub")
-        return Tensor._make(out, (self, other), backward, "sub")
+        return Tensor._make(out, (self, other), backward, "sub", saved=())
 
     def __mul__(self, other) -> "Tensor":
         other = self._operand(other)
@@ -381,7 +523,8 @@ class Tensor:
             return (_reduce_to(g * b, a) if self.requires_grad else None,
                     _reduce_to(g * a, b) if other.requires_grad else None)
         out = _broadcast(operator.mul, a, b, "mul")
-        return Tensor._make(out, (self, other), backward, "mul")
+        return Tensor._make(out, (self, other), backward, "mul",
+                            saved=_cross_saved(self, other))
 
     def __truediv__(self, other) -> "Tensor":
         other = self._operand(other)
@@ -389,11 +532,12 @@ class Tensor:
 
         def backward(g):
             return (_reduce_to(g / b, a) if self.requires_grad else None,
-                    _reduce_to(-g * a / (b * b), b) if other.requires_grad else None)
+                    _reduce_to(-g * (a / b / b), b) if other.requires_grad else None)
         if a.dtype.kind != "f" and b.dtype.kind != "f":  # int / int is a float, as in PyTorch
             a = a.astype(backend.get_default_dtype())
         out = _broadcast(operator.truediv, a, b, "div")
-        return Tensor._make(out, (self, other), backward, "div")
+        return Tensor._make(out, (self, other), backward, "div",
+                            saved=(0, 1) if other.requires_grad else (1,))
 
     def __pow__(self, exponent) -> "Tensor":
         if isinstance(exponent, numbers.Number) and not isinstance(exponent, bool):
@@ -416,16 +560,23 @@ class Tensor:
                 limit = (a == 0) & (b >= 0)
                 gb = _reduce_to(xp.where(limit, 0, g * out * xp.log(xp.where(limit, 1, a))), b)
             return ga, gb
-        return Tensor._make(out, (self, exponent), backward, "pow")
+        return Tensor._make(out, (self, exponent), backward, "pow",
+                            saves_output=exponent.requires_grad)
 
     def _pow_scalar(self, p) -> "Tensor":
+        if isinstance(p, backend.HOST_SCALAR):  # a NumPy scalar is weak, like a Python number
+            p = p.item()
         a = self.data
+        if a.dtype.kind != "f" and isinstance(p, float):  # int ** 0.5 is a float32 tensor
+            a = a.astype(backend.get_default_dtype())
+        elif a.dtype.kind in "iu" and p < 0:
+            raise RuntimeError("Integers to negative integer powers are not allowed.")
 
         def backward(g):
             if p == 0:  # d/dx x**0 = 0, also at x = 0 (where a ** -1 is inf)
                 return (self.xp.zeros_like(g),)
-            return (g * (p * a ** (p - 1)),)
-        return Tensor._make(a ** p, (self,), backward, f"pow({p:g})")
+            return (g * (p * _power(self.xp, a, p - 1)),)
+        return Tensor._make(_power(self.xp, a, p), (self,), backward, f"pow({p:g})")
 
     def __rpow__(self, base) -> "Tensor":
         """``base ** self`` for a number or array ``base``."""
@@ -444,17 +595,251 @@ class Tensor:
         return self._operand(other) / self
 
     def __neg__(self) -> "Tensor":
-        return Tensor._make(-self.data, (self,), lambda g: (-g,), "neg")
+        return Tensor._make(-self.data, (self,), lambda g: (-g,), "neg", saved=())
+
+    # --------------------------------------------------------------------------- comparisons
+    # Elementwise, with broadcasting and dtype promotion like the arithmetic ops; the result
+    # is a bool tensor that records no graph (as in PyTorch). Defining ``__eq__`` would make
+    # Tensors unhashable; they stay hashable *by identity* (``__hash__`` below), so sets and
+    # dicts of parameters keep working. Package code compares tensors with ``is``/``id()``.
+    def _compare(self, other, fn, op: str):
+        try:
+            other = self._operand(other)
+        except TypeError:
+            return NotImplemented  # ``t == None`` is False, ``t < None`` a TypeError
+        return Tensor._wrap(self.xp.asarray(_broadcast(fn, self.data, other.data, op)))
+
+    def __eq__(self, other):  # type: ignore[override]
+        return self._compare(other, operator.eq, "eq")
+
+    def __ne__(self, other):  # type: ignore[override]
+        return self._compare(other, operator.ne, "ne")
+
+    def __lt__(self, other):
+        return self._compare(other, operator.lt, "lt")
+
+    def __le__(self, other):
+        return self._compare(other, operator.le, "le")
+
+    def __gt__(self, other):
+        return self._compare(other, operator.gt, "gt")
+
+    def __ge__(self, other):
+        return self._compare(other, operator.ge, "ge")
+
+    __hash__ = object.__hash__
+
+    # ------------------------------------------------------------------------ in-place ops
+    # ``x += y``, ``x.add_(y)``, ``x[i] = v``, ... change x's memory (and that of the views
+    # that share it) and bump its version counter, with PyTorch's rules:
+    #
+    # * under ``no_grad()``, or when no tensor involved requires a gradient, they just run
+    #   (``with no_grad(): p -= lr * p.grad`` is how parameters are updated by hand);
+    # * on a leaf that requires grad, with grad mode on, they raise PyTorch's error;
+    # * PyTorch can also record an in-place op on a tensor inside a graph. Here a graph node
+    #   points at its input *tensors*, so rewriting a tensor's history in place would
+    #   reroute the gradients of every op that already read it; such ops raise a clear
+    #   error instead and ask for the out-of-place form (``y = y + x``).
+    #
+    # Views (basic indexing, reshape, transpose, detach) share memory with their base as in
+    # PyTorch, and therefore share its version counter: a graph that saved the base notices
+    # an in-place change made through a view, and the other way round.
+    def __iadd__(self, other) -> "Tensor":
+        return self.add_(other)
+
+    def __isub__(self, other) -> "Tensor":
+        return self.sub_(other)
+
+    def __imul__(self, other) -> "Tensor":
+        return self.mul_(other)
+
+    def __itruediv__(self, other) -> "Tensor":
+        return self.div_(other)
+
+    def add_(self, other) -> "Tensor":
+        return self._inplace_binary(self.xp.add, other, "add_")
+
+    def sub_(self, other) -> "Tensor":
+        return self._inplace_binary(self.xp.subtract, other, "sub_")
+
+    def mul_(self, other) -> "Tensor":
+        return self._inplace_binary(self.xp.multiply, other, "mul_")
+
+    def div_(self, other) -> "Tensor":
+        return self._inplace_binary(self.xp.true_divide, other, "div_")
+
+    def clamp_(self, min=None, max=None) -> "Tensor":
+        """Clamp to ``[min, max]`` in place (see :meth:`clip`)."""
+        self._check_inplace("clamp_")
+        a, min, max = self._clip_arguments(min, max)
+        self._check_cast(a.dtype, "clamp_")
+        self.xp.clip(self.data, min, max, out=self.data)
+        return self._bump_version("clamp_")
+
+    clip_ = clamp_
+
+    def zero_(self) -> "Tensor":
+        return self.fill_(0)
+
+    def fill_(self, value) -> "Tensor":
+        """Set every element to ``value`` (a number or a 0-d tensor), cast to our dtype."""
+        op = "fill_" if not isinstance(value, numbers.Number) or value != 0 else "zero_"
+        if isinstance(value, Tensor):
+            if value.ndim != 0:
+                raise ShapeError(f"fill_ only supports 0-dimension value tensor but got tensor "
+                                 f"with {value.ndim} dimensions.")
+            self._check_inplace(op, value)
+            value = value.data
+        else:
+            self._check_inplace(op)
+        try:
+            self.data[...] = value
+        except (ValueError, OverflowError):  # NaN or 1e30 into an integer tensor
+            raise RuntimeError(f"value cannot be converted to type {self.dtype} without "
+                               f"overflow ({op}({value}))") from None
+        return self._bump_version(op)
+
+    def copy_(self, src) -> "Tensor":
+        """Copy ``src`` (broadcast to our shape, cast to our dtype) into this tensor."""
+        src = self._operand(src)
+        self._check_inplace("copy_", src)
+        try:
+            fits = backend.np.broadcast_shapes(src.shape, self.shape) == self.shape
+        except ValueError:
+            fits = False
+        if not fits:  # NumPy would also drop leading 1s of src: (1, 3) into (3,)
+            raise ShapeError(f"output with shape {list(self.shape)} doesn't match the "
+                             f"broadcast shape {list(src.shape)} (copy_: the source must "
+                             "broadcast to the shape of the tensor copied into)")
+        self._assign(..., src.data, "copy_")
+        return self._bump_version("copy_")
+
+    def __setitem__(self, index, value) -> None:
+        """``x[index] = value``: NumPy indexing (as in :meth:`__getitem__`); ``value`` is
+        broadcast to the indexed shape and cast to our dtype."""
+        value = self._operand(value)
+        index, _ = _backend_index(index, self.xp)
+        self._indexed(index)  # a bad index is reported first, as in PyTorch
+        self._check_inplace("setitem", value)
+        values, target_ndim = value.data, self.data[index].ndim
+        while values.ndim > target_ndim and values.shape[0] == 1:  # leading 1s go, as in PyTorch
+            values = values[0]
+        self._assign(index, values, "setitem")
+        self._bump_version("setitem")
+
+    def _inplace_binary(self, ufunc, other, op: str) -> "Tensor":
+        """``self = self <ufunc> other`` in place, with the out-of-place op's result dtype
+        (PyTorch computes in that dtype and casts back) and broadcasting to our shape only."""
+        if not isinstance(other, Tensor):
+            # An array is used at once and not kept, so it need not be copied as _operand does.
+            other = Tensor._wrap(backend.to_backend(other, self.backend)) if backend.is_array(other) \
+                else self._operand(other)
+        self._check_inplace(op, other)
+        a, b = self.data, self._operand(other).data
+        dtype = _result_dtype(a, b)
+        if op == "div_" and dtype.kind != "f":  # int / int is a float, as in PyTorch
+            dtype = backend.get_default_dtype()
+        self._check_cast(dtype, op)
+        try:
+            shape = backend.np.broadcast_shapes(a.shape, b.shape)
+        except ValueError as exc:
+            raise _broadcast_error(a.shape, b.shape, op, exc) from None
+        if shape != a.shape:
+            raise ShapeError(f"output with shape {list(a.shape)} doesn't match the broadcast "
+                             f"shape {list(shape)} ({op}: an in-place op cannot change the "
+                             "shape of the tensor it writes to)")
+        _check_overlap(a, b, op)
+        if dtype == a.dtype == b.dtype and dtype != _FLOAT16:
+            ufunc(a, b, out=a)  # the common case (an optimizer step): no temporary array
+        else:  # e.g. float16 += float32 tensor: compute as the out-of-place op, store back
+            a[...] = _broadcast(ufunc, a, b, op)
+        return self._bump_version(op)
+
+    def _indexed(self, index, shown=None):
+        """``self.data[index]``, with NumPy's IndexError reworded to name our shape (and the
+        index as the user wrote it, ``shown``)."""
+        try:
+            return self.data[index]
+        except IndexError as exc:
+            shown = index if shown is None else shown
+            raise IndexError(f"index {_describe_index(shown)} is invalid for a tensor of shape "
+                             f"{self.shape}: {exc}") from None
+
+    def _check_cast(self, result_dtype, op: str) -> None:
+        if not _can_cast(result_dtype, self.data.dtype):
+            raise RuntimeError(f"result type {_torch_type_name(result_dtype)} can't be cast to "
+                               f"the desired output type {_torch_type_name(self.dtype)} ({op})")
+
+    def _assign(self, index, values, op: str) -> None:
+        # A value that overlaps the memory it is written to (x[1] = x[0] on views) is read
+        # first, as NumPy does; PyTorch may refuse some of these. No partial overwrite.
+        try:
+            self.data[index] = values
+        except ValueError:
+            target = self.data[index].shape if index is not ... else self.shape
+            raise ShapeError(f"shape mismatch: value tensor of shape {list(values.shape)} "
+                             f"cannot be broadcast to indexing result of shape {list(target)} "
+                             f"({op})") from None
+
+    def _check_inplace(self, op: str, *operands: "Tensor") -> None:
+        """Raise if an in-place ``op`` on this tensor would corrupt a graph (see above)."""
+        if not _Mode.grad_enabled:
+            return
+        base = getattr(self, "_base", None)
+        if self.requires_grad:
+            if self._node is None:
+                raise RuntimeError("a leaf Variable that requires grad is being used in an "
+                                   f"in-place operation. ({op}: wrap the update in no_grad())")
+            if base is not None and base.requires_grad and base._node is None:
+                raise RuntimeError("a view of a leaf Variable that requires grad is being "
+                                   f"used in an in-place operation. ({op}: wrap the update in "
+                                   "no_grad())")
+            raise RuntimeError(_INPLACE_IN_GRAPH_MESSAGE.format(op=op, what="this tensor"))
+        if base is not None and base.requires_grad:
+            raise RuntimeError("A view was created in no_grad mode and is being modified "
+                               f"inplace with grad mode enabled ({op}). Modify the base "
+                               "tensor under no_grad() instead, or take the view outside "
+                               "no_grad()")
+        for other in operands:
+            if isinstance(other, Tensor) and other.requires_grad:
+                raise RuntimeError(_INPLACE_IN_GRAPH_MESSAGE.format(
+                    op=op, what="the value written into this tensor"))
+
+    def _version_counter(self) -> VersionCounter:
+        """This tensor's version counter, created on first use."""
+        counter = getattr(self, "_version", None)
+        if counter is None:
+            counter = self._version = VersionCounter()
+            node = self._node
+            if node is not None and node.saves_output:  # backward reads this tensor's values
+                node.out_version = counter
+        return counter
+
+    def _bump_version(self, op: str) -> "Tensor":
+        self._version_counter().bump(op)
+        return self
+
+    def _become_view_of(self, base: "Tensor") -> None:
+        """Share ``base``'s memory bookkeeping: its version counter, and its own base (the
+        tensor that owns the memory) for the in-place rules on views."""
+        root = getattr(base, "_base", None)
+        self._base = base if root is None else root
+        self._version = base._version_counter()
 
     # ------------------------------------------------------------------------------- matmul
     def matmul(self, other) -> "Tensor":
         """Matrix product with NumPy's rules: 1-D operands are promoted to a row (left) or a
-        column (right) and the extra axis removed; leading (batch) axes broadcast."""
-        other = self._operand(other)
+        column (right) and the extra axis removed; leading (batch) axes broadcast. Both
+        tensors must have one dtype, as in PyTorch; an array or list takes ours."""
+        other = self._operand(other) if isinstance(other, Tensor) else \
+            self._operand(Tensor(other, dtype=self.dtype))
         a, b = self.data, other.data
         if a.ndim == 0 or b.ndim == 0:
             raise RuntimeError("matmul: both arguments must be at least 1-dimensional, got "
                                f"shapes {self.shape} and {other.shape}")
+        if a.dtype != b.dtype:  # as in PyTorch; NumPy would promote silently
+            raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {a.dtype} "
+                               f"!= {b.dtype} (matmul: convert one with .float() or .double())")
         if a.shape[-1] != b.shape[0 if b.ndim == 1 else -2]:
             raise RuntimeError(
                 f"mat1 and mat2 shapes cannot be multiplied ({'x'.join(map(str, a.shape))} "
@@ -483,7 +868,8 @@ class Tensor:
             if other.requires_grad:
                 gb = _reduce_to(a2.swapaxes(-1, -2) @ g2, b2).reshape(b.shape)
             return ga, gb
-        return Tensor._make(out, (self, other), backward, "matmul")
+        return Tensor._make(out, (self, other), backward, "matmul",
+                            saved=_cross_saved(self, other))
 
     __matmul__ = matmul
 
@@ -511,10 +897,11 @@ class Tensor:
             if other.requires_grad:
                 gb = _reduce_to(rows.T @ g_rows, b)
             return ga, gb
-        return Tensor._make(out, (self, other), backward, "matmul")
+        return Tensor._make(out, (self, other), backward, "matmul",
+                            saved=_cross_saved(self, other))
 
     def __rmatmul__(self, other) -> "Tensor":
-        return self._operand(other).matmul(self)
+        return Tensor(other, dtype=self.dtype).matmul(self)  # other: an array or a list
 
     # ---------------------------------------------------------------------------- reductions
     def sum(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> "Tensor":
@@ -529,8 +916,17 @@ class Tensor:
             if not keepdims:
                 g = g.reshape(_kept_shape(a_shape, axes))
             return (self.xp.broadcast_to(g, a_shape),)
-        out = self.xp.asarray(self.data.sum(axis=axes, keepdims=keepdims))
-        return Tensor._make(out, (self,), backward, "sum")
+        return Tensor._make(self._sum_array(axes, keepdims), (self,), backward, "sum", saved=())
+
+    def _sum_array(self, axes: tuple, keepdims: bool, scale: float = 1.0):
+        """``data.sum(axes) * scale`` as an array. float16 is summed (and scaled) in float32
+        and cast back, as PyTorch does: 100,000 halves summed in float16 would reach inf."""
+        a = self.data
+        if a.dtype == backend.np.float16:
+            total = a.sum(axis=axes, keepdims=keepdims, dtype=backend.np.float32)
+            return self.xp.asarray(total * backend.np.float32(scale)).astype(a.dtype)
+        total = self.xp.asarray(a.sum(axis=axes, keepdims=keepdims))
+        return total if scale == 1.0 else self.xp.asarray(total * scale)
 
     def mean(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> "Tensor":
         """Mean over ``axis`` (None: all elements)."""
@@ -542,7 +938,15 @@ class Tensor:
         for ax in axes:
             count *= self.data.shape[ax]
         # The mean of no elements is NaN (0/0), as in NumPy and PyTorch, never a silent 0.
-        return self.sum(axes, keepdims) * (1.0 / count if count else float("nan"))
+        scale = 1.0 / count if count else float("nan")
+        a_shape = self.data.shape
+
+        def backward(g):
+            if not keepdims:
+                g = g.reshape(_kept_shape(a_shape, axes))
+            return (self.xp.broadcast_to(g * scale, a_shape),)
+        return Tensor._make(self._sum_array(axes, keepdims, scale), (self,), backward, "mean",
+                            saved=())
 
     def max(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
         """PyTorch's three ``max``: ``x.max()`` the largest value (tied maxima share the
@@ -561,7 +965,8 @@ class Tensor:
     def exp(self) -> "Tensor":
         _require_float(self, "exp")
         out = self.xp.exp(self.data)
-        return Tensor._make(out, (self,), lambda g: (g * out,), "exp")
+        return Tensor._make(out, (self,), lambda g: (g * out,), "exp", saved=(),
+                            saves_output=True)
 
     def log(self) -> "Tensor":
         _require_float(self, "log")
@@ -571,7 +976,8 @@ class Tensor:
     def tanh(self) -> "Tensor":
         _require_float(self, "tanh")
         out = self.xp.tanh(self.data)
-        return Tensor._make(out, (self,), lambda g: (g * (1 - out * out),), "tanh")
+        return Tensor._make(out, (self,), lambda g: (g * (1 - out * out),), "tanh", saved=(),
+                            saves_output=True)
 
     def sigmoid(self) -> "Tensor":
         _require_float(self, "sigmoid")
@@ -580,23 +986,40 @@ class Tensor:
         x = self.data
         e = self.xp.exp(-self.xp.abs(x))
         out = self.xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
-        return Tensor._make(out, (self,), lambda g: (g * out * (1 - out),), "sigmoid")
+        return Tensor._make(out, (self,), lambda g: (g * out * (1 - out),), "sigmoid", saved=(),
+                            saves_output=True)
 
     def relu(self) -> "Tensor":
-        a = self.data
-        return Tensor._make(self.xp.maximum(a, 0), (self,), lambda g: (g * (a > 0),), "relu")
+        # As PyTorch's threshold_backward: the gradient is 0 where the output is <= 0 and
+        # passes unchanged elsewhere, NaN outputs included. ``where`` rather than a product
+        # with the mask, so an inf gradient reaching an inactive unit gives 0, not inf*0=NaN.
+        out = self.xp.maximum(self.data, 0)
+        return Tensor._make(out, (self,), lambda g: (self.xp.where(out <= 0, 0, g),), "relu",
+                            saved=(), saves_output=True)
 
     def clip(self, min=None, max=None) -> "Tensor":
-        """Clamp to ``[min, max]``; the gradient passes where ``min <= x <= max``."""
-        if min is None and max is None:
-            raise ValueError("clip: at least one of min and max must be given")
-        a = self.data
+        """Clamp to ``[min, max]``; the gradient passes where ``min <= x <= max`` (so not at
+        NaN inputs) and is 0 elsewhere, as in PyTorch. An integer tensor clipped to float
+        bounds becomes a float tensor, as in PyTorch."""
+        a, min, max = self._clip_arguments(min, max)
         inside = self.xp.ones(a.shape, dtype=bool)
         if min is not None:
             inside &= a >= min
         if max is not None:
             inside &= a <= max
-        return Tensor._make(self.xp.clip(a, min, max), (self,), lambda g: (g * inside,), "clip")
+        return Tensor._make(self.xp.clip(a, min, max), (self,),
+                            lambda g: (self.xp.where(inside, g, 0),), "clip")
+
+    def _clip_arguments(self, min, max) -> tuple:
+        """The data in the dtype of the result, and the bounds as Python numbers (a NumPy
+        scalar bound would be "strong" and turn a float32 result into float64)."""
+        if min is None and max is None:
+            raise ValueError("clip: at least one of min and max must be given")
+        min, max = (b.item() if isinstance(b, backend.HOST_SCALAR) else b for b in (min, max))
+        a = self.data
+        if a.dtype.kind != "f" and any(isinstance(b, float) for b in (min, max)):
+            a = a.astype(backend.get_default_dtype())
+        return a, min, max
 
     clamp = clip
 
@@ -611,7 +1034,8 @@ class Tensor:
         except ValueError:
             raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size "
                                f"{self.data.size}") from None
-        return Tensor._make(out, (self,), lambda g: (g.reshape(a_shape),), "reshape")
+        return Tensor._make(out, (self,), lambda g: (g.reshape(a_shape),), "reshape", saved=(),
+                            view_of=self if _shares_memory(out, self.data) else None)
 
     view = reshape
 
@@ -623,7 +1047,8 @@ class Tensor:
         if self.ndim < 2:
             return self
         return Tensor._make(self.data.swapaxes(dim0, dim1), (self,),
-                            lambda g: (g.swapaxes(dim0, dim1),), "transpose")
+                            lambda g: (g.swapaxes(dim0, dim1),), "transpose", saved=(),
+                            view_of=self)
 
     def permute(self, *dims) -> "Tensor":
         """Reorder the axes: ``out.shape[i] == self.shape[dims[i]]``."""
@@ -635,14 +1060,15 @@ class Tensor:
                                f"{self.ndim} axes of a tensor of shape {self.shape}")
         inverse = tuple(sorted(range(len(dims)), key=dims.__getitem__))  # argsort(dims)
         return Tensor._make(self.data.transpose(dims), (self,),
-                            lambda g: (g.transpose(inverse),), "permute")
+                            lambda g: (g.transpose(inverse),), "permute", saved=(), view_of=self)
 
     @property
     def T(self) -> "Tensor":
         """All axes reversed (the matrix transpose for 2-D tensors)."""
         # Reversing the axes is valid for any shape and is its own inverse: no checks needed,
         # and ``weight.T`` runs in every Linear forward.
-        return Tensor._make(self.data.T, (self,), lambda g: (g.T,), "permute")
+        return Tensor._make(self.data.T, (self,), lambda g: (g.T,), "permute", saved=(),
+                            view_of=self)
 
     def unsqueeze(self, dim: int) -> "Tensor":
         """Insert an axis of size 1 at ``dim``."""
@@ -664,24 +1090,26 @@ class Tensor:
         spelling)."""
         axes = _normalize_axes(_dims_arg(args, dims, axis, "flip"), self.ndim)
         if self.ndim == 0:  # nothing to reverse
-            return Tensor._make(self.data, (self,), lambda g: (g,), "flip")
-        return Tensor._make(self.xp.flip(self.data, axes), (self,),
-                            lambda g: (self.xp.flip(g, axes),), "flip")
+            return Tensor._make(self.data.copy(), (self,), lambda g: (g,), "flip", saved=())
+        # A copy, as in PyTorch: NumPy's flip is a view, which an in-place op on the result
+        # would write through into self.
+        return Tensor._make(self.xp.flip(self.data, axes).copy(), (self,),
+                            lambda g: (self.xp.flip(g, axes),), "flip", saved=())
 
     # ------------------------------------------------------------------------------ indexing
     def __getitem__(self, index) -> "Tensor":
         """NumPy indexing: ints, slices, ``None``, ``...``, integer/boolean arrays or tensors.
         The gradient is scattered back; repeated integer indices accumulate."""
         index, advanced = _backend_index(index, self.xp)
-        try:
-            out = self.xp.asarray(self.data[index])  # an int index gives a scalar, not an array
-        except IndexError as exc:
-            raise IndexError(f"index {_describe_index(index)} is invalid for a tensor of shape "
-                             f"{self.shape}: {exc}") from None
+        # Basic indexing gives a view, as in PyTorch; the appended ``...`` makes an
+        # all-integer index give a 0-d view rather than a NumPy scalar (a copy).
+        out = self._indexed(index if advanced else _with_ellipsis(index), shown=index)
+
         def backward(g):
             # g at ``index``, zero elsewhere: autograd adds it into self's gradient in place.
             return (IndexedGrad(index, g, advanced),)
-        return Tensor._make(out, (self,), backward, "getitem")
+        return Tensor._make(self.xp.asarray(out), (self,), backward, "getitem", saved=(),
+                            view_of=None if advanced else self)
 
     # ------------------------------------------------------------------- joining tensors
     @staticmethod
@@ -692,7 +1120,7 @@ class Tensor:
         _normalize_axes(axis, tensors[0].ndim)  # IndexError if out of range
         xp = tensors[0].xp
         try:
-            out = xp.concatenate([t.data for t in tensors], axis=axis)
+            out = xp.concatenate(_promoted(tensors), axis=axis)
         except ValueError:
             raise RuntimeError(f"cat(): sizes of tensors must match except in dimension "
                                f"{axis}; got shapes {[t.shape for t in tensors]}") from None
@@ -703,7 +1131,7 @@ class Tensor:
             starts = [0] + list(ends[:-1])
             return tuple(_reduce_to(g[(slice(None),) * ax + (slice(int(s), int(e)),)], t.data)
                          for t, s, e in zip(tensors, starts, ends))
-        return Tensor._make(out, tuple(tensors), backward, "cat")
+        return Tensor._make(out, tuple(tensors), backward, "cat", saved=())
 
     @staticmethod
     def stack(tensors: Sequence["Tensor"], axis: int = 0, *, dim=None) -> "Tensor":
@@ -716,13 +1144,13 @@ class Tensor:
                                f"{[t.shape for t in tensors]}")
         _normalize_axes(axis, tensors[0].ndim + 1)  # IndexError if out of range
         xp = tensors[0].xp
-        out = xp.stack([t.data for t in tensors], axis=axis)
+        out = xp.stack(_promoted(tensors), axis=axis)
         ax = axis % out.ndim
 
         def backward(g):
             return tuple(_reduce_to(g[(slice(None),) * ax + (i,)], t.data)
                          for i, t in enumerate(tensors))
-        return Tensor._make(out, tuple(tensors), backward, "stack")
+        return Tensor._make(out, tuple(tensors), backward, "stack", saved=())
 
     # ================================================================ PyTorch's everyday ops
     # The vocabulary a PyTorch user reaches for first (issue 11), each with PyTorch's names,
@@ -756,12 +1184,14 @@ class Tensor:
     def sqrt(self) -> "Tensor":
         """``√x``; d/dx = 1 / (2√x): ``inf`` at 0, as in PyTorch."""
         out = self.xp.sqrt(self._float_data())
-        return Tensor._make(out, (self,), lambda g: (g / (2 * out),), "sqrt")
+        return Tensor._make(out, (self,), lambda g: (g / (2 * out),), "sqrt", saved=(),
+                            saves_output=True)
 
     def rsqrt(self) -> "Tensor":
         """``1 / √x``; d/dx = -(1/2) x^(-3/2), written with the output as PyTorch does."""
         out = 1 / self.xp.sqrt(self._float_data())
-        return Tensor._make(out, (self,), lambda g: (-0.5 * g * out ** 3,), "rsqrt")
+        return Tensor._make(out, (self,), lambda g: (-0.5 * g * out ** 3,), "rsqrt", saved=(),
+                            saves_output=True)
 
     def log1p(self) -> "Tensor":
         """``log(1 + x)``, accurate for tiny ``x``; d/dx = 1 / (1 + x)."""
@@ -771,7 +1201,8 @@ class Tensor:
     def expm1(self) -> "Tensor":
         """``exp(x) - 1``, accurate for tiny ``x``; d/dx = exp(x) = out + 1."""
         out = self.xp.expm1(self._float_data())
-        return Tensor._make(out, (self,), lambda g: (g * (out + 1),), "expm1")
+        return Tensor._make(out, (self,), lambda g: (g * (out + 1),), "expm1", saved=(),
+                            saves_output=True)
 
     def sin(self) -> "Tensor":
         a = self._float_data()
@@ -827,7 +1258,7 @@ class Tensor:
             return (None,
                     _reduce_to(xp.where(c, g, 0), a) if x.requires_grad else None,
                     _reduce_to(xp.where(c, 0, g), b) if y.requires_grad else None)
-        return Tensor._make(out, (condition, x, y), backward, "where")
+        return Tensor._make(out, (condition, x, y), backward, "where", saved=(0,))
 
     def masked_fill(self, mask, value) -> "Tensor":
         """``value`` where ``mask`` (bool, broadcastable) is True, ``self`` elsewhere. ``value``
@@ -883,17 +1314,19 @@ class Tensor:
     def _amax_amin(self, op: str, axis, keepdim: bool) -> "Tensor":
         axes = _normalize_axes(axis, self.ndim)
         axes = axes if self.ndim else ()  # a 0-d tensor reduces over no axis
-        if any(self.data.shape[ax] == 0 for ax in axes) or self.data.size == 0 and axis is None:
+        if self.data.size == 0 and (not axes or any(self.data.shape[ax] == 0 for ax in axes)):
             raise RuntimeError(f"{op}(): expected a non-empty tensor")
         a = self.data
         kept = getattr(a, op)(axis=axes, keepdims=True)
 
         def backward(g):
+            # (g / number of extremes) at the extremes, so a NaN in the input (no element
+            # equals the NaN result) gives NaN gradients, as in PyTorch.
             g = g.reshape(kept.shape)
             chosen = a == kept
-            return (_reduce_to(g * chosen / chosen.sum(axis=axes, keepdims=True), a),)
+            return (_reduce_to(g / chosen.sum(axis=axes, keepdims=True) * chosen, a),)
         out = kept if keepdim else kept.reshape(_reduced_shape(a.shape, axes))  # stays an array
-        return Tensor._make(out, (self,), backward, op)
+        return Tensor._make(out, (self,), backward, op, saves_output=True)
 
     def argmin(self, dim=None, keepdim: bool = False) -> "Tensor":
         """Indices of the smallest values (not differentiable)."""
@@ -964,7 +1397,8 @@ class Tensor:
                 scale = 2.0 / (count - correction) if count != correction else math.inf
                 return (scale * g * deviation,)
         out = kept if keepdim else kept.reshape(_reduced_shape(a.shape, axes))
-        return Tensor._make(out, (self,), backward, op)
+        # The backward reads the deviations (its own copy) and, for std, the result.
+        return Tensor._make(out, (self,), backward, op, saved=(), saves_output=op == "std")
 
     def logsumexp(self, dim, keepdim: bool = False) -> "Tensor":
         """``log Σ exp(x)`` over ``dim``, computed stably: shifted by the maximum (by 0 where
@@ -982,7 +1416,7 @@ class Tensor:
         def backward(g):
             return (g.reshape(kept.shape) * xp.exp(a - kept),)
         out = kept if keepdim else kept.reshape(_reduced_shape(a.shape, axes))
-        return Tensor._make(out, (self,), backward, "logsumexp")
+        return Tensor._make(out, (self,), backward, "logsumexp", saves_output=True)
 
     def norm(self, p="fro", dim=None, keepdim: bool = False) -> "Tensor":
         """The vector ``p``-norm over ``dim`` (None: all elements; ``"fro"`` is p = 2):
@@ -996,7 +1430,7 @@ class Tensor:
                              f"got p={p!r}")
         _require_float(self, "norm")
         p = float(p)
-        axes = _normalize_axes(_axis_arg(None, dim), self.ndim)
+        axes = _normalize_axes(dim, self.ndim)
         axes = axes if self.ndim else ()
         a, xp = self.data, self.xp
         magnitude = xp.abs(a)
@@ -1014,7 +1448,7 @@ class Tensor:
         def backward(g):
             return (_reduce_to(_norm_backward(xp, a, kept, p, g.reshape(kept.shape), axes), a),)
         out = kept if keepdim else kept.reshape(_reduced_shape(a.shape, axes))
-        return Tensor._make(out, (self,), backward, f"norm(p={p:g})")
+        return Tensor._make(out, (self,), backward, f"norm(p={p:g})", saves_output=True)
 
     def cumsum(self, dim: int, *, dtype=None) -> "Tensor":
         """Running sums along ``dim``; integer and bool tensors give int64, as in PyTorch.
@@ -1029,7 +1463,7 @@ class Tensor:
             g = g if self.ndim else g.reshape(1)
             reverse = self.xp.flip(self.xp.cumsum(self.xp.flip(g, axis), axis=axis), axis)
             return (reverse.reshape(self.shape),)
-        return Tensor._make(out, (source,), backward, "cumsum")
+        return Tensor._make(out, (source,), backward, "cumsum", saved=())
 
     def softmax(self, dim: int) -> "Tensor":
         """``exp(x) / Σ exp(x)`` along ``dim`` (via the stable :meth:`log_softmax`)."""
@@ -1046,12 +1480,12 @@ class Tensor:
 
         def backward(g):
             return (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),)
-        return Tensor._make(out, (self,), backward, "log_softmax")
+        return Tensor._make(out, (self,), backward, "log_softmax", saved=(), saves_output=True)
 
     # ------------------------------------------------------------- copies and shapes
     def clone(self) -> "Tensor":
         """A copy with its own memory that stays in the graph (the gradient passes as is)."""
-        return Tensor._make(self.data.copy(), (self,), lambda g: (g,), "clone")
+        return Tensor._make(self.data.copy(), (self,), lambda g: (g,), "clone", saved=())
 
     def size(self, dim: int | None = None):
         """The shape as a tuple (PyTorch's ``torch.Size``), or the length of axis ``dim``."""
@@ -1115,7 +1549,7 @@ class Tensor:
             target.append(n)
         a = self.data
         return Tensor._make(self.xp.broadcast_to(a, tuple(target)), (self,),
-                            lambda g: (_reduce_to(g, a),), "expand")
+                            lambda g: (_reduce_to(g, a),), "expand", saved=(), view_of=self)
 
     def expand_as(self, other: "Tensor") -> "Tensor":
         return self.expand(other.shape)
@@ -1136,7 +1570,7 @@ class Tensor:
             interleaved = tuple(x for pair in zip(sizes, shape) for x in pair)
             g = g.reshape(interleaved).sum(axis=tuple(range(0, 2 * len(shape), 2)))
             return (g.reshape(self.shape),)
-        return Tensor._make(out, (self,), backward, "repeat")
+        return Tensor._make(out, (self,), backward, "repeat", saved=())
 
     def split(self, split_size_or_sections, dim: int = 0) -> tuple:
         """Views of consecutive pieces along ``dim``: of ``split_size`` each (the last may be
@@ -1200,10 +1634,10 @@ class Tensor:
         # aranges along the other axes, shaped to broadcast against ``index``.
         aranges = [self.xp.arange(n).reshape((1,) * d + (n,) + (1,) * (index.ndim - d - 1))
                    for d, n in enumerate(index.shape)]
-        aranges[dim] = index
+        aranges[dim] = index.copy()  # ours: the caller may change its index tensor later
         grid = tuple(aranges)
         return Tensor._make(self.data[grid], (self,),
-                            lambda g: (IndexedGrad(grid, g, True),), "gather")
+                            lambda g: (IndexedGrad(grid, g, True),), "gather", saved=())
 
     # ---------------------------------------------------------------------------- factories
     @classmethod
@@ -1394,6 +1828,15 @@ def _reduced_shape(shape, axes) -> tuple:
     return tuple(n for i, n in enumerate(shape) if i not in axes)
 
 
+def _promoted(tensors: list) -> list:
+    """The tensors' arrays in their common PyTorch dtype (NumPy would make float32 joined
+    with int64 float64)."""
+    dtype = tensors[0].data.dtype
+    for t in tensors[1:]:
+        dtype = _promote(dtype, t.data.dtype)
+    return [t.data.astype(dtype, copy=False) for t in tensors]
+
+
 def _same_backend(tensors: Iterable, op: str) -> list:
     tensors = list(tensors)
     if not tensors:
@@ -1424,6 +1867,31 @@ def _backend_index(index, xp):
             advanced = True
         converted.append(item)
     return (tuple(converted) if isinstance(index, tuple) else converted[0]), advanced
+
+
+_INPLACE_IN_GRAPH_MESSAGE = (
+    "{op}: in-place operations on tensors that take part in a recorded graph are not "
+    "supported ({what} requires grad): a graph node reads its inputs later, in backward(). "
+    "Use the out-of-place form (y = y + x instead of y += x, torch.where-style selection "
+    "instead of y[i] = v), or wrap the update in no_grad() if no gradient should flow "
+    "through it.")
+
+
+def _with_ellipsis(index) -> tuple:
+    """A basic index with ``...`` appended (a no-op unless it already holds one)."""
+    items = index if isinstance(index, tuple) else (index,)
+    return items if any(item is Ellipsis for item in items) else items + (Ellipsis,)
+
+
+def _shares_memory(out, a) -> bool:
+    """Whether the array ``out`` is a view of ``a``'s memory (both come from one owner)."""
+    return (out.base if out.base is not None else out) is (a.base if a.base is not None else a)
+
+
+def _cross_saved(a: "Tensor", b: "Tensor") -> tuple:
+    """What ``a * b`` and ``a @ b`` save, as in PyTorch: each operand only when the *other*
+    needs a gradient (d(ab)/da = b)."""
+    return (0,) * b.requires_grad + (1,) * a.requires_grad
 
 
 def _describe_index(index) -> str:
