@@ -129,8 +129,9 @@ def random_step(rng: random.Random, outcome: dict, views: set) -> dict:
 
 
 def random_program(rng: random.Random, ours) -> dict:
-    """A random program, grown one step at a time and run on tinygrad_rnn as it grows (to
-    stop at the first error and to pick a float tensor to call backward on)."""
+    """A random program, grown one step at a time and run as it grows on ``ours`` (a
+    library of graph_programs: tinygrad_rnn live, torch when recording), to stop at the
+    first error and to pick a float tensor to call backward on."""
     inputs = []
     for _ in range(rng.randint(2, 4)):
         shape, dtype = rng.choice(SHAPES), rng.choice(DTYPES)

@@ -55,6 +55,9 @@ OPS = {
     "stack": lambda L, a, b: L.stack([a, b]),
     "eq": lambda L, a, b: a == b,
     "lt": lambda L, a, b: a < b,
+    "ne": lambda L, a, b: a != b,
+    "le": lambda L, a, b: a <= b,
+    "gt": lambda L, a, b: a > b,
     "ge_scalar": lambda L, a, scalar: a >= scalar,
     "double": lambda L, a: a.double(),
     "float": lambda L, a: a.float(),
@@ -74,6 +77,7 @@ OPS = {
     # autograd
     "hook": lambda L, a, kind: L.hook(a, kind),
     "backward": lambda L, a: L.backward(a),
+    "grad": lambda L, a: a.grad,
 }
 
 
@@ -135,7 +139,7 @@ class Ours:
 
     def reduce(self, op, a, dim, keepdim):
         dim = tuple(dim) if isinstance(dim, list) else dim
-        return getattr(a, "max" if op == "amax" else op)(dim, keepdim)
+        return getattr(a, op)(dim, keepdim)
 
     def cat(self, ts):
         return self.Tensor.cat(ts)

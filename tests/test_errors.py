@@ -626,6 +626,100 @@ OPTIM = [
          r"can't optimize a non-leaf Tensor"),
 ]
 
+def _graph_tensor() -> Tensor:
+    return Tensor(np.ones(3, np.float32), requires_grad=True) * 2
+
+
+def _modified_after_forward(_):
+    w = Tensor(np.ones(3, np.float32), requires_grad=True)
+    loss = (w * w * w).sum()
+    with tg.no_grad():
+        w -= 1
+    loss.backward()
+
+
+def _view_made_under_no_grad(_):
+    w = Tensor(np.ones(3, np.float32), requires_grad=True)
+    with tg.no_grad():
+        v = w[0:2]
+    v += 1
+
+
+def _hooked(hook):
+    def run(_):
+        x = _graph_tensor()
+        x.register_hook(hook)
+        x.sum().backward()
+    return run
+
+
+def _add_in_place(target, value):
+    target += value
+
+
+INPLACE = [
+    Case("inplace-leaf", "in-place and hooks", "`w += 1` on a parameter, grad mode on",
+         lambda _: _add_in_place(Tensor(np.ones(3, np.float32), requires_grad=True), 1),
+         RuntimeError, r"a leaf Variable that requires grad is being used in an in-place "
+                       r"operation.*no_grad\(\)"),
+    Case("inplace-in-graph", "in-place and hooks", "`y += 1` where `y = w * 2` is in a graph",
+         lambda _: _add_in_place(_graph_tensor(), 1), RuntimeError,
+         r"add_: in-place operations on tensors that take part in a recorded graph are not "
+         r"supported.*y = y \+ x"),
+    Case("inplace-grad-value", "in-place and hooks", "`buf[0] = y`, `y` requires grad",
+         lambda _: Tensor.zeros(3).__setitem__(0, _graph_tensor()[0]), RuntimeError,
+         r"setitem: .*the value written into this tensor requires grad"),
+    Case("inplace-no-grad-view", "in-place and hooks",
+         "a view taken under `no_grad` changed in place outside it",
+         _view_made_under_no_grad, RuntimeError,
+         r"A view was created in no_grad mode and is being modified inplace with grad mode "
+         r"enabled"),
+    Case("inplace-modified-saved", "in-place and hooks",
+         "`loss = (w*w*w).sum()`, then `w -= 1` under `no_grad`, then `loss.backward()`",
+         _modified_after_forward, RuntimeError,
+         r"one of the variables needed for gradient computation has been modified by an "
+         r"inplace operation: .*saved by 'mul'.*'sub_'"),
+    Case("inplace-cast", "in-place and hooks", "`int_tensor += 0.5`",
+         lambda _: _add_in_place(i64(3), 0.5), RuntimeError,
+         r"result type Float can't be cast to the desired output type Long"),
+    Case("inplace-broadcast", "in-place and hooks", "`a += b` with a (3,) and b (2, 3)",
+         lambda _: _add_in_place(f32(3), f32(2, 3)), tg.errors.ShapeError,
+         r"output with shape \[3\] doesn't match the broadcast shape \[2, 3\]"),
+    Case("inplace-overlap", "in-place and hooks", "`x -= x[0]` (reads what it writes)",
+         lambda _: (lambda x: x.__isub__(x[0]))(f32(2, 3)), RuntimeError,
+         r"some elements of the input tensor and the written-to tensor refer to a single "
+         r"memory location"),
+    Case("setitem-shape", "in-place and hooks", "`x[0:2] = ones(3)`",
+         lambda _: f32(3).__setitem__(slice(0, 2), f32(3)), tg.errors.ShapeError,
+         r"shape mismatch: value tensor of shape \[3\] cannot be broadcast to indexing "
+         r"result of shape \[2\]"),
+    Case("fill-nan-int", "in-place and hooks", "`int_tensor.fill_(nan)`",
+         lambda _: i64(3).fill_(float("nan")), RuntimeError,
+         r"value cannot be converted to type int64 without overflow"),
+    Case("hook-size", "in-place and hooks", "a hook returning `g.sum()`",
+         _hooked(lambda g: g.sum()), RuntimeError,
+         r"hook '<lambda>' has changed the size of value \(was \(3,\), got \(\)\)"),
+    Case("hook-type", "in-place and hooks", "a hook returning `g.double()`",
+         _hooked(lambda g: g.double()), RuntimeError,
+         r"hook '<lambda>' has changed the type of value \(was float32 got float64\)"),
+    Case("hook-not-tensor", "in-place and hooks", "a hook returning a float",
+         _hooked(lambda g: 1.0), TypeError, r"expected Variable, but hook returned 'float'"),
+    Case("matmul-dtypes", "in-place and hooks", "float32 `@` float64",
+         lambda _: f32(2, 3) @ f64(3, 2), RuntimeError,
+         r"expected m1 and m2 to have the same dtype, but got: float32 != float64"),
+    Case("int-negative-power", "in-place and hooks", "`int_tensor ** -1`",
+         lambda _: i64(3) ** -1, RuntimeError,
+         r"Integers to negative integer powers are not allowed"),
+    Case("iter-0d", "in-place and hooks", "`list(Tensor(1.0))`",
+         lambda _: list(Tensor(1.0)), TypeError, r"iteration over a 0-d tensor"),
+    Case("float-many", "in-place and hooks", "`float(t)` of a tensor with 2 elements",
+         lambda _: float(f32(2)), ValueError,
+         r"only one element tensors can be converted to Python scalars"),
+    Case("format-1d", "in-place and hooks", "`f\"{t:.4f}\"` of a tensor of shape (1,)",
+         lambda _: format(f32(1), ".4f"), TypeError,
+         r"unsupported format string passed to Tensor.__format__"),
+]
+
 CHECKPOINTS = [
     Case("ckpt-missing", "checkpoint", "`load('nope.npz')`, no such file",
          load_file(lambda tmp: tmp / "nope.npz"), FileNotFoundError,
@@ -756,7 +850,7 @@ COMMAND_LINE = [
 ]
 
 CASES = SHAPES + DTYPES + EMPTY + ANOMALY + BACKWARD + BACKENDS + STATE_DICTS + OPTIM \
-    + CHECKPOINTS + MISC + COMMAND_LINE
+    + INPLACE + CHECKPOINTS + MISC + COMMAND_LINE
 
 
 # ------------------------------------------------------------------------------- running

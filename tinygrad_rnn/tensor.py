@@ -72,12 +72,13 @@ def _reduce_to(grad, like):
     return grad
 
 
-def _broadcast(fn, a, b, op: str):
+def _broadcast(fn, a, b, op: str, dtype=None):
     """``fn(a, b)`` for arrays that must broadcast; NumPy's error becomes a PyTorch-style one.
     Both operands are first cast to PyTorch's result dtype (:func:`_result_dtype`). float16
     is computed in float32 and rounded once, as PyTorch does: so a scalar such as 1e30 (inf
-    in float16) still gives ``0 * 1e30 = 0``."""
-    dtype = a.dtype if a.dtype == b.dtype else _result_dtype(a, b)
+    in float16) still gives ``0 * 1e30 = 0``. ``dtype`` overrides the result dtype."""
+    if dtype is None:
+        dtype = a.dtype if a.dtype == b.dtype else _result_dtype(a, b)
     compute = _FLOAT32 if dtype == _FLOAT16 else dtype
     a, b = a.astype(compute, copy=False), b.astype(compute, copy=False)
     try:
@@ -264,8 +265,11 @@ class Tensor:
             autograd.check_finite(array, op, "forward (output)")
         return t
 
-    def _operand(self, other) -> "Tensor":
-        """``other`` as a Tensor on the same backend as ``self`` (numbers take our dtype)."""
+    def _operand(self, other, exact_scalar: bool = False) -> "Tensor":
+        """``other`` as a Tensor on the same backend as ``self`` (numbers take our dtype).
+        ``exact_scalar``: a number beyond float16's range stays float32 next to a float16
+        tensor (PyTorch multiplies and divides float16 by a float32 scalar, but adds a
+        float16 one: ``x + 1e30`` is ``x + inf``, ``0 * 1e30`` is 0)."""
         if isinstance(other, Tensor):
             if type(other.data) is not type(self.data):
                 raise RuntimeError(
@@ -280,8 +284,8 @@ class Tensor:
                 dtype = self.data.dtype if kind != "b" else backend.np.dtype("int64")
             else:
                 dtype = self.data.dtype if kind == "f" else backend.get_default_dtype()
-            if dtype == _FLOAT16 and abs(other) > _FLOAT16_MAX:
-                dtype = _FLOAT32  # 1e30 would be inf in float16; float16 ops compute in float32
+            if exact_scalar and dtype == _FLOAT16 and _FLOAT16_MAX < abs(other) < float("inf"):
+                dtype = _FLOAT32
             return Tensor._wrap(self.xp.asarray(other, dtype=dtype))
         if backend.is_array(other) or isinstance(other, (list, tuple)):
             return Tensor(other)
@@ -516,18 +520,20 @@ class Tensor:
         return Tensor._make(out, (self, other), backward, "sub", saved=())
 
     def __mul__(self, other) -> "Tensor":
-        other = self._operand(other)
+        dtype = _FLOAT16 if self.data.dtype == _FLOAT16 and not isinstance(other, Tensor) else None
+        other = self._operand(other, exact_scalar=True)
         a, b = self.data, other.data
 
         def backward(g):
             return (_reduce_to(g * b, a) if self.requires_grad else None,
                     _reduce_to(g * a, b) if other.requires_grad else None)
-        out = _broadcast(operator.mul, a, b, "mul")
+        out = _broadcast(operator.mul, a, b, "mul", dtype)
         return Tensor._make(out, (self, other), backward, "mul",
                             saved=_cross_saved(self, other))
 
     def __truediv__(self, other) -> "Tensor":
-        other = self._operand(other)
+        dtype = _FLOAT16 if self.data.dtype == _FLOAT16 and not isinstance(other, Tensor) else None
+        other = self._operand(other, exact_scalar=True)
         a, b = self.data, other.data
 
         def backward(g):
@@ -535,7 +541,7 @@ class Tensor:
                     _reduce_to(-g * (a / b / b), b) if other.requires_grad else None)
         if a.dtype.kind != "f" and b.dtype.kind != "f":  # int / int is a float, as in PyTorch
             a = a.astype(backend.get_default_dtype())
-        out = _broadcast(operator.truediv, a, b, "div")
+        out = _broadcast(operator.truediv, a, b, "div", dtype)
         return Tensor._make(out, (self, other), backward, "div",
                             saved=(0, 1) if other.requires_grad else (1,))
 
@@ -589,7 +595,7 @@ class Tensor:
         return self._operand(other) - self
 
     def __rmul__(self, other) -> "Tensor":
-        return self._operand(other) * self
+        return self * other if isinstance(other, numbers.Number) else self._operand(other) * self
 
     def __rtruediv__(self, other) -> "Tensor":
         return self._operand(other) / self
@@ -1314,8 +1320,13 @@ class Tensor:
     def _amax_amin(self, op: str, axis, keepdim: bool) -> "Tensor":
         axes = _normalize_axes(axis, self.ndim)
         axes = axes if self.ndim else ()  # a 0-d tensor reduces over no axis
-        if self.data.size == 0 and (not axes or any(self.data.shape[ax] == 0 for ax in axes)):
-            raise RuntimeError(f"{op}(): expected a non-empty tensor")
+        if self.data.size == 0:
+            if axis is None:
+                raise RuntimeError(f"{op}(): expected a non-empty tensor")
+            for ax in axes:
+                if self.data.shape[ax] == 0:
+                    raise IndexError(f"a{op}(): Expected reduction dim {ax} to have non-zero "
+                                     "size.")
         a = self.data
         kept = getattr(a, op)(axis=axes, keepdims=True)
 
