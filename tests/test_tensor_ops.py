@@ -310,3 +310,20 @@ def test_gather_matches_take_along_axis_and_scatters_back(shape, dim, seed):
         target[dim] = index[position]
         expected[tuple(target)] += 1.0
     np.testing.assert_array_equal(x.grad.numpy(), expected)
+
+
+@pytest.mark.parametrize("op, changed", [
+    (lambda x: x.sqrt(), "output"), (lambda x: x.rsqrt(), "output"),
+    (lambda x: x.expm1(), "output"), (lambda x: x.amax(1), "output"),
+    (lambda x: x.std(1), "output"), (lambda x: x.logsumexp(1), "output"),
+    (lambda x: x.norm(dim=1), "output"), (lambda x: x.log_softmax(1), "output"),
+    (lambda x: x.abs(), "input"), (lambda x: x.maximum(x * 0.5), "input"),
+    (lambda x: x.norm(dim=1), "input"), (lambda x: x.sin(), "input"),
+])
+def test_in_place_change_of_what_a_backward_reads_is_an_error(op, changed):
+    x = Tensor([[1.0, 4.0], [2.0, 9.0]], requires_grad=True)
+    y = op(x)
+    with tg.no_grad():
+        (y if changed == "output" else x).mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
