@@ -198,3 +198,12 @@ def test_dtype_conversions_torch_style():
     assert x.long().dtype == tg.int64 and x.long().tolist() == [1, -2]  # truncation, as torch
     assert x.half().dtype == tg.float16 and x.is_floating_point()
     assert not x.long().is_floating_point() and x.to("numpy") is x
+
+
+def test_grad_with_an_input_listed_twice_and_comparisons_in_where():
+    x = Tensor([1.0, -2.0], requires_grad=True)
+    y = tg.where(x > 0, x * x, -x).sum()
+    first, second = tg.autograd.grad(y, [x, x])
+    np.testing.assert_array_equal(first.numpy(), [2.0, -1.0])
+    np.testing.assert_array_equal(second.numpy(), [2.0, -1.0])
+    assert not np.shares_memory(first.data, second.data)

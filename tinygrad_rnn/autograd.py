@@ -433,7 +433,9 @@ def _sweep_to_inputs(root, inputs, retain_graph: bool) -> list:
     """The backward sweep of :func:`backward`, delivering gradients to ``inputs`` (returned,
     copied) instead of accumulating them into leaves. Only the part of the graph between the
     root and the inputs is walked."""
-    wanted = {id(t): k for k, t in enumerate(inputs)}
+    wanted: dict[int, list] = {}  # id -> positions in ``inputs`` (a tensor may repeat)
+    for k, t in enumerate(inputs):
+        wanted.setdefault(id(t), []).append(k)
     order = topological_order(root)
     leads_to_input: set[int] = set()  # tensors with an input among them and their ancestors
     for tensor in order:  # parents come first
@@ -455,8 +457,8 @@ def _sweep_to_inputs(root, inputs, retain_graph: bool) -> list:
             owned.discard(key)
             if tensor._hooks:
                 g, is_owned = _run_hooks(tensor, g, is_owned)
-            if key in wanted:
-                found[wanted[key]] = g.astype(tensor.data.dtype, copy=not is_owned)
+            for k in wanted.get(key, ()):
+                found[k] = g.astype(tensor.data.dtype, copy=True)
             node = tensor._node
             if node is None:
                 continue
