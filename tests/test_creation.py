@@ -207,3 +207,9 @@ def test_grad_with_an_input_listed_twice_and_comparisons_in_where():
     np.testing.assert_array_equal(first.numpy(), [2.0, -1.0])
     np.testing.assert_array_equal(second.numpy(), [2.0, -1.0])
     assert not np.shares_memory(first.data, second.data)
+
+
+def test_tensor_from_a_list_of_scalar_tensors():
+    a = Tensor(1.5, requires_grad=True)
+    made = tg.tensor([a * 2.0, Tensor(0.5)])
+    assert made.tolist() == [3.0, 0.5] and made.is_leaf and not made.requires_grad

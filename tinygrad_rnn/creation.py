@@ -29,8 +29,16 @@ __all__ = ["tensor", "zeros", "ones", "full", "empty", "arange", "eye", "randn",
 def tensor(data, dtype=None, requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (a number, nested lists, an array or a
     Tensor), as ``torch.tensor``: Python floats get the default float dtype, ints int64,
-    bools bool; arrays keep their dtype unless ``dtype`` is given."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+    bools bool; arrays keep their dtype unless ``dtype`` is given. Lists may hold one-element
+    tensors (``tg.tensor([a, b])``): their values are copied, cut from the graph."""
+    return Tensor(_values(data), requires_grad=requires_grad, dtype=dtype)
+
+
+def _values(data):
+    """``data`` with the tensors inside (nested) lists replaced by their host values."""
+    if isinstance(data, (list, tuple)):
+        return [_values(item) for item in data]
+    return data.numpy() if isinstance(data, Tensor) and data.ndim == 0 else data
 
 
 # ------------------------------------------------------------------------------- filled
