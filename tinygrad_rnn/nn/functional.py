@@ -1,13 +1,13 @@
 """``tinygrad_rnn.nn.functional`` (``F``): activations, softmax and losses as functions.
 
-``log_softmax`` is a fused op (forward and backward below, side by side) because composing it
-from ``exp``/``sum``/``log`` would overflow for large logits; everything else is built from the
-differentiable ops of :class:`~tinygrad_rnn.Tensor`.
+Everything is built from the differentiable ops of :class:`~tinygrad_rnn.Tensor`
+(``log_softmax`` is the fused ``Tensor.log_softmax``: composing it from ``exp``/``sum``/``log``
+would overflow for large logits).
 """
 from __future__ import annotations
 
 from .. import backend
-from ..tensor import Tensor, _normalize_axes
+from ..tensor import Tensor
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -25,19 +25,10 @@ def sigmoid(x: Tensor) -> Tensor:
 
 
 def log_softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
-    """``x - logsumexp(x)`` along ``axis``, computed stably (shifted by the max).
-
-    Backward: with ``p = softmax(x)``, ``dx = g - p * sum(g)`` along the axis.
-    """
+    """``x - logsumexp(x)`` along ``axis``, computed stably: the fused
+    :meth:`Tensor.log_softmax` (its forward and backward are written there)."""
     _check_float(x, "log_softmax")
-    (axis,) = _normalize_axes(axis if dim is None else dim, x.ndim)
-    xp = x.xp
-    shifted = x.data - x.data.max(axis=axis, keepdims=True)
-    out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
-
-    def backward(g):
-        return (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),)
-    return Tensor._make(out, (x,), backward, "log_softmax")
+    return x.log_softmax(axis if dim is None else dim)
 
 
 def softmax(x: Tensor, axis: int = -1, *, dim: int | None = None) -> Tensor:
