@@ -1,9 +1,10 @@
 """Neural-network layers, losses and helpers, named as in ``torch.nn``."""
 from . import functional, init, utils
-from .activation import ReLU, Sigmoid, Tanh
-from .container import Sequential
+from .activation import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .container import ModuleDict, ModuleList, Sequential
 from .dropout import Dropout
-from .linear import Linear
+from .flatten import Flatten
+from .linear import Identity, Linear
 from .loss import CrossEntropyLoss, MSELoss
 from .module import Module, Parameter
 from .gru import GRU, GRUCell
@@ -12,5 +13,5 @@ from .rnn import RNN, RNNCell
 from .rnn_base import RNNBase, RNNCellBase
 
 __all__ = ["Module", "Parameter", "Linear", "RNN", "RNNCell", "LSTM", "LSTMCell", "GRU",
-           "GRUCell", "RNNBase", "RNNCellBase", "Tanh", "ReLU", "Sigmoid",
-           "Sequential", "Dropout", "MSELoss", "CrossEntropyLoss", "functional", "init", "utils"]
+           "GRUCell", "RNNBase", "RNNCellBase", "Tanh", "ReLU", "Sigmoid", "Softmax",
+           "LogSoftmax", "Identity", "Flatten", "Sequential", "ModuleList", "ModuleDict", "Dropout", "MSELoss", "CrossEntropyLoss", "functional", "init", "utils"]

@@ -37,7 +37,7 @@ from .. import backend
 from ..tensor import Tensor
 from . import functional as F
 from .linear import uniform_parameter
-from .module import Module, check_input_dtype
+from .module import Module, check_input_dtype, warn_dropout_without_layers
 
 
 def _check_positive_int(owner: str, name: str, value) -> None:
@@ -84,6 +84,7 @@ class RNNBase(Module):
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.proj_size, self.unroll = bidirectional, int(proj_size), unroll
         self._init_parameters(dtype)
+        warn_dropout_without_layers(dropout, num_layers)
 
     @property
     def num_directions(self) -> int:
