@@ -21,6 +21,7 @@ class _Loss(Module):
 class _WeightedLoss(_Loss):
     """A loss with an optional per-class ``weight``, kept as a buffer (as in PyTorch: it is
     in ``state_dict`` and moves with ``to()``)."""
+    weight: Tensor | None
 
     def __init__(self, weight=None, *, reduction: str = "mean"):
         super().__init__(reduction=reduction)
@@ -93,6 +94,7 @@ class BCELoss(_WeightedLoss):
 class BCEWithLogitsLoss(_WeightedLoss):
     """Binary cross entropy of ``sigmoid(input)``, computed stably from the logits;
     ``pos_weight`` (one per class, broadcast over the last axis) weighs positives."""
+    pos_weight: Tensor | None
 
     def __init__(self, weight=None, *, reduction: str = "mean", pos_weight=None):
         super().__init__(weight, reduction=reduction)

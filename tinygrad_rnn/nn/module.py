@@ -39,6 +39,13 @@ class Module:
     """Base class of every layer and model. Subclasses set parameters and sub-modules as
     attributes in ``__init__`` and define ``forward``; call the module to run it."""
 
+    # Set in __init__ with object.__setattr__ (declared here for readers and type checkers).
+    _parameters: "OrderedDict[str, Parameter]"
+    _buffers: "OrderedDict[str, Tensor | None]"
+    _non_persistent_buffers: set
+    _modules: "OrderedDict[str, Module]"
+    training: bool
+
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
@@ -95,7 +102,10 @@ class Module:
             raise KeyError(f"attribute '{name}' already exists")
         self._parameters.pop(name, None)
         self._forget_buffer(name)
-        self._modules[name] = module
+        if module is None:          # None records an absent sub-module, as for parameters
+            self._modules.pop(name, None)
+        else:                       # (replacing an entry keeps its place in the order)
+            self._modules[name] = module
         object.__setattr__(self, name, module)
 
     register_module = add_module

@@ -14,6 +14,8 @@ class LayerNorm(Module):
     """``(x - mean) / sqrt(var + eps) * weight + bias`` over the last
     ``len(normalized_shape)`` axes (population variance); ``weight`` starts at 1 and
     ``bias`` at 0, both of shape ``normalized_shape``."""
+    weight: Parameter | None
+    bias: Parameter | None
 
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, dtype=None):
