@@ -73,11 +73,12 @@ def _broadcast_error(a_shape, b_shape, op: str, exc: Exception) -> Exception:
 
 
 def _axis_arg(axis, dim):
-    """Accept PyTorch's ``dim=`` as an alias of ``axis=``."""
+    """Accept PyTorch's ``dim=`` as an alias of ``axis=``; ``dim=()`` means every axis, as in
+    PyTorch (NumPy's ``axis=()`` means none)."""
     if dim is not None:
         if axis is not None:
             raise TypeError("pass either axis= or dim=, not both")
-        return dim
+        return None if isinstance(dim, (tuple, list)) and not dim else dim
     return axis
 
 
@@ -319,7 +320,10 @@ class Tensor:
     def to(self, target: str) -> "Tensor":
         """This tensor on another backend (``"numpy"`` or ``"cupy"``). Differentiable, like
         ``torch.Tensor.to``: the result of moving a leaf is not a leaf; move a model's
-        parameters with ``Module.to``, which keeps them leaves."""
+        parameters with ``Module.to``, which keeps them leaves. A dtype (``x.to(tg.float64)``)
+        converts like :meth:`astype`: strings name backends, as devices in PyTorch."""
+        if not isinstance(target, str):
+            return self.astype(target)
         target_module = backend.module_for(target, "Tensor.to()")
         if target_module is self.xp:
             return self
@@ -659,6 +663,8 @@ class Tensor:
         ``x.flip(0, 1)``, ``x.flip([0, 1])`` or ``x.flip(dims=(0,))`` (``axis=`` is NumPy's
         spelling)."""
         axes = _normalize_axes(_dims_arg(args, dims, axis, "flip"), self.ndim)
+        if self.ndim == 0:  # nothing to reverse
+            return Tensor._make(self.data, (self,), lambda g: (g,), "flip")
         return Tensor._make(self.xp.flip(self.data, axes), (self,),
                             lambda g: (self.xp.flip(g, axes),), "flip")
 
@@ -723,6 +729,16 @@ class Tensor:
     # defaults and gradients, including at kinks and ties (|x| at 0, sqrt at 0, tied maxima).
     # Integer inputs to the float functions (sqrt, sin, ...) are promoted to the default float
     # dtype first, as PyTorch does.
+
+    def long(self) -> "Tensor":
+        """As int64 (class indices; no gradient flows through an integer tensor)."""
+        return self.astype("int64")
+
+    def half(self) -> "Tensor":
+        return self.astype("float16")
+
+    def is_floating_point(self) -> bool:
+        return self.data.dtype.kind == "f"
 
     # ------------------------------------------------------------------ elementwise math
     def _float_data(self):
@@ -848,6 +864,7 @@ class Tensor:
         if not isinstance(dim, numbers.Integral):
             raise TypeError(f"{op}(dim) takes one int dim, got {dim!r}; use "
                             f"a{op}(dim=(...)) to reduce over several")
+        dim = int(dim)
         indices = self._arg_extreme("arg" + op, dim, True)
         values = self.gather(dim, indices)
         if not keepdim:
@@ -919,11 +936,10 @@ class Tensor:
         keepdim = _keepdim_arg(keepdim, keepdims)
         _require_float(self, op)
         a = self.data
-        axes = _normalize_axes(_axis_arg(axis, dim), self.ndim)
+        dim = _axis_arg(axis, dim)
+        axes = _normalize_axes(dim, self.ndim)
         axes = axes if self.ndim else ()
-        count = 1
-        for ax in axes:
-            count *= a.shape[ax]
+        count = math.prod(a.shape[ax] for ax in axes)
         dof = max(0, count - correction)
         if dof == 0:
             warnings.warn(f"{op}(): degrees of freedom is <= 0. Correction should be strictly "
@@ -939,7 +955,14 @@ class Tensor:
             with backend.np.errstate(divide="ignore", invalid="ignore"):
                 if op == "std":  # d std = d var / (2 std), set to 0 where std = 0
                     g = self.xp.where(kept == 0, 0, g / (2 * kept))
-                return ((2.0 / dof if dof else float("inf")) * g * deviation,)
+                # PyTorch's var_backward, also where N - correction <= 0: over all elements
+                # (no dim) the gradient is NaN where x equals the mean and inf elsewhere; with
+                # a dim it is the formula with the raw N - correction (2/0 = inf, or < 0).
+                if (dim is None or self.ndim == 0) and count - correction <= 0:
+                    return (_reduce_to(g * self.xp.where(deviation == 0, math.nan, math.inf),
+                                       a),)
+                scale = 2.0 / (count - correction) if count != correction else math.inf
+                return (scale * g * deviation,)
         out = kept if keepdim else kept.reshape(_reduced_shape(a.shape, axes))
         return Tensor._make(out, (self,), backward, op)
 
@@ -972,7 +995,8 @@ class Tensor:
             raise ValueError(f"norm(): only vector norms are supported (p a number or 'fro'), "
                              f"got p={p!r}")
         _require_float(self, "norm")
-        axes = _normalize_axes(dim, self.ndim)
+        p = float(p)
+        axes = _normalize_axes(_axis_arg(None, dim), self.ndim)
         axes = axes if self.ndim else ()
         a, xp = self.data, self.xp
         magnitude = xp.abs(a)
@@ -1064,6 +1088,8 @@ class Tensor:
         """A broadcast view with ``sizes`` (``-1`` keeps an axis; new axes may be added in
         front; only axes of size 1 can grow). No copy: the view is read-only. The gradient
         is summed back over the expanded axes."""
+        if not sizes:
+            raise TypeError("expand() missing 1 required positional argument: 'size'")
         sizes = _sizes_with_minus_one(sizes)
         if len(sizes) < self.ndim:
             raise ShapeError(f"expand: the number of sizes provided ({len(sizes)}) must be "
@@ -1172,10 +1198,10 @@ class Tensor:
                              f"{self.shape[dim]}")
         # An integer-array index picking out[i,j,k] = self[i, index[i,j,k], k] (dim = 1):
         # aranges along the other axes, shaped to broadcast against ``index``.
-        grid = [self.xp.arange(n).reshape((1,) * d + (n,) + (1,) * (index.ndim - d - 1))
-                for d, n in enumerate(index.shape)]
-        grid[dim] = index
-        grid = tuple(grid)
+        aranges = [self.xp.arange(n).reshape((1,) * d + (n,) + (1,) * (index.ndim - d - 1))
+                   for d, n in enumerate(index.shape)]
+        aranges[dim] = index
+        grid = tuple(aranges)
         return Tensor._make(self.data[grid], (self,),
                             lambda g: (IndexedGrad(grid, g, True),), "gather")
 
