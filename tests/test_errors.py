@@ -627,6 +627,55 @@ OPTIM = [
          r"can't optimize a non-leaf Tensor"),
 ]
 
+NN_EXTRAS = [   # issue 11: the PyTorch vocabulary (nn layers and losses, init, schedulers)
+    Case("init-gain", "nn, init, schedules", "`nn.init.calculate_gain('swish')`",
+         lambda _: nn.init.calculate_gain("swish"), ValueError, r"Unsupported nonlinearity swish"),
+    Case("init-fan-1d", "nn, init, schedules", "`nn.init.xavier_uniform_` of a 1-D tensor",
+         lambda _: nn.init.xavier_uniform_(Tensor(np.zeros(3))), ValueError,
+         r"fewer than 2 dimensions"),
+    Case("embedding-max-norm", "nn, init, schedules", "`nn.Embedding(10, 4, max_norm=1.0)`",
+         lambda _: nn.Embedding(10, 4, max_norm=1.0), NotImplementedError, r"max_norm"),
+    Case("embedding-index", "nn, init, schedules", "`nn.Embedding(5, 3)` given index 5",
+         lambda _: nn.Embedding(5, 3)(Tensor(np.array([5]))), IndexError,
+         r"index out of range in self"),
+    Case("ce-weight-shape", "nn, init, schedules", "`cross_entropy` with 2 weights for 3 classes",
+         lambda _: F.cross_entropy(f32(2, 3), Tensor([0, 1]), weight=Tensor(np.ones(2))),
+         ShapeError, r"weight tensor should be defined either for all 3 classes"),
+    Case("ce-positional-reduction", "nn, init, schedules",
+         "`cross_entropy(x, t, 'sum')` (the third argument is weight)",
+         lambda _: F.cross_entropy(f32(2, 3), Tensor([0, 1]), "sum"), TypeError,
+         r"pass the reduction by keyword"),
+    Case("bce-range", "nn, init, schedules", "`binary_cross_entropy` of logits, not probabilities",
+         lambda _: F.binary_cross_entropy(Tensor([1.5]), Tensor([1.0])), RuntimeError,
+         r"all elements of input should be between 0 and 1"),
+    Case("layer-norm-shape", "nn, init, schedules", "`nn.LayerNorm(3)` of a (2, 4) input",
+         lambda _: nn.LayerNorm(3)(f32(2, 4)), ShapeError,
+         r"Given normalized_shape=\[3\], expected input with shape \[\*, 3\]"),
+    Case("rmsprop-alpha", "nn, init, schedules", "`RMSprop(params, alpha=-0.1)`",
+         lambda _: optim.RMSprop(nn.Linear(3, 2).parameters(), alpha=-0.1), ValueError,
+         r"Invalid alpha value: -0.1"),
+    Case("onecycle-overstep", "nn, init, schedules", "`OneCycleLR` stepped past total_steps",
+         lambda _: _overstep_one_cycle(), ValueError,
+         r"Tried to step 3 times. The specified number of total steps is 2"),
+    Case("sched-state-other", "nn, init, schedules", "a StepLR state loaded into ExponentialLR",
+         lambda _: _load_other_scheduler_state(), ValueError,
+         r"was it saved from a different scheduler\?"),
+]
+
+
+def _overstep_one_cycle():
+    sched = optim.lr_scheduler.OneCycleLR(
+        optim.SGD(nn.Linear(3, 2).parameters(), lr=0.1, momentum=0.9), 0.1, total_steps=2)
+    for _ in range(3):
+        sched.step()
+
+
+def _load_other_scheduler_state():
+    opt = optim.SGD(nn.Linear(3, 2).parameters(), lr=0.1)
+    state = optim.lr_scheduler.StepLR(opt, step_size=2).state_dict()
+    optim.lr_scheduler.ExponentialLR(opt, gamma=0.5).load_state_dict(state)
+
+
 CHECKPOINTS = [
     Case("ckpt-missing", "checkpoint", "`load('nope.npz')`, no such file",
          load_file(lambda tmp: tmp / "nope.npz"), FileNotFoundError,
@@ -757,7 +806,7 @@ COMMAND_LINE = [
 ]
 
 CASES = SHAPES + DTYPES + EMPTY + ANOMALY + BACKWARD + BACKENDS + STATE_DICTS + OPTIM \
-    + CHECKPOINTS + MISC + COMMAND_LINE
+    + NN_EXTRAS + CHECKPOINTS + MISC + COMMAND_LINE
 
 
 # ------------------------------------------------------------------------------- running
