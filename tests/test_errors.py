@@ -664,8 +664,9 @@ NN_EXTRAS = [   # issue 11: the PyTorch vocabulary (nn layers and losses, init, 
 
 
 def _overstep_one_cycle():
-    sched = optim.lr_scheduler.OneCycleLR(
-        optim.SGD(nn.Linear(3, 2).parameters(), lr=0.1, momentum=0.9), 0.1, total_steps=2)
+    opt = optim.SGD(nn.Linear(3, 2).parameters(), lr=0.1, momentum=0.9)
+    sched = optim.lr_scheduler.OneCycleLR(opt, 0.1, total_steps=2)
+    opt.step()
     for _ in range(3):
         sched.step()
 
