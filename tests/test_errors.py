@@ -35,6 +35,7 @@ import pytest
 import tinygrad_rnn as tg
 from tinygrad_rnn import Tensor, backend, nn, optim
 from tinygrad_rnn.nn import functional as F
+from tinygrad_rnn.errors import ShapeError
 from tinygrad_rnn.nn import utils as nn_utils
 
 # NumPy's own RuntimeWarnings (overflow in exp...) come with the anomaly cases; not the subject.
@@ -409,7 +410,7 @@ SHAPES = [
          lambda _: F.mse_loss(f32(4, 1), f32(4)), ValueError,
          r"input shape \(4, 1\) and target shape \(4,\) must be the same"),
     Case("ce-target-shape", "shapes", "`cross_entropy` of logits (2, 3) and 3 targets",
-         lambda _: F.cross_entropy(f32(2, 3), Tensor([0, 1, 1])), ValueError,
+         lambda _: F.cross_entropy(f32(2, 3), Tensor([0, 1, 1])), ShapeError,
          r"expected target of shape \(2,\) for input of shape \(2, 3\) \(N, C, \.\.\.\), got "
          r"\(3,\)"),
     Case("ce-target-range", "shapes", "`cross_entropy` with class 3 for 3 classes",
@@ -722,6 +723,56 @@ INPLACE = [
          r"unsupported format string passed to Tensor.__format__"),
 ]
 
+NN_EXTRAS = [   # issue 11: the PyTorch vocabulary (nn layers and losses, init, schedulers)
+    Case("init-gain", "nn, init, schedules", "`nn.init.calculate_gain('swish')`",
+         lambda _: nn.init.calculate_gain("swish"), ValueError, r"Unsupported nonlinearity swish"),
+    Case("init-fan-1d", "nn, init, schedules", "`nn.init.xavier_uniform_` of a 1-D tensor",
+         lambda _: nn.init.xavier_uniform_(Tensor(np.zeros(3))), ValueError,
+         r"fewer than 2 dimensions"),
+    Case("embedding-max-norm", "nn, init, schedules", "`nn.Embedding(10, 4, max_norm=1.0)`",
+         lambda _: nn.Embedding(10, 4, max_norm=1.0), NotImplementedError, r"max_norm"),
+    Case("embedding-index", "nn, init, schedules", "`nn.Embedding(5, 3)` given index 5",
+         lambda _: nn.Embedding(5, 3)(Tensor(np.array([5]))), IndexError,
+         r"index out of range in self"),
+    Case("ce-weight-shape", "nn, init, schedules", "`cross_entropy` with 2 weights for 3 classes",
+         lambda _: F.cross_entropy(f32(2, 3), Tensor([0, 1]), weight=Tensor(np.ones(2))),
+         ShapeError, r"weight tensor should be defined either for all 3 classes"),
+    Case("ce-positional-reduction", "nn, init, schedules",
+         "`cross_entropy(x, t, 'sum')` (the third argument is weight)",
+         lambda _: F.cross_entropy(f32(2, 3), Tensor([0, 1]), "sum"), TypeError,
+         r"pass the reduction by keyword"),
+    Case("bce-range", "nn, init, schedules", "`binary_cross_entropy` of logits, not probabilities",
+         lambda _: F.binary_cross_entropy(Tensor([1.5]), Tensor([1.0])), RuntimeError,
+         r"all elements of input should be between 0 and 1"),
+    Case("layer-norm-shape", "nn, init, schedules", "`nn.LayerNorm(3)` of a (2, 4) input",
+         lambda _: nn.LayerNorm(3)(f32(2, 4)), ShapeError,
+         r"Given normalized_shape=\[3\], expected input with shape \[\*, 3\]"),
+    Case("rmsprop-alpha", "nn, init, schedules", "`RMSprop(params, alpha=-0.1)`",
+         lambda _: optim.RMSprop(nn.Linear(3, 2).parameters(), alpha=-0.1), ValueError,
+         r"Invalid alpha value: -0.1"),
+    Case("onecycle-overstep", "nn, init, schedules", "`OneCycleLR` stepped past total_steps",
+         lambda _: _overstep_one_cycle(), ValueError,
+         r"Tried to step 3 times. The specified number of total steps is 2"),
+    Case("sched-state-other", "nn, init, schedules", "a StepLR state loaded into ExponentialLR",
+         lambda _: _load_other_scheduler_state(), ValueError,
+         r"was it saved from a different scheduler\?"),
+]
+
+
+def _overstep_one_cycle():
+    opt = optim.SGD(nn.Linear(3, 2).parameters(), lr=0.1, momentum=0.9)
+    sched = optim.lr_scheduler.OneCycleLR(opt, 0.1, total_steps=2)
+    opt.step()
+    for _ in range(3):
+        sched.step()
+
+
+def _load_other_scheduler_state():
+    opt = optim.SGD(nn.Linear(3, 2).parameters(), lr=0.1)
+    state = optim.lr_scheduler.StepLR(opt, step_size=2).state_dict()
+    optim.lr_scheduler.ExponentialLR(opt, gamma=0.5).load_state_dict(state)
+
+
 CHECKPOINTS = [
     Case("ckpt-missing", "checkpoint", "`load('nope.npz')`, no such file",
          load_file(lambda tmp: tmp / "nope.npz"), FileNotFoundError,
@@ -957,7 +1008,8 @@ RUN_COMMAND_LINE = [
 ]
 
 CASES = SHAPES + DTYPES + EMPTY + ANOMALY + BACKWARD + BACKENDS + STATE_DICTS + OPTIM \
-    + INPLACE + CHECKPOINTS + RUN_CHECKPOINTS + MISC + COMMAND_LINE + RUN_COMMAND_LINE
+    + INPLACE + NN_EXTRAS + CHECKPOINTS + RUN_CHECKPOINTS + MISC + COMMAND_LINE
+    + RUN_COMMAND_LINE
 
 
 # ------------------------------------------------------------------------------- running

@@ -163,3 +163,13 @@ def test_seed_makes_initialisation_reproducible():
     a = init.xavier_uniform_(Tensor(np.zeros((3, 4)))).numpy()
     tg.manual_seed(1234)
     np.testing.assert_array_equal(init.xavier_uniform_(Tensor(np.zeros((3, 4)))).numpy(), a)
+
+
+def test_irnn_vs_orthogonal_example_runs():
+    import subprocess
+    import sys
+    script = Path(__file__).resolve().parents[1] / "examples" / "irnn_vs_orthogonal.py"
+    result = subprocess.run([sys.executable, str(script), "--steps", "5", "--seq-len", "6",
+                             "--hidden", "4"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "IRNN (ReLU, W_hh = I)" in result.stdout and "orthogonal W_hh" in result.stdout

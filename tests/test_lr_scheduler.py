@@ -4,6 +4,7 @@ run that is saved halfway with ``tg.save`` and resumed from the state dicts."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -129,7 +130,9 @@ def test_not_an_optimizer_is_refused():
 
 
 def test_onecycle_refuses_steps_past_the_end():
-    sched = lr_scheduler.OneCycleLR(sgd(momentum=0.9), 0.1, total_steps=3)
+    opt = sgd(momentum=0.9)
+    sched = lr_scheduler.OneCycleLR(opt, 0.1, total_steps=3)
+    opt.step()
     for _ in range(3):
         sched.step()
     with pytest.raises(ValueError, match="Tried to step 4 times. The specified number of "
@@ -167,7 +170,9 @@ def test_optimizer_state_dict_with_scheduler_entries_loads_into_a_plain_optimize
     """As in PyTorch: a state dict saved under a scheduler (``initial_lr`` in the groups)
     loads into an optimizer that has no scheduler yet, and brings the entries with it."""
     opt = sgd(lr=0.5)
-    lr_scheduler.StepLR(opt, step_size=1, gamma=0.5).step()
+    sched = lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    opt.step()
+    sched.step()
     fresh = sgd(lr=0.5)
     fresh.load_state_dict(opt.state_dict())
     assert fresh.param_groups[0]["lr"] == 0.25
@@ -177,3 +182,16 @@ def test_optimizer_state_dict_with_scheduler_entries_loads_into_a_plain_optimize
 def test_resuming_with_last_epoch_needs_initial_lr():
     with pytest.raises(KeyError, match="initial_lr"):
         lr_scheduler.StepLR(sgd(), step_size=2, last_epoch=3)
+
+
+def test_stepping_the_scheduler_first_warns_as_pytorch():
+    opt = sgd()
+    sched = lr_scheduler.StepLR(opt, step_size=2)
+    with pytest.warns(UserWarning, match="before `optimizer.step\\(\\)`"):
+        sched.step()
+    opt = sgd()
+    sched = lr_scheduler.StepLR(opt, step_size=2)
+    opt.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sched.step()

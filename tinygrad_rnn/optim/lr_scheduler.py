@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import types
+import warnings
 from collections import Counter
 from typing import Any, Callable, Dict, Iterable, List, Sequence, Union
 
@@ -71,6 +72,12 @@ class LRScheduler:
 
     def step(self) -> None:
         """Advance one step and write the new rates into the optimizer's groups."""
+        if self._step_count == 1 and not getattr(self.optimizer, "_stepped", False):
+            warnings.warn("Detected call of `lr_scheduler.step()` before `optimizer.step()`. "
+                          "You should call them in the opposite order: `optimizer.step()` "
+                          "before `lr_scheduler.step()`. Failure to do this will result in "
+                          "skipping the first value of the learning rate schedule.",
+                          UserWarning, stacklevel=2)
         self._step_count += 1
         self.last_epoch += 1
         for group, lr in zip(self.optimizer.param_groups, self.get_lr()):

@@ -127,6 +127,7 @@ class Optimizer:
         re-evaluates the model and returns the loss; it is called first, with grad mode on,
         and its result is returned."""
         loss = None
+        self._stepped = True   # for the schedulers' "called in the wrong order" warning
         if closure is not None:
             with enable_grad():
                 loss = closure()
