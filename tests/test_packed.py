@@ -1,0 +1,253 @@
+"""``nn.utils.rnn`` (packing and padding) and packed input through RNN, LSTM and GRU.
+
+Expected numbers come from PyTorch (``tests/fixtures/packed``, recorded by
+``tests/fixtures/record_packed.py``) or from formulas (a packed batch is its padded batch
+with the padding cut out). Errors are PyTorch's where PyTorch has one.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tinygrad_rnn import Tensor, backend
+from tinygrad_rnn.errors import ShapeError
+from tinygrad_rnn.nn.utils import rnn as rnn_utils
+from tinygrad_rnn.nn.utils.rnn import (PackedSequence, pack_padded_sequence, pack_sequence,
+                                       pad_packed_sequence, pad_sequence, unpack_sequence,
+                                       unpad_sequence)
+from tinygrad_rnn.parity import max_error
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "packed"
+TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
+
+
+def load(path):
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    return json.loads(arrays.pop("meta").item()), arrays
+
+
+def fixtures(kinds):
+    paths = sorted(FIXTURES.glob("*.npz"))
+    chosen = [p for p in paths if load(p)[0]["kind"] in kinds]
+    return [pytest.param(p, id=p.stem) for p in chosen]
+
+
+UTILITIES = ("pack_padded_sequence", "pad_packed_sequence", "pad_sequence", "pack_sequence",
+             "unpack_sequence", "unpad_sequence")
+
+
+def leaf(array):
+    return Tensor(array, requires_grad=True)
+
+
+def host(t):
+    return None if t is None else t.numpy()
+
+
+def assert_close(name, actual, expected, dtype):
+    error, note = max_error(actual, expected)
+    assert error <= TOLERANCE[dtype], f"{name}: error {error:.3g} {note}"
+
+
+def assert_same_ints(name, actual, expected):
+    assert actual is not None, f"{name} missing"
+    assert actual.dtype == np.int64 and np.array_equal(actual, expected), \
+        f"{name}: {actual} != {expected}"
+
+
+# ---------------------------------------------------------------- utilities against PyTorch
+def replay_utility(meta, arrays):
+    """Run the case's call; returns (float outputs by key, int outputs by key, leaves)."""
+    kind, seqs = meta["kind"], []
+    if "x" in arrays:
+        x = leaf(arrays["x"])
+        leaves = {"grad.x": x}
+    else:
+        seqs = [leaf(arrays[f"seq{i}"]) for i in range(len(meta["sequence_lengths"]))]
+        leaves = {f"grad.seq{i}": s for i, s in enumerate(seqs)}
+    ints = {}
+    if kind in ("pack_padded_sequence", "pack_sequence", "pad_packed_sequence"):
+        if kind == "pack_sequence":
+            p = pack_sequence(seqs, enforce_sorted=meta["enforce_sorted"])
+        else:
+            p = pack_padded_sequence(x, arrays["lengths"].tolist(), meta["batch_first"],
+                                     meta["enforce_sorted"])
+        ints = {"batch_sizes": host(p.batch_sizes), "sorted_indices": host(p.sorted_indices),
+                "unsorted_indices": host(p.unsorted_indices)}
+        if kind != "pad_packed_sequence":
+            return {"data": p.data}, ints, leaves
+        padded, lengths = pad_packed_sequence(p, meta["pad_batch_first"], meta["padding_value"],
+                                              meta["total_length"])
+        return {"padded": padded}, {"padded_lengths": host(lengths)}, leaves
+    if kind == "pad_sequence":
+        padded = pad_sequence(seqs, meta["batch_first"], meta["padding_value"],
+                              meta["padding_side"])
+        return {"padded": padded}, ints, leaves
+    if kind == "unpack_sequence":
+        outs = unpack_sequence(pack_sequence(seqs, enforce_sorted=False))
+    else:
+        outs = unpad_sequence(x, Tensor(arrays["lengths"]), meta["batch_first"])
+    return {f"out{i}": o for i, o in enumerate(outs)}, ints, leaves
+
+
+@pytest.mark.parametrize("path", fixtures(UTILITIES))
+def test_utilities_match_pytorch(path):
+    meta, arrays = load(path)
+    outputs, ints, leaves = replay_utility(meta, arrays)
+    loss = None
+    for key, out in outputs.items():
+        assert_close(key, out.numpy(), arrays[key], meta["dtype"])
+        term = (out * Tensor(arrays[f"w_{key}"])).sum()
+        loss = term if loss is None else loss + term
+    for key, value in ints.items():
+        if key in arrays:
+            assert_same_ints(key, value, arrays[key])
+        else:
+            assert value is None, f"{key} should be None (PyTorch has none)"
+    loss.backward()
+    for key, t in leaves.items():
+        assert_close(key, host(t.grad), arrays[key], meta["dtype"])
+
+
+def test_every_utility_has_a_fixture():
+    recorded = {load(p)[0]["kind"] for p in FIXTURES.glob("*.npz")}
+    assert set(UTILITIES) <= recorded
+
+
+# ----------------------------------------------------------------------- layout, formulas
+def test_layout_of_the_docstring_example():
+    x = Tensor(np.arange(12.0).reshape(4, 3))     # x[t, n] = 3t + n: sequences a, b, c
+    p = pack_padded_sequence(x, [4, 2, 3], enforce_sorted=False)
+    assert p.data.numpy().tolist() == [0, 2, 1, 3, 5, 4, 6, 8, 9]
+    assert p.batch_sizes.numpy().tolist() == [3, 3, 2, 1]
+    assert p.sorted_indices.numpy().tolist() == [0, 2, 1]
+    assert p.unsorted_indices.numpy().tolist() == [0, 2, 1]
+
+
+def test_batch_sizes_and_lengths_are_int64_on_the_host():
+    x = Tensor(np.zeros((3, 2, 1)))
+    p = pack_padded_sequence(x, Tensor(np.array([3, 1], dtype=np.int32)))
+    assert p.batch_sizes.backend == "numpy" and p.batch_sizes.dtype == np.int64
+    _, lengths = pad_packed_sequence(p)
+    assert lengths.backend == "numpy" and lengths.dtype == np.int64
+    assert p.sorted_indices is None and p.unsorted_indices is None
+    assert isinstance(p, tuple) and p._fields == ("data", "batch_sizes", "sorted_indices",
+                                                  "unsorted_indices")
+
+
+@st.composite
+def padded_batches(draw):
+    lengths = draw(st.lists(st.integers(1, 6), min_size=1, max_size=7))
+    T = max(lengths) + draw(st.integers(0, 2))
+    batch_first = draw(st.booleans())
+    seed = draw(st.integers(0, 2**16))
+    return lengths, T, batch_first, seed
+
+
+@given(padded_batches())
+def test_pack_then_pad_is_the_input_with_the_padding_replaced(case):
+    lengths, T, batch_first, seed = case
+    x = np.random.default_rng(seed).standard_normal((T, len(lengths), 2))
+    if batch_first:
+        x = x.transpose(1, 0, 2).copy()
+    p = pack_padded_sequence(Tensor(x), lengths, batch_first, enforce_sorted=False)
+    assert p.data.shape == (sum(lengths), 2)
+    padded, out_lengths = pad_packed_sequence(p, batch_first, padding_value=-7.0,
+                                              total_length=T)
+    expected = x.copy()
+    for n, length in enumerate(lengths):
+        expected[(n, slice(length, None)) if batch_first else (slice(length, None), n)] = -7.0
+    assert np.array_equal(padded.numpy(), expected)
+    assert out_lengths.numpy().tolist() == lengths
+
+
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=6), st.booleans())
+def test_unpad_inverts_pad_and_unpack_inverts_pack(lengths, batch_first):
+    rng = np.random.default_rng(len(lengths))
+    seqs = [rng.standard_normal((n, 3)) for n in lengths]
+    padded = pad_sequence([Tensor(s) for s in seqs], batch_first)
+    for got, want in zip(unpad_sequence(padded, lengths, batch_first), seqs):
+        assert np.array_equal(got.numpy(), want)
+    if min(lengths) > 0:
+        packed = pack_sequence([Tensor(s) for s in seqs], enforce_sorted=False)
+        for got, want in zip(unpack_sequence(packed), seqs):
+            assert np.array_equal(got.numpy(), want)
+
+
+def test_padding_gets_no_gradient_and_real_steps_get_theirs():
+    x = Tensor(np.ones((3, 2, 1)), requires_grad=True)
+    p = pack_padded_sequence(x, [3, 1])
+    (p.data * Tensor(np.arange(1.0, 5.0).reshape(4, 1))).sum().backward()
+    # packed rows: (t0,a) (t0,b) (t1,a) (t2,a) carry weights 1, 2, 3, 4
+    assert x.grad.numpy()[..., 0].tolist() == [[1, 2], [3, 0], [4, 0]]
+
+
+def test_packed_sequence_moves_and_casts_with_its_indices():
+    p = pack_padded_sequence(Tensor(np.ones((2, 2, 1))), [1, 2], enforce_sorted=False)
+    assert p.double().data.dtype == np.float64 and p.float().data.dtype == np.float32
+    q = p.to("numpy")
+    assert q.sorted_indices.numpy().tolist() == [1, 0]
+    assert q.batch_sizes.numpy().tolist() == [2, 1]
+
+
+# ---------------------------------------------------------------------------------- errors
+X = Tensor(np.zeros((4, 3, 2)))
+SORTED_MESSAGE = "`lengths` array must be sorted in decreasing order when `enforce_sorted`"
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: pack_padded_sequence(X, [2, 3, 4]), RuntimeError, SORTED_MESSAGE),
+    (lambda: pack_padded_sequence(X, [4, 3, 0]), RuntimeError,
+     "Length of all samples has to be greater than 0"),
+    (lambda: pack_padded_sequence(X, [4, -1, 2], enforce_sorted=False), RuntimeError,
+     "Length of all samples has to be greater than 0"),
+    (lambda: pack_padded_sequence(X, Tensor(np.array([4.0, 3.0, 1.0]))), RuntimeError,
+     "'lengths' argument should be a 1D CPU int64 tensor"),
+    (lambda: pack_padded_sequence(X, [4.0, 3.0, 1.0]), RuntimeError,
+     "'lengths' argument should be a 1D CPU int64 tensor"),
+    (lambda: pack_padded_sequence(X, Tensor(np.array([[4, 3, 1]]))), RuntimeError,
+     "'lengths' argument should be a 1D CPU int64 tensor, but got 2D"),
+    (lambda: pack_padded_sequence(X, [4, 3]), ShapeError,
+     "Expected `len(lengths)` to be equal to batch_size, but got 2 (batch_size=3)"),
+    (lambda: pack_padded_sequence(X, [3, 2], batch_first=True), ShapeError,
+     "Expected `len(lengths)` to be equal to batch_size, but got 2 (batch_size=4)"),
+    (lambda: pack_padded_sequence(X, [5, 3, 1]), ShapeError,
+     "found a length of 5 in 'lengths', but the input has only 4 time steps"),
+    (lambda: pack_padded_sequence(X[0, 0], [1]), ShapeError, "at least 2 dimensions"),
+    (lambda: pack_padded_sequence(X.numpy(), [4, 3, 1]), TypeError, "expected input to be"),
+    (lambda: pad_packed_sequence(pack_padded_sequence(X, [4, 3, 1]), total_length=3),
+     ValueError, "Expected total_length to be at least the length of the longest sequence"),
+    (lambda: pad_packed_sequence(X), TypeError, "expected a PackedSequence"),
+    (lambda: pad_sequence([]), RuntimeError, "received an empty list of sequences"),
+    (lambda: pad_sequence([X[0], X[0]], padding_side="middle"), RuntimeError,
+     "Expected padding_side to be one of left or right, but got middle."),
+    (lambda: pad_sequence([X[0], X[0, :, :1]]), ShapeError, "same size after the time"),
+    (lambda: pack_sequence([X[0], X[0, :0]]), RuntimeError,
+     "Length of all samples has to be greater than 0"),
+    (lambda: pack_sequence([X[0, :1], X[0]]), RuntimeError, SORTED_MESSAGE),
+    (lambda: unpad_sequence(X, [5, 1, 1]), ShapeError, "every length must be in [0, 4]"),
+    (lambda: PackedSequence(X[0], Tensor(np.array([2, 2]))), ShapeError, "sum(batch_sizes)"),
+    (lambda: PackedSequence(X[0], Tensor(np.array([1, 2]))), ValueError, "non-increasing"),
+])
+def test_bad_input_raises_a_clear_error(call, error, words):
+    with pytest.raises(error) as info:
+        call()
+    assert words in str(info.value)
+
+
+def test_shape_errors_are_runtime_errors_as_in_pytorch():
+    with pytest.raises(RuntimeError):
+        pack_padded_sequence(X, [4, 3])
+
+
+def test_module_exports_what_torch_nn_utils_rnn_has():
+    for name in ("PackedSequence", "pack_padded_sequence", "pad_packed_sequence",
+                 "pad_sequence", "pack_sequence", "unpack_sequence", "unpad_sequence"):
+        assert callable(getattr(rnn_utils, name))
+    assert backend.name in ("numpy", "cupy")
