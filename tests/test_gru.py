@@ -17,7 +17,16 @@ from hypothesis import given
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import Tensor, nn
-from tinygrad_rnn.nn.gru import gru_fused, gru_unrolled
+from tinygrad_rnn.nn import recurrence
+from tinygrad_rnn.nn.cells import GRUEquations
+
+
+def gru_fused(x, h0, *weights, reverse=False):
+    return recurrence.run_fused(GRUEquations(), x, (h0,), weights, reverse=reverse)[0]
+
+
+def gru_unrolled(x, h0, *weights, reverse=False):
+    return recurrence.run_unrolled(GRUEquations(), x, (h0,), weights, reverse=reverse)[0]
 
 from gated_reference import (configs, finals_of, graph_ops, gru_cell_reference, make_inputs,
                              module_kwargs, reference, rel_err, run_with_grads)

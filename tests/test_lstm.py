@@ -17,7 +17,16 @@ from hypothesis import given
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import Tensor, nn
-from tinygrad_rnn.nn.lstm import lstm_fused, lstm_unrolled
+from tinygrad_rnn.nn import recurrence
+from tinygrad_rnn.nn.cells import LSTMEquations
+
+
+def lstm_fused(x, h0, c0, *weights, w_hr=None, reverse=False):
+    return recurrence.run_fused(LSTMEquations(w_hr), x, (h0, c0), weights, reverse=reverse)
+
+
+def lstm_unrolled(x, h0, c0, *weights, w_hr=None, reverse=False):
+    return recurrence.run_unrolled(LSTMEquations(w_hr), x, (h0, c0), weights, reverse=reverse)
 
 from gated_reference import (configs, finals_of, graph_ops, lstm_cell_reference, make_inputs,
                              module_kwargs, reference, rel_err, run_with_grads)
