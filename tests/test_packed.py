@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_rnn import Tensor, backend
+from tinygrad_rnn import Tensor, backend, nn
 from tinygrad_rnn.errors import ShapeError
 from tinygrad_rnn.nn.utils import rnn as rnn_utils
 from tinygrad_rnn.nn.utils.rnn import (PackedSequence, pack_padded_sequence, pack_sequence,
@@ -118,6 +118,66 @@ def test_utilities_match_pytorch(path):
 def test_every_utility_has_a_fixture():
     recorded = {load(p)[0]["kind"] for p in FIXTURES.glob("*.npz")}
     assert set(UTILITIES) <= recorded
+
+
+# ------------------------------------------------------------ packed layers against PyTorch
+def make_layer(meta, unroll):
+    kwargs = dict(num_layers=meta["num_layers"], batch_first=meta["batch_first"],
+                  bidirectional=meta["bidirectional"], unroll=unroll, dtype=meta["dtype"])
+    mode = meta["mode"]
+    if mode.startswith("RNN"):
+        return nn.RNN(meta["input_size"], meta["hidden_size"],
+                      nonlinearity=mode[4:].lower(), **kwargs)
+    if mode == "LSTM":
+        kwargs["proj_size"] = meta["proj_size"]
+    return getattr(nn, mode)(meta["input_size"], meta["hidden_size"], **kwargs)
+
+
+def replay_layer(path, unroll):
+    """Run a layer fixture; returns (meta, arrays, {key: actual host array})."""
+    meta, arrays = load(path)
+    layer = make_layer(meta, unroll)
+    layer.load_state_dict({n: arrays[f"param.{n}"] for n in meta["param_names"]})
+    x = leaf(arrays["x"])
+    p = pack_padded_sequence(x, arrays["lengths"].tolist(), meta["batch_first"],
+                             meta["enforce_sorted"])
+    initial = {k: leaf(arrays[k]) for k in ("h0", "c0") if k in arrays}
+    lstm = meta["mode"] == "LSTM"
+    hx = tuple(initial.values()) if lstm and initial else initial.get("h0")
+    out, state = layer(p, hx)
+    assert isinstance(out, PackedSequence)
+    finals = {"h_n": state[0], "c_n": state[1]} if lstm else {"h_n": state}
+    results = {"output": out.data, **finals}
+    loss = sum(((t * Tensor(arrays[f"w_{k}"])).sum() for k, t in results.items()), Tensor(0.0))
+    loss.backward()
+    actual = {k: t.numpy() for k, t in results.items()}
+    actual["output_padded"] = pad_packed_sequence(out, meta["batch_first"])[0].numpy()
+    actual["grad.x"] = host(x.grad)
+    actual.update({f"grad.{k}": host(t.grad) for k, t in initial.items()})
+    actual.update({f"grad.{n}": host(q.grad) for n, q in layer.named_parameters()})
+    actual.update({k: host(getattr(out, k)) for k in ("batch_sizes", "sorted_indices",
+                                                       "unsorted_indices")})
+    return meta, arrays, actual
+
+
+@pytest.mark.parametrize("unroll", [False, True], ids=["fused", "unrolled"])
+@pytest.mark.parametrize("path", fixtures(("layer",)))
+def test_packed_layers_match_pytorch(path, unroll):
+    meta, arrays, actual = replay_layer(path, unroll)
+    compared = set()
+    for key in ("batch_sizes", "sorted_indices", "unsorted_indices"):
+        if key in arrays:
+            assert_same_ints(key, actual[key], arrays[key])
+        else:
+            assert actual[key] is None
+        compared.add(key)
+    for key, value in actual.items():
+        if key not in compared:
+            assert_close(key, value, arrays[key], meta["dtype"])
+            compared.add(key)
+    expected = {k for k in arrays if k in ("output", "h_n", "c_n", "output_padded")
+                or k.startswith("grad.")}
+    assert expected <= compared, f"not compared: {sorted(expected - compared)}"
 
 
 # ----------------------------------------------------------------------- layout, formulas

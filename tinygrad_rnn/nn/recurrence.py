@@ -30,17 +30,22 @@ W_hh (G·H, P), b_ih, b_hh (G·H,) or None)``, G = the cell's gate blocks; they 
 ``(T, N, ·)`` tensor per state, in time order (the direction's final state is at ``T - 1``,
 or at 0 when ``reverse``).
 
-Packed sequences (a shrinking batch, as PyTorch's ``PackedSequence``: at step t only the first
-``batch_sizes[t]`` rows are active) belong here and nowhere else: in both loops the driver
-would slice the active rows, ``n = batch_sizes[t]``, of the step's input share, of the
-previous states and of the recurrent share before calling the cell, and keep the rows past
-``n`` at their last state (in the backward loop: pass their gradient through unchanged). The
-cells never see the batch size change. The places are marked ``# packed:`` below.
+Packed sequences (``nn.utils.rnn.PackedSequence``) are a shrinking batch: sorted by length,
+at step t only the first ``batch_sizes[t]`` sequences are still running. Both loops work on
+the *packed layout*, as PyTorch's do: the rows of all steps one after the other (time-major,
+``(Σ_t batch_sizes[t], ·)``), step t owning the ``batch_sizes[t]`` rows :class:`Steps` names.
+Step t computes only its rows, so cost follows the number of real tokens. A padded batch is
+the special case ``batch_sizes = [N] * T``, whose rows are ``x.reshape(T·N, ·)``: one code
+path for both. Because the running sequences are always the first rows, a step's previous
+state is a prefix of the step before (forward) or the step after (reverse, where sequences
+that end later *start* later, from ``start``: the backward direction begins at each
+sequence's own last step). The cells never see the batch size change.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+from .. import backend
 from ..tensor import Tensor
 
 #: ``watch(kind, t, value)``: ``kind`` is ``"state"`` (forward, ``value`` = ``h_t``, a Tensor
@@ -54,12 +59,73 @@ def time_steps(T: int, reverse: bool) -> range:
     return range(T - 1, -1, -1) if reverse else range(T)
 
 
-def previous_states(xp, states, first, reverse: bool):
-    """The state each step started from, in time order: ``states`` ``(T, N, K)`` shifted by
-    one step, with ``first`` (the initial state ``(N, K)``) where the direction begins."""
-    if reverse:
-        return xp.concatenate([states[1:], first[None]], axis=0)
-    return xp.concatenate([first[None], states[:-1]], axis=0)
+class Steps:
+    """Where each step's rows are in the packed layout, and how steps hand states on.
+
+    ``sizes[t]`` rows belong to step t (non-increasing: the running sequences, sorted by
+    length, are the first ``sizes[t]`` of the batch), the ``rows[t]`` slice of the layout;
+    ``batch = sizes[0]``, ``total = Σ sizes``. A padded ``(T, N, ·)`` batch is
+    ``Steps([N] * T)``. Made once per forward call (it only reads host integers).
+    """
+
+    def __init__(self, sizes):
+        np = backend.np
+        sizes = np.asarray(sizes, dtype=np.int64)
+        self.sizes = sizes.tolist()
+        self.T, self.batch, self.total = len(sizes), self.sizes[0], int(sizes.sum())
+        firsts = np.cumsum(sizes) - sizes
+        self.rows = [slice(f, f + n) for f, n in zip(firsts.tolist(), self.sizes)]
+        self.uniform = self.sizes[0] == self.sizes[-1]
+        self._sizes, self._firsts = sizes, firsts
+
+    @classmethod
+    def padded(cls, T: int, N: int) -> "Steps":
+        return cls([N] * T)
+
+    def plan(self, reverse: bool) -> list:
+        """``(t, rows, n, kept, fed)`` for every step, in the direction's order: step t's
+        ``n`` rows, of which the first ``kept`` start from the step run just before (the
+        others, from ``start``), and the first ``fed`` are read by the step run just after."""
+        sizes, T = self.sizes, self.T
+        order = time_steps(T, reverse)
+        kept = [(sizes[t + 1] if t + 1 < T else 0) if reverse else (sizes[t] if t > 0 else 0)
+                for t in order]
+        fed = kept[1:] + [0]
+        return [(t, self.rows[t], sizes[t], k, f) for t, k, f in zip(order, kept, fed)]
+
+    def previous_rows(self, reverse: bool):
+        """Host index ``(total,)``: for every row, the row its step started from, counting
+        the rows of ``start`` after the ``total`` rows of the layout (``total + j``)."""
+        np = backend.np
+        step = np.repeat(np.arange(self.T), self._sizes)
+        slot = np.arange(self.total) - self._firsts[step]
+        source = step + (1 if reverse else -1)                    # the step run before
+        inside = (source >= 0) & (source < self.T)
+        source = np.clip(source, 0, self.T - 1)
+        from_step = inside & (slot < self._sizes[source])
+        return np.where(from_step, self._firsts[source] + slot, self.total + slot)
+
+    def last_rows(self, reverse: bool):
+        """Host index ``(batch,)``: the row of each sequence's final state: its own last
+        step (forward), step 0 (reverse)."""
+        np = backend.np
+        slot = np.arange(self.batch)
+        if reverse:
+            return slot
+        lengths = (self._sizes[None, :] > slot[:, None]).sum(axis=1)
+        return self._firsts[lengths - 1] + slot
+
+
+def _before(xp, states, first, steps: Steps, reverse: bool):
+    """The state every row started from, ``(total, ·)``, gathered from the layer's states
+    and ``first`` (the initial state ``(batch, ·)``)."""
+    if steps.uniform:   # the plain shift by one step: no index needed
+        N = steps.batch
+        if reverse:
+            return xp.concatenate([states[N:], first], axis=0)
+        return xp.concatenate([first, states[:-N]], axis=0)
+    both = xp.concatenate([states, first], axis=0)
+    return both[xp.asarray(steps.previous_rows(reverse))]
 
 
 class Cell:
@@ -97,58 +163,73 @@ class Cell:
         tanh call computes every gate; scaling by ½ is exact in floating point."""
         return None
 
-    def begin_forward(self, xp, a) -> None:
-        """Allocate what :meth:`forward_step` needs; ``a`` is the ``(T, N, G·H)`` buffer of
-        input shares the loop will pass step by step."""
+    def begin_forward(self, xp, a, batch: int) -> None:
+        """Allocate what :meth:`forward_step` needs; ``a`` is the ``(rows, G·H)`` buffer of
+        input shares (packed layout) the loop will pass step by step; no step has more than
+        ``batch`` rows."""
 
-    def forward_step(self, xp, t: int, a, rec, prev: tuple, new: tuple) -> None:
-        """Step t over arrays: ``a`` ``(N, G·H)`` holds the (scaled) input share and may be
+    def forward_step(self, xp, rows: slice, a, rec, prev: tuple, new: tuple) -> None:
+        """One step over arrays; ``rows`` says where its rows are in the packed layout (for
+        the cell's own per-row buffers). ``a`` ``(n, G·H)`` holds the (scaled) input share and may be
         overwritten with what the backward pass needs (the gate values); ``rec`` the
         recurrent share (scaled, with ``b_hh`` when apart); ``prev`` the previous states;
         write the new states into the views ``new``."""
         raise NotImplementedError
 
-    def begin_backward(self, xp, gates, states: tuple, before: tuple) -> None:
+    def begin_backward(self, xp, gates, states: tuple, before: tuple, batch: int) -> None:
         """Prepare the backward sweep from the whole forward pass at once (vectorised over
-        time): ``gates`` ``(T, N, G·H)`` as :meth:`forward_step` left it, ``states`` and
-        ``before`` (the states shifted by one step) ``(T, N, ·)`` each."""
+        every row): ``gates`` ``(rows, G·H)`` as :meth:`forward_step` left it, ``states`` and
+        ``before`` (the state each row started from) ``(rows, ·)`` each."""
 
-    def backward_step(self, xp, t: int, d_states: tuple, d_a, d_rec) -> tuple:
-        """The BPTT step t. ``d_states``: the total gradient of every state at t (the cell
-        may overwrite them). Write the gradient of the input share into ``d_a`` ``(N, G·H)``
+    def backward_step(self, xp, rows: slice, d_states: tuple, d_a, d_rec) -> tuple:
+        """The BPTT step of the ``rows``. ``d_states``: the total gradient of every state
+        there (the cell may overwrite them). Write the gradient of the input share into
+        ``d_a`` ``(n, G·H)``
         and, when :attr:`hidden_bias_apart`, of the recurrent share into ``d_rec`` (else
         ``d_rec is d_a``). Return, per state, the gradient flowing to the previous step
         other than through ``W_hh`` (None where there is none)."""
         raise NotImplementedError
 
     def parameter_grads(self, xp, delta_h) -> tuple:
-        """Gradients of :meth:`parameters`, from ``δh`` ``(T, N, P)`` of every step."""
+        """Gradients of :meth:`parameters`, from ``δh`` ``(rows, P)`` of every row."""
         return ()
 
 
 # ---------------------------------------------------------------------- unrolled (autograd)
 
 def run_unrolled(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
-                 reverse: bool = False, watch: Watch | None = None) -> tuple:
-    """The recurrence as a per-time-step graph of primitive ops (see the module docstring)."""
+                 reverse: bool = False, watch: Watch | None = None,
+                 steps: Steps | None = None) -> tuple:
+    """The recurrence as a per-time-step graph of primitive ops (see the module docstring).
+    ``x`` is ``(T, N, H_in)``, or the packed rows ``(Σ batch_sizes, H_in)`` with ``steps``;
+    the states come back in the same layout."""
     w_ih, w_hh, b_ih, b_hh = weights
+    packed = steps is not None
+    steps = steps or Steps.padded(x.shape[0], x.shape[1])
+    x_rows = x if packed else x.reshape(steps.total, x.shape[-1])
     # The input's share does not depend on h: one matmul for all steps.
-    x_share = x @ w_ih.T                                      # (T, N, G·H)
+    x_share = x_rows @ w_ih.T                                 # (rows, G·H)
     if b_ih is not None:
         x_share = x_share + (b_ih if cell.hidden_bias_apart else b_ih + b_hh)
     w_hh_t = w_hh.T
-    T = x.shape[0]
-    states, per_step = tuple(start), [None] * T
-    for t in time_steps(T, reverse):
-        # packed: slice the active rows of x_share[t] and of states here
+    per_step: list = [None] * steps.T
+    states = tuple(start)
+    for t, rows, n, kept, _ in steps.plan(reverse):
+        if kept < n:                          # some (or all) sequences begin here, at start
+            head = tuple(s[:n] for s in start) if n < steps.batch else tuple(start)
+            states = head if kept == 0 else tuple(
+                Tensor.cat([s, s0[kept:n]], axis=0) for s, s0 in zip(states, start))
+        elif states[0].shape[0] > n:          # forward: the sequences still running
+            states = tuple(s[:n] for s in states)
         h_share = states[0] @ w_hh_t
         if cell.hidden_bias_apart and b_hh is not None:
             h_share = h_share + b_hh
-        states = cell.step(x_share[t], h_share, states)
+        states = cell.step(x_share[rows], h_share, states)
         per_step[t] = states
         if watch is not None:
             _watch_unrolled(watch, t, states[0])
-    return tuple(Tensor.stack([s[k] for s in per_step], axis=0) for k in range(len(start)))
+    join = Tensor.cat if packed else Tensor.stack
+    return tuple(join([s[k] for s in per_step], axis=0) for k in range(len(start)))
 
 
 def _watch_unrolled(watch: Watch, t: int, h_t: Tensor) -> None:
@@ -162,43 +243,59 @@ def _watch_unrolled(watch: Watch, t: int, h_t: Tensor) -> None:
 # ---------------------------------------------------------------- fused (hand-written BPTT)
 
 def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
-              reverse: bool = False, watch: Watch | None = None) -> tuple:
+              reverse: bool = False, watch: Watch | None = None,
+              steps: Steps | None = None) -> tuple:
     r"""The recurrence as one graph node with hand-written BPTT.
 
-    Forward: the input shares of all steps are one matmul into ``a`` ``(T, N, G·H)``; the loop
-    adds the recurrent share ``h_{t-1} W_hhᵀ`` (``W_hhᵀ`` copied once to a contiguous array:
-    a strided view makes every small matmul about twice as slow) and calls the cell, which
-    writes the new states into one output buffer ``(T, N, P [+ H])`` (``[h_t | c_t]``).
+    ``x`` ``(T, N, H_in)``, or the packed rows ``(Σ batch_sizes, H_in)`` with ``steps``;
+    the states come back in the same layout. Inside, everything is in the packed layout
+    (module docstring), where step t owns the ``n_t = batch_sizes[t]`` rows ``rows[t]``.
 
-    Backward, walking t = T … 1 with ``g_t`` the gradient arriving from outside at step t::
+    Forward: the input shares of all rows are one matmul into ``a`` ``(rows, G·H)``; the loop
+    adds the recurrent share ``h_{t-1} W_hhᵀ`` of the ``n_t`` running rows only (``W_hhᵀ``
+    copied once to a contiguous array: a strided view makes every small matmul about twice as
+    slow) and calls the cell, which writes the new states into one output buffer
+    ``(rows, P [+ H])`` (``[h_t | c_t]``).
 
-        δh_t = g^h_t + δr_{t+1} W_hh (+ the cell's own path from step t+1)   (δr_{T+1} = 0)
+    Backward, walking the steps in the reverse of the forward order, with ``g_t`` the
+    gradient arriving from outside at step t::
+
+        δh_t = g^h_t + δr_{t'} W_hh (+ the cell's own path from t')        (n_t rows)
         δa_t, δr_t = cell.backward_step(δh_t, δc_t, …)
 
-    where ``δa_t`` is the gradient of the input share and ``δr_t`` of the recurrent share
-    (the same array unless the cell keeps ``b_hh`` apart). Then the sums over time, one
-    matmul each over all ``T·N`` rows::
+    where t' is the step that ran after t (t + 1, or t - 1 in reverse), ``δa_t`` the
+    gradient of the input share and ``δr_t`` of the recurrent share (the same array unless
+    the cell keeps ``b_hh`` apart). The shrinking batch enters only through which rows
+    receive ``δr_{t'} W_hh``: the ``n_{t'}`` rows that step t' read. Forward, those are the
+    first ``n_{t+1}`` rows of step t; the others are sequences whose last step is t and get
+    nothing from the future. In reverse, step t - 1 read all ``n_t`` rows of step t, and the
+    rows of step t that did not come from step t + 1 (the sequences that begin at t) send
+    their ``δr_t W_hh`` to ``∂L/∂start`` instead. Then the sums over all rows, one matmul
+    each, exactly as for a padded batch (every row is a real step)::
 
-        ∂L/∂W_ih = Σ_t δa_tᵀ x_t      ∂L/∂W_hh = Σ_t δr_tᵀ h_{t-1}
-        ∂L/∂b_ih = Σ_t Σ_n δa_t       ∂L/∂b_hh = Σ_t Σ_n δr_t
-        ∂L/∂x_t  = δa_t W_ih           ∂L/∂h_0 = δr_1 W_hh (+ the cell's own path)
+        ∂L/∂W_ih = Σ δa_tᵀ x_t        ∂L/∂W_hh = Σ δr_tᵀ h_{t-1}   (h_{t-1}: the row's own
+        ∂L/∂b_ih = Σ δa_t             ∂L/∂b_hh = Σ δr_t              previous state)
+        ∂L/∂x_t  = δa_t W_ih
 
     Cost: the loops make no Python objects but array views and allocate nothing: every step
-    writes into buffers made before the loop.
+    writes into buffers made before the loop; a reverse step whose batch grows copies its
+    previous states into one ``(N, ·)`` buffer.
     """
     xp = x.xp
     w_ih, w_hh, b_ih, b_hh = weights
+    packed = steps is not None
+    steps = steps or Steps.padded(x.shape[0], x.shape[1])
+    plan = steps.plan(reverse)
     X, W_ih, W_hh = x.data, w_ih.data, w_hh.data
-    T, N, G = X.shape[0], X.shape[1], W_hh.shape[0]
+    N, G = steps.batch, W_hh.shape[0]
     widths = [s.shape[-1] for s in start]
-    order = time_steps(T, reverse)
 
     # ---- forward
-    # x_t W_ihᵀ for every t at once. A batch_first x arrives as a transposed view, which
+    # x_t W_ihᵀ for every row at once. A batch_first x arrives as a transposed view, which
     # reshape copies; the backward pass reuses those rows for ∂L/∂W_ih.
-    x_rows = X.reshape(T * N, -1)
-    a = xp.empty((T, N, G), dtype=X.dtype)
-    xp.matmul(x_rows, W_ih.T, out=a.reshape(T * N, G))
+    x_rows = X.reshape(steps.total, -1)
+    a = xp.empty((steps.total, G), dtype=X.dtype)
+    xp.matmul(x_rows, W_ih.T, out=a)
     hidden_bias = None
     if b_ih is not None:
         if cell.hidden_bias_apart:
@@ -211,19 +308,24 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
     if scale is not None:
         a *= scale
         hidden_bias = None if hidden_bias is None else hidden_bias * scale
-    out = xp.empty((T, N, sum(widths)), dtype=X.dtype)        # [h_t | c_t] for every t
+    out = xp.empty((steps.total, sum(widths)), dtype=X.dtype)  # [h_t | c_t] of every row
     offsets = [sum(widths[:k]) for k in range(len(widths) + 1)]
-    states = tuple(out[:, :, offsets[k]:offsets[k + 1]] for k in range(len(widths)))
+    states = tuple(out[:, offsets[k]:offsets[k + 1]] for k in range(len(widths)))
     rec = xp.empty((N, G), dtype=X.dtype)
-    cell.begin_forward(xp, a)
+    joined = [xp.empty((N, w), dtype=X.dtype) for w in widths]   # reverse, growing batch
+    cell.begin_forward(xp, a, N)
     prev = tuple(s.data for s in start)
-    for t in order:
-        # packed: slice the active rows of a[t], prev and rec here
-        xp.matmul(prev[0], W_hh_T, out=rec)                  # h_{t-1} W_hhᵀ
+    for t, rows, n, kept, _ in plan:
+        if kept < n:                          # some (or all) sequences begin here, at start
+            prev = _with_start(prev, start, joined, kept, n)
+        elif prev[0].shape[0] > n:            # forward: the sequences still running
+            prev = tuple(p[:n] for p in prev)
+        r = rec[:n] if n < N else rec
+        xp.matmul(prev[0], W_hh_T, out=r)                    # h_{t-1} W_hhᵀ
         if hidden_bias is not None:
-            rec += hidden_bias
-        new = tuple(s[t] for s in states)
-        cell.forward_step(xp, t, a[t], rec, prev, new)
+            r += hidden_bias
+        new = tuple(s[rows] for s in states)
+        cell.forward_step(xp, rows, a[rows], r, prev, new)
         prev = new
         if watch is not None:
             watch("state", t, Tensor._wrap(new[0]))
@@ -232,69 +334,94 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
     parents = (x, *start, w_ih, w_hh) + ((b_ih, b_hh) if has_bias else ()) + cell.parameters()
 
     def backward(grad):
-        before = tuple(previous_states(xp, s, s0.data, reverse) for s, s0 in zip(states, start))
-        cell.begin_backward(xp, a, states, before)
+        grad = grad.reshape(steps.total, -1)
+        before = tuple(_before(xp, s, s0.data, steps, reverse) for s, s0 in zip(states, start))
+        cell.begin_backward(xp, a, states, before, N)
         d_a = xp.empty_like(a)
         d_rec = xp.empty_like(a) if cell.hidden_bias_apart else d_a
-        delta_h = xp.empty((T, N, widths[0]), dtype=X.dtype)  # δh_t of every step
+        delta_h = xp.empty((steps.total, widths[0]), dtype=X.dtype)  # δh of every row
         d_others = [xp.empty((N, w), dtype=X.dtype) for w in widths[1:]]
-        carries: list = [None] * len(widths)                  # the cell's own paths to t-1
-        through_w_hh = xp.zeros((N, widths[0]), dtype=X.dtype)  # δr_{t+1} W_hh
-        grads_out = [grad[:, :, offsets[k]:offsets[k + 1]] for k in range(len(widths))]
-        for t in reversed(order):
-            # packed: slice the active rows here; the rest pass their gradient through
-            d_h = delta_h[t]
-            xp.add(grads_out[0][t], through_w_hh, out=d_h)   # δh_t
-            if carries[0] is not None:
-                d_h += carries[0]
-            for k, d in enumerate(d_others, start=1):
-                if carries[k] is None:
-                    d[...] = grads_out[k][t]
-                else:
-                    xp.add(grads_out[k][t], carries[k], out=d)
+        carries: list = [None] * len(widths)                  # the cell's own paths back
+        through_w_hh = xp.zeros((N, widths[0]), dtype=X.dtype)  # δr_{t'} W_hh
+        grad_start = [xp.zeros((N, w), dtype=X.dtype) for w in widths]
+        grads_out = [grad[:, offsets[k]:offsets[k + 1]] for k in range(len(widths))]
+        for t, rows, n, kept, fed in reversed(plan):
+            d_h = delta_h[rows]
+            _add_incoming(xp, grads_out[0][rows], through_w_hh, carries[0], fed, d_h)
+            d_rest = [d[:n] for d in d_others]
+            for k, d in enumerate(d_rest, start=1):
+                _add_incoming(xp, grads_out[k][rows], None, carries[k], fed, d)
             if watch is not None:
                 watch("grad", t, Tensor._wrap(d_h))
-            carries = list(cell.backward_step(xp, t, (d_h, *d_others), d_a[t], d_rec[t]))
-            xp.matmul(d_rec[t], W_hh, out=through_w_hh)
-        grad_start = [through_w_hh if carries[0] is None else through_w_hh + carries[0]]
-        grad_start += [c if c is not None else xp.zeros_like(s.data)
-                       for c, s in zip(carries[1:], start[1:])]
+            carries = list(cell.backward_step(xp, rows, (d_h, *d_rest), d_a[rows], d_rec[rows]))
+            xp.matmul(d_rec[rows], W_hh, out=through_w_hh[:n] if n < N else through_w_hh)
+            if kept < n:                          # rows that began from start: ∂L/∂start
+                grad_start[0][kept:n] = through_w_hh[kept:n]
+                for k, c in enumerate(carries):
+                    if c is not None:
+                        grad_start[k][kept:n] += c[kept:n]
         starts = tuple(g if s.requires_grad else None for g, s in zip(grad_start, start))
         grad_x = _input_grad(x, W_ih, d_a)
         return (grad_x,) + starts + _weight_grads(x_rows, d_a, d_rec, before[0], has_bias) \
             + cell.parameter_grads(xp, delta_h)
 
     op = cell.name + ("_reverse" if reverse else "")
-    node = Tensor._make(out, parents, backward, op)
+    layout = (steps.total, -1) if packed else (steps.T, N, -1)
+    node = Tensor._make(out.reshape(layout), parents, backward, op)
     if len(widths) == 1:
         return (node,)
-    return tuple(node[:, :, offsets[k]:offsets[k + 1]] for k in range(len(widths)))
+    return tuple(node[..., offsets[k]:offsets[k + 1]] for k in range(len(widths)))
+
+
+def _with_start(prev: tuple, start, joined: list, kept: int, n: int) -> tuple:
+    """Step ``n``'s previous states when its rows ``kept:n`` begin from ``start`` (every row
+    at the first step; in reverse, the sequences whose last step this is): the first ``kept``
+    rows of ``prev`` joined with those of ``start``, in the buffers ``joined``."""
+    if kept == 0:
+        return tuple(s.data[:n] for s in start)
+    for buffer, p, s0 in zip(joined, prev, start):
+        buffer[:kept] = p
+        buffer[kept:n] = s0.data[kept:n]
+    return tuple(buffer[:n] for buffer in joined)
+
+
+def _add_incoming(xp, outside, through, carry, fed: int, out) -> None:
+    """``out = outside``, plus ``through`` and ``carry`` (when not None) on the first ``fed``
+    rows: the gradient from outside at this step and what the step that ran after it sent
+    back to the rows it read."""
+    n = out.shape[0]
+    if through is not None and fed == n:
+        xp.add(outside, through[:n], out=out)
+    else:
+        out[...] = outside
+        if through is not None and fed:
+            out[:fed] += through[:fed]
+    if carry is not None and fed:
+        out[:fed] += carry[:fed]
 
 
 def _input_grad(x: Tensor, W_ih, d_a):
-    """``∂L/∂x_t = δa_t W_ih`` for every step, one matmul (None if x needs no gradient)."""
+    """``∂L/∂x = δa W_ih`` for every row, one matmul (None if x needs no gradient)."""
     if not x.requires_grad:
         return None
-    T, N, G = d_a.shape
-    return (d_a.reshape(T * N, G) @ W_ih).reshape(x.shape)
+    return (d_a @ W_ih).reshape(x.shape)
 
 
 def _weight_grads(x_rows, d_a, d_rec, h_before, has_bias: bool) -> tuple:
-    """The BPTT sums over time, one matmul (or sum) each over all ``T·N`` rows:
-    ``∂L/∂W_ih``, ``∂L/∂W_hh`` and, with biases, ``∂L/∂b_ih``, ``∂L/∂b_hh``."""
-    T, N, G = d_a.shape
-    flat_a = d_a.reshape(T * N, G)
-    flat_rec = flat_a if d_rec is d_a else d_rec.reshape(T * N, G)
-    grads = (flat_a.T @ x_rows, flat_rec.T @ h_before.reshape(T * N, -1))
+    """The BPTT sums over every row, one matmul (or sum) each: ``∂L/∂W_ih``, ``∂L/∂W_hh``
+    and, with biases, ``∂L/∂b_ih``, ``∂L/∂b_hh``."""
+    grads = (d_a.T @ x_rows, d_rec.T @ h_before)
     if has_bias:
-        grad_b_ih = flat_a.sum(axis=0)
-        grads += (grad_b_ih, grad_b_ih if flat_rec is flat_a else flat_rec.sum(axis=0))
+        grad_b_ih = d_a.sum(axis=0)
+        grads += (grad_b_ih, grad_b_ih if d_rec is d_a else d_rec.sum(axis=0))
     return grads
 
 
 def run(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
-        reverse: bool = False, unroll: bool = False, watch: Watch | None = None) -> tuple:
+        reverse: bool = False, unroll: bool = False, watch: Watch | None = None,
+        steps: Steps | None = None) -> tuple:
     """Run ``cell`` over ``x`` with the unrolled (``unroll=True``) or the fused
-    implementation; arguments and result as in the module docstring."""
+    implementation; arguments and result as in the module docstring (``steps``: the packed
+    layout's :class:`Steps`, or None for a padded ``(T, N, ·)`` x)."""
     implementation = run_unrolled if unroll else run_fused
-    return implementation(cell, x, start, weights, reverse=reverse, watch=watch)
+    return implementation(cell, x, start, weights, reverse=reverse, watch=watch, steps=steps)
