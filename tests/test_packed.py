@@ -311,3 +311,151 @@ def test_module_exports_what_torch_nn_utils_rnn_has():
                  "pad_sequence", "pack_sequence", "unpack_sequence", "unpad_sequence"):
         assert callable(getattr(rnn_utils, name))
     assert backend.name in ("numpy", "cupy")
+
+
+# -------------------------------------------------- packed layers: formulas and structure
+LAYERS = {"RNN": nn.RNN, "LSTM": nn.LSTM, "GRU": nn.GRU}
+
+
+@st.composite
+def packed_layer_cases(draw):
+    lengths = draw(st.lists(st.integers(1, 5), min_size=1, max_size=20))
+    return dict(mode=draw(st.sampled_from(sorted(LAYERS))), lengths=lengths,
+                num_layers=draw(st.integers(1, 2)), bidirectional=draw(st.booleans()),
+                batch_first=draw(st.booleans()), unroll=draw(st.booleans()),
+                seed=draw(st.integers(0, 2**16)))
+
+
+@given(packed_layer_cases())
+def test_a_packed_batch_is_its_sequences_run_one_by_one(case):
+    """Each sequence on its own (unbatched, its own length) gives the packed layer's output
+    rows, h_n column and input gradient: no state leaks between sequences, and the padding
+    plays no part. Also for more than 16 sequences with ties (where only the order of the
+    packed rows may differ from PyTorch's)."""
+    rng = np.random.default_rng(case["seed"])
+    layer = LAYERS[case["mode"]](3, 4, num_layers=case["num_layers"],
+                                 bidirectional=case["bidirectional"],
+                                 batch_first=case["batch_first"], unroll=case["unroll"],
+                                 dtype="float64")
+    lengths, T = case["lengths"], max(case["lengths"])
+    x = rng.standard_normal((len(lengths), T, 3) if case["batch_first"] else
+                            (T, len(lengths), 3))
+    x_leaf = leaf(x)
+    out, state = layer(pack_padded_sequence(x_leaf, lengths, case["batch_first"],
+                                            enforce_sorted=False))
+    h_n = state[0] if case["mode"] == "LSTM" else state
+    padded, _ = pad_packed_sequence(out, batch_first=True)
+    (padded * padded).sum().backward()
+    for n, length in enumerate(lengths):
+        seq = x[n, :length] if case["batch_first"] else x[:length, n]
+        seq_leaf = leaf(seq)
+        own_out, own_state = layer(seq_leaf)
+        own_h = own_state[0] if case["mode"] == "LSTM" else own_state
+        (own_out * own_out).sum().backward()
+        assert np.allclose(padded.numpy()[n, :length], own_out.numpy(), atol=1e-12)
+        assert np.allclose(h_n.numpy()[:, n], own_h.numpy(), atol=1e-12)
+        grad = x_leaf.grad.numpy()[n, :length] if case["batch_first"] else \
+            x_leaf.grad.numpy()[:length, n]
+        assert np.allclose(grad, seq_leaf.grad.numpy(), atol=1e-12)
+
+
+class RowCounter:
+    """Wraps a cell: records how many rows every step hands it."""
+
+    def __init__(self, cell):
+        self.cell, self.forward_rows, self.backward_rows = cell, [], []
+
+    def __getattr__(self, name):
+        return getattr(self.cell, name)
+
+    def forward_step(self, xp, rows, a, rec, prev, new):
+        self.forward_rows.append(a.shape[0])
+        assert rec.shape[0] == prev[0].shape[0] == new[0].shape[0] == a.shape[0]
+        return self.cell.forward_step(xp, rows, a, rec, prev, new)
+
+    def backward_step(self, xp, rows, d_states, d_a, d_rec):
+        self.backward_rows.append(d_a.shape[0])
+        return self.cell.backward_step(xp, rows, d_states, d_a, d_rec)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_the_fused_loop_computes_only_the_running_rows(reverse):
+    from tinygrad_rnn.nn import recurrence
+    from tinygrad_rnn.nn.cells import GRUEquations
+    lengths = [5, 3, 3, 1]
+    p = pack_padded_sequence(Tensor(np.ones((5, 4, 2))), lengths)
+    steps = recurrence.Steps(p.batch_sizes.numpy())
+    cell = RowCounter(GRUEquations())
+    weights = [leaf(np.full(s, 0.1)) for s in [(9, 2), (9, 3), (9,), (9,)]]
+    (h,) = recurrence.run_fused(cell, p.data, (leaf(np.zeros((4, 3))),), weights,
+                                reverse=reverse, steps=steps)
+    h.sum().backward()
+    sizes = [4, 3, 3, 1, 1]                  # batch_sizes: sequences running at each step
+    order = sizes[::-1] if reverse else sizes
+    assert cell.forward_rows == order and cell.backward_rows == order[::-1]
+    assert h.shape == (sum(lengths), 3)
+
+
+def test_packed_output_keeps_the_input_layout_and_h0_is_in_caller_order():
+    lstm = nn.LSTM(2, 3, dtype="float64")
+    p = pack_padded_sequence(Tensor(np.ones((4, 3, 2))), [2, 4, 1], enforce_sorted=False)
+    h0 = Tensor(np.arange(9.0).reshape(1, 3, 3))
+    out, (h_n, c_n) = lstm(p, (h0, Tensor(np.zeros((1, 3, 3)))))
+    assert out.batch_sizes is p.batch_sizes and out.sorted_indices is p.sorted_indices
+    assert out.unsorted_indices is p.unsorted_indices
+    # Sequence 2 (length 1): its h_n is one step from its own h0 row; run it alone to check.
+    alone, (h_alone, _) = lstm(Tensor(np.ones((1, 2))),
+                               (h0[:, 2], Tensor(np.zeros((1, 3)))))
+    assert np.allclose(h_n.numpy()[0, 2], h_alone.numpy()[0], atol=1e-14)
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda layer, p: layer(p._replace(data=p.data[:, :1])), ShapeError,
+     "input.size(-1) must be equal to input_size. Expected 2, got 1"),
+    (lambda layer, p: layer(p.float()), TypeError, "dtype"),
+    (lambda layer, p: layer(p, Tensor(np.zeros((1, 2, 3)))), ValueError,
+     "Expected hidden size (1, 3, 3), got (1, 2, 3)"),
+])
+def test_bad_packed_input_to_a_layer(call, error, words):
+    layer = nn.RNN(2, 3, dtype="float64")
+    p = pack_padded_sequence(Tensor(np.ones((4, 3, 2))), [4, 2, 1])
+    with pytest.raises(error) as info:
+        call(layer, p)
+    assert words in str(info.value)
+
+
+# ---------------------------------------------------------------------------- bptt tools
+@pytest.mark.parametrize("unroll", [False, True])
+def test_trace_of_a_packed_batch_is_each_sequence_traced_alone(unroll):
+    from tinygrad_rnn import bptt
+    lstm = nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True, unroll=unroll,
+                   dtype="float64")
+    lengths = [2, 5, 1, 4]
+    x = np.random.default_rng(0).standard_normal((4, 5, 3))
+    with bptt.trace(lstm) as tr:
+        out, _ = lstm(pack_padded_sequence(Tensor(x), lengths, True, enforce_sorted=False))
+        (out.data ** 2).sum().backward()
+    states, grads = tr.states, tr.grads                   # (rows, T, N, H)
+    assert states.shape == (4, 5, 4, 4)
+    for n, length in enumerate(lengths):
+        with bptt.trace(lstm) as alone:
+            own, _ = lstm(Tensor(x[n, :length]))
+            (own ** 2).sum().backward()
+        assert np.allclose(states[:, :length, n], alone.states[:, :, 0], atol=1e-13)
+        assert np.allclose(grads[:, :length, n], alone.grads[:, :, 0], atol=1e-13)
+        assert not states[:, length:, n].any() and not grads[:, length:, n].any()
+
+
+@pytest.mark.parametrize("mode", ["RNN", "GRU"])
+def test_jacobian_norms_of_a_packed_batch_stop_at_each_sequence_end(mode):
+    from tinygrad_rnn import bptt
+    layer = LAYERS[mode](3, 4, bidirectional=True, batch_first=True, dtype="float64")
+    x = np.random.default_rng(1).standard_normal((3, 6, 3))
+    same = bptt.jacobian_norms(layer, pack_padded_sequence(Tensor(x), [6, 6, 6], True))
+    assert np.allclose(same, bptt.jacobian_norms(layer, Tensor(x)), atol=1e-12)
+    norms = bptt.jacobian_norms(layer, pack_padded_sequence(Tensor(x), [6, 3, 2], True))
+    longest = bptt.jacobian_norms(layer, Tensor(x[0]))    # the only one running at t >= 3
+    assert np.allclose(norms[:, 3:], longest[:, 3:], atol=1e-12)
+    assert norms[0, 5] == pytest.approx(1.0) and norms[1, 0] == pytest.approx(1.0)
+    # step 2: the longest and the length-3 sequence (at its own end: ‖I‖ = 1) are running
+    assert norms[0, 2] == pytest.approx((longest[0, 2] + 1.0) / 2, rel=1e-12)

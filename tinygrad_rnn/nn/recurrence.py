@@ -28,7 +28,8 @@ Both take ``x`` ``(T, N, H_in)`` (time-major), the initial states ``start`` (``(
 ``h_0``, then ``(N, H)`` for ``c_0`` in an LSTM) and ``weights`` ``(W_ih (G·H, H_in),
 W_hh (G·H, P), b_ih, b_hh (G·H,) or None)``, G = the cell's gate blocks; they return one
 ``(T, N, ·)`` tensor per state, in time order (the direction's final state is at ``T - 1``,
-or at 0 when ``reverse``).
+or at 0 when ``reverse``); or, with ``steps`` (a :class:`Steps`), the packed rows
+``(Σ batch_sizes, H_in)`` and states in the same layout.
 
 Packed sequences (``nn.utils.rnn.PackedSequence``) are a shrinking batch: sorted by length,
 at step t only the first ``batch_sizes[t]`` sequences are still running. Both loops work on
@@ -39,7 +40,8 @@ the special case ``batch_sizes = [N] * T``, whose rows are ``x.reshape(T·N, ·)
 path for both. Because the running sequences are always the first rows, a step's previous
 state is a prefix of the step before (forward) or the step after (reverse, where sequences
 that end later *start* later, from ``start``: the backward direction begins at each
-sequence's own last step). The cells never see the batch size change.
+sequence's own last step). The cells see each step's rows only (``n_t`` of them), at ``rows[t]`` of their own per-row
+buffers.
 """
 from __future__ import annotations
 
