@@ -31,8 +31,9 @@ Each entry is warmed up, then the entries are timed round-robin (the order rotat
 round), each sample running the step enough times to last ``--min-time``; the figure is the
 median over ``--repeats`` samples. Before timing, ``gc.freeze()`` hides everything set up so
 far (torch's modules among it) from the garbage collector, whose full collections the
-unrolled graph's many objects set off: as in a training script that has not imported torch. Ratios are to the floor (``× numpy``) and to PyTorch
-(``× torch``) from the same run.
+unrolled graph's many objects set off: as in a training script that has not imported torch.
+Ratios are to the floor (``× numpy``), to PyTorch (``× torch``) and to the small-GEMM limit
+(``× gemm``) from the same run.
 
 ``--memory`` measures the peak memory of one step, each entry in a child process of its own,
 after one warm-up step:
@@ -275,6 +276,7 @@ class Torch:
 def _child_setup(args):
     """Imports that must happen after the thread variables are set (by the parent)."""
     import numpy as np
+
     import tinygrad_rnn as tg
     if args.backend != "numpy":
         tg.backend.use(args.backend)
@@ -526,8 +528,8 @@ def _run_child(args, extra, memory=False) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--threads", str(args.threads),
            "--repeats", str(args.repeats), "--warmup", str(args.warmup),
            "--min-time", str(args.min_time), "--backend", args.backend, "--dtype", args.dtype,
-           "--entries", ",".join(args.entries), "--cell", args.cell] + (["--no-check"] if args.no_check else []) \
-        + extra
+           "--entries", ",".join(args.entries), "--cell", args.cell] \
+        + (["--no-check"] if args.no_check else []) + extra
     proc = subprocess.run(cmd, env=_child_env(args.threads, memory), capture_output=True,
                           text=True)
     for line in proc.stdout.splitlines():

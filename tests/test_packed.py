@@ -17,9 +17,15 @@ from hypothesis import strategies as st
 from tinygrad_rnn import Tensor, backend, nn
 from tinygrad_rnn.errors import ShapeError
 from tinygrad_rnn.nn.utils import rnn as rnn_utils
-from tinygrad_rnn.nn.utils.rnn import (PackedSequence, pack_padded_sequence, pack_sequence,
-                                       pad_packed_sequence, pad_sequence, unpack_sequence,
-                                       unpad_sequence)
+from tinygrad_rnn.nn.utils.rnn import (
+    PackedSequence,
+    pack_padded_sequence,
+    pack_sequence,
+    pad_packed_sequence,
+    pad_sequence,
+    unpack_sequence,
+    unpad_sequence,
+)
 from tinygrad_rnn.parity import max_error
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "packed"

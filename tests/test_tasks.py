@@ -12,8 +12,8 @@ import pytest
 import tinygrad_rnn as tg
 from tinygrad_rnn import optim, tasks
 from tinygrad_rnn.backend import np
-from tinygrad_rnn.tasks import charlm, health
 from tinygrad_rnn.nn.utils.rnn import PackedSequence, pad_packed_sequence
+from tinygrad_rnn.tasks import charlm, health
 from tinygrad_rnn.tasks.base import Metric
 
 NAMES = ["adding", "charlm", "copy", "health", "health_varlen", "sine"]
@@ -291,7 +291,7 @@ def test_health_varlen_model_reads_each_stay_to_its_own_end():
     x, _ = task.batch(0)
     together = task.predict(model, x).numpy()
     records, lengths = pad_packed_sequence(x, batch_first=True)
-    for person, hours in enumerate(lengths.numpy()):
+    for person in range(len(lengths)):
         alone = task.packed(records.numpy()[person:person + 1], lengths.numpy()[person:person + 1])
         np.testing.assert_allclose(task.predict(model, alone).numpy()[0], together[person],
                                    rtol=1e-5, atol=1e-6)

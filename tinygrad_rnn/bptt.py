@@ -33,16 +33,16 @@ from __future__ import annotations
 
 import inspect
 import numbers
-from typing import Iterator
+from typing import Any, Iterator
 
 from . import backend
 from .autograd import enable_grad, no_grad
 from .errors import ShapeError
 from .nn.checks import is_int
 from .nn.module import Module
-from .nn.utils.rnn import PackedSequence, unpack_sequence
 from .nn.rnn import RNN
 from .nn.rnn_base import RNNBase, StateEvent
+from .nn.utils.rnn import PackedSequence, unpack_sequence
 from .tensor import RemovableHandle, Tensor
 
 np = backend.np  # host NumPy: the results are small tables for printing and plotting
@@ -103,7 +103,7 @@ class Trace:
         self._handle = self.rnn.register_state_hook(self._see)
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> None:
         # Only new forward calls stop being recorded: a backward pass after the block still
         # reports the gradients of the calls made inside it.
         active = _ACTIVE[id(self.rnn)]
@@ -112,7 +112,6 @@ class Trace:
             del _ACTIVE[id(self.rnn)]
         if self._handle is not None:
             self._handle.remove()
-        return False
 
     def _see(self, event: StateEvent) -> None:
         """The state hook: file each ``h_t`` and ``∂L/∂h_t`` under its forward call and row.
@@ -223,7 +222,7 @@ def _find_rnn(model, owner: str) -> RNNBase:
     if not isinstance(model, Module):
         raise TypeError(f"{owner}: expected an nn.RNN, nn.LSTM or nn.GRU (or a module "
                         f"containing one), got {type(model).__name__}")
-    found = [m for m in model.modules() if isinstance(m, RNNBase)]
+    found: list[RNNBase] = [m for m in model.modules() if isinstance(m, RNNBase)]
     if len(found) != 1:
         raise ValueError(f"{owner}: expected exactly one nn.RNN, nn.LSTM or nn.GRU inside "
                          f"{type(model).__name__}, found {len(found)}; pass the RNN itself")
@@ -284,7 +283,7 @@ def _packed_jacobian_norms(rnn: RNNBase, x: PackedSequence, h0) -> np.ndarray:
     rows = rnn.num_layers * rnn.num_directions
     total, running = np.zeros((rows, len(x.batch_sizes))), np.zeros(len(x.batch_sizes))
     for n, sequence in enumerate(sequences):
-        own_h0 = None if h0 is None else \
+        own_h0: Any = None if h0 is None else \
             tuple(h[:, n] for h in h0) if isinstance(h0, (tuple, list)) else h0[:, n]
         length = sequence.shape[0]
         total[:, :length] += jacobian_norms(rnn, sequence, own_h0)
@@ -328,7 +327,8 @@ def _unrolled_float64_twin(rnn: RNNBase) -> RNNBase:
     mine = dict(rnn.named_parameters())
     for name, param in twin.named_parameters():
         param.data = mine[name].data.astype("float64")
-    return twin.eval()
+    twin.eval()
+    return twin
 
 
 def _float64(value):

@@ -3,11 +3,11 @@ from . import functional, utils
 from .activation import ReLU, Sigmoid, Tanh
 from .container import Sequential
 from .dropout import Dropout
+from .gru import GRU, GRUCell
 from .linear import Linear
 from .loss import CrossEntropyLoss, MSELoss
-from .module import Module, Parameter
-from .gru import GRU, GRUCell
 from .lstm import LSTM, LSTMCell
+from .module import Module, Parameter
 from .rnn import RNN, RNNCell
 from .rnn_base import RNNBase, RNNCellBase
 

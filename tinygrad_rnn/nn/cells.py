@@ -9,6 +9,8 @@ recurrent share ``h_{t-1} W_hhᵀ``, ``δ`` a gradient of the loss.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from ..tensor import Tensor
 from .recurrence import Cell
 
@@ -68,6 +70,8 @@ class LSTMEquations(Cell):
     """
 
     name = "lstm"
+    #: m_t of every step, kept for ∂L/∂W_hr (with a projection only)
+    ms: Any = None
 
     def __init__(self, w_hr: Tensor | None = None):
         self.w_hr = w_hr

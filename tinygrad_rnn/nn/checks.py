@@ -28,7 +28,8 @@ def check_positive_int(owner: str, name: str, value: Any) -> None:
 
 def check_probability(value: Any, what: str = "dropout") -> None:
     """Refuse anything but a real number in [0, 1] (a dropout probability)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+    if isinstance(value, bool) or not isinstance(value, (int, float, numbers.Real)) \
+            or not 0 <= float(value) <= 1:
         raise ValueError(f"{what} should be a number in range [0, 1] representing the "
                          f"probability of an element being zeroed, got {value!r}")
 

@@ -40,8 +40,8 @@ the special case ``batch_sizes = [N] * T``, whose rows are ``x.reshape(T·N, ·)
 path for both. Because the running sequences are always the first rows, a step's previous
 state is a prefix of the step before (forward) or the step after (reverse, where sequences
 that end later *start* later, from ``start``: the backward direction begins at each
-sequence's own last step). The cells see each step's rows only (``n_t`` of them), at ``rows[t]`` of their own per-row
-buffers.
+sequence's own last step). The cells see each step's rows only (``n_t`` of them), at
+``rows[t]`` of their own per-row buffers.
 """
 from __future__ import annotations
 
@@ -172,8 +172,8 @@ class Cell:
 
     def forward_step(self, xp, rows: slice, a, rec, prev: tuple, new: tuple) -> None:
         """One step over arrays; ``rows`` says where its rows are in the packed layout (for
-        the cell's own per-row buffers). ``a`` ``(n, G·H)`` holds the (scaled) input share and may be
-        overwritten with what the backward pass needs (the gate values); ``rec`` the
+        the cell's own per-row buffers). ``a`` ``(n, G·H)`` holds the (scaled) input share and
+        may be overwritten with what the backward pass needs (the gate values); ``rec`` the
         recurrent share (scaled, with ``b_hh`` when apart); ``prev`` the previous states;
         write the new states into the views ``new``."""
         raise NotImplementedError
@@ -412,7 +412,7 @@ def _input_grad(x: Tensor, W_ih, d_a):
 def _weight_grads(x_rows, d_a, d_rec, h_before, has_bias: bool) -> tuple:
     """The BPTT sums over every row, one matmul (or sum) each: ``∂L/∂W_ih``, ``∂L/∂W_hh``
     and, with biases, ``∂L/∂b_ih``, ``∂L/∂b_hh``."""
-    grads = (d_a.T @ x_rows, d_rec.T @ h_before)
+    grads: tuple = (d_a.T @ x_rows, d_rec.T @ h_before)
     if has_bias:
         grad_b_ih = d_a.sum(axis=0)
         grads += (grad_b_ih, grad_b_ih if d_rec is d_a else d_rec.sum(axis=0))

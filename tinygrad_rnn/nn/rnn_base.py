@@ -36,9 +36,7 @@ which step equations to run (:meth:`RNNBase._cell`, from ``cells.py``).
 from __future__ import annotations
 
 import math
-import numbers
-
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, TypeVar
 
 from .. import backend
 from ..errors import ShapeError
@@ -51,7 +49,6 @@ from .module import Module, check_input_dtype
 from .utils.rnn import PackedSequence
 
 
-
 class StateEvent(NamedTuple):
     """What a state hook receives (see :meth:`RNNBase.register_state_hook`)."""
     call: int      #: which forward call of the layer (0, 1, …) the step belongs to
@@ -62,6 +59,9 @@ class StateEvent(NamedTuple):
 
 
 StateHook = Callable[[StateEvent], None]
+
+#: A layer's input: a Tensor gives a Tensor output, a PackedSequence a PackedSequence.
+SequenceInput = TypeVar("SequenceInput", Tensor, PackedSequence)
 
 
 def _spread(rows: Tensor, batch: int, unsorted) -> Tensor:
@@ -84,7 +84,7 @@ class RNNBase(Module):
     #: Gate blocks stacked in each weight matrix (1 Elman, 4 LSTM, 3 GRU).
     _gates = 1
     #: The recurrent state, as the user passes it: ``("h0",)`` or ``("h0", "c0")`` (LSTM).
-    _state_names = ("h0",)
+    _state_names: tuple[str, ...] = ("h0",)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
@@ -231,6 +231,7 @@ class RNNBase(Module):
         states = recurrence.run(self._cell(*extra), x, start, (w_ih, w_hh, b_ih, b_hh),
                                 reverse=reverse, unroll=self.unroll,
                                 watch=self._watch(call, row, steps, unsorted), steps=steps)
+        last: Any
         if steps is None:
             last = 0 if reverse else -1
         else:   # packed: each sequence's own last row (reverse: the rows of step 0)
@@ -258,8 +259,9 @@ class RNNBase(Module):
         Both implementations call it; with ``unroll=True`` a state's ``value`` is the graph
         tensor itself. For a ``PackedSequence`` input, ``value`` is ``(N, H_out)`` in the
         caller's batch order with zeros for the sequences not running at step t (a new tensor
-        built from the running rows). Values are only valid during the call: copy what you keep. Returns a
-        handle whose ``remove()`` unregisters the hook. ``bptt.trace`` is built on it.
+        built from the running rows). Values are only valid during the call: copy what you
+        keep. Returns a handle whose ``remove()`` unregisters the hook. ``bptt.trace`` is
+        built on it.
         """
         if not callable(hook):
             raise TypeError(f"{self._mode}: register_state_hook expects a callable, got "
@@ -295,7 +297,7 @@ class RNNBase(Module):
         if not backend.is_floating(data.dtype):
             raise TypeError(f"{owner}: expected a floating point input, got dtype "
                             f"{data.dtype}; convert it with .float()")
-        check_input_dtype(owner, data, self.weight_ih_l0)
+        check_input_dtype(owner, data, self.layer_weights(0, 0)[0])
         if data.shape[-1] != self.input_size:
             raise ShapeError(f"{owner}: input.size(-1) must be equal to input_size. Expected "
                              f"{self.input_size}, got {data.shape[-1]}")
@@ -315,7 +317,7 @@ class RNNBase(Module):
         if not backend.is_floating(input.dtype):
             raise TypeError(f"{owner}: expected a floating point input, got dtype "
                             f"{input.dtype}; convert it with .float()")
-        check_input_dtype(owner, input, self.weight_ih_l0)
+        check_input_dtype(owner, input, self.layer_weights(0, 0)[0])
         if input.shape[-1] != self.input_size:
             raise ShapeError(f"{owner}: input.size(-1) must be equal to input_size. Expected "
                              f"{self.input_size}, got {input.shape[-1]}")
@@ -404,6 +406,8 @@ class RNNCellBase(Module):
 
     _mode = "RNNCell"
     _gates = 1
+    bias_ih: Tensor | None
+    bias_hh: Tensor | None
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None):
         super().__init__()
@@ -452,7 +456,7 @@ class RNNCellBase(Module):
         states ``(N, H)``."""
         cell = self._cell()
         x_share, h_share = x @ self.weight_ih.T, states[0] @ self.weight_hh.T
-        if self.bias:
+        if self.bias_ih is not None and self.bias_hh is not None:
             if cell.hidden_bias_apart:
                 x_share, h_share = x_share + self.bias_ih, h_share + self.bias_hh
             else:

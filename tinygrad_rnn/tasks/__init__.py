@@ -1,7 +1,7 @@
 """Toy sequence tasks to train from one command: ``python -m tinygrad_rnn train TASK``.
 
     from tinygrad_rnn import tasks
-    tasks.names()                      # ['adding', 'charlm', 'copy', 'health', 'health_varlen', 'sine']
+    tasks.names()                      # ['adding', 'charlm', ..., 'health_varlen', 'sine']
     task = tasks.get("sine")(seed=0)   # a Task: batches, model factory, loss, metric
     x, y = task.batch(step=0)
 

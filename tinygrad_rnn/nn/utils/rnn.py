@@ -48,11 +48,11 @@ from ...tensor import Tensor
 np = backend.np
 Lengths = Union[Tensor, Sequence[int]]
 
-_Fields = namedtuple("PackedSequence", ["data", "batch_sizes", "sorted_indices",
-                                        "unsorted_indices"])
+PackedSequence_ = namedtuple("PackedSequence_", ["data", "batch_sizes", "sorted_indices",
+                                                "unsorted_indices"])
 
 
-class PackedSequence(_Fields):
+class PackedSequence(PackedSequence_):
     """A batch of variable-length sequences in the packed layout (module docstring).
 
     Fields (a named tuple, as in PyTorch):
@@ -110,25 +110,25 @@ def pack_padded_sequence(input: Tensor, lengths: Lengths, batch_first: bool = Fa
     ``enforce_sorted=False`` to have the batch sorted (and later unsorted) for you.
     """
     _check_tensor(input, "pack_padded_sequence", "input", min_ndim=2)
-    lengths = _lengths_array(lengths, "lengths")
+    given = _lengths_array(lengths, "lengths")
     time_axis = 1 if batch_first else 0
     T, N = input.shape[time_axis], input.shape[1 - time_axis]
-    if len(lengths) != N:
+    if len(given) != N:
         raise ShapeError(f"Expected `len(lengths)` to be equal to batch_size, but got "
-                         f"{len(lengths)} (batch_size={N})")
-    _check_positive(lengths)
-    if enforce_sorted and (lengths[1:] > lengths[:-1]).any():
+                         f"{len(given)} (batch_size={N})")
+    _check_positive(given)
+    if enforce_sorted and (given[1:] > given[:-1]).any():
         raise RuntimeError("`lengths` array must be sorted in decreasing order when "
                            "`enforce_sorted` is True. You can pass `enforce_sorted=False` to "
                            "pack_padded_sequence and/or pack_sequence to sidestep this "
                            "requirement if you do not need ONNX exportability.")
-    if lengths.max() > T:
+    if given.max() > T:
         # PyTorch reads past the input here; a length longer than the data is a mistake.
-        raise ShapeError(f"pack_padded_sequence: found a length of {int(lengths.max())} in "
+        raise ShapeError(f"pack_padded_sequence: found a length of {int(given.max())} in "
                          f"'lengths', but the input has only {T} time steps "
                          f"(input.size({time_axis}) = {T}); no length may exceed it")
-    order = None if enforce_sorted else np.argsort(-lengths, kind="stable")
-    sorted_lengths = lengths if order is None else lengths[order]
+    order = None if enforce_sorted else np.argsort(-given, kind="stable")
+    sorted_lengths = given if order is None else given[order]
     running = np.arange(int(sorted_lengths[0]))[:, None] < sorted_lengths[None, :]  # (T', N)
     steps, slots = np.nonzero(running)      # packed rows in order: time-major, sorted batch
     rows = slots if order is None else order[slots]
@@ -222,16 +222,16 @@ def unpad_sequence(padded_sequences: Tensor, lengths: Lengths,
     """The list of ``(L_i, *)`` sequences cut out of a padded ``(T, N, *)`` batch
     (``(N, T, *)`` with ``batch_first``); inverse of :func:`pad_sequence` with right padding."""
     _check_tensor(padded_sequences, "unpad_sequence", "padded_sequences", min_ndim=2)
-    lengths = _lengths_array(lengths, "lengths")
+    given = _lengths_array(lengths, "lengths")
     batch = padded_sequences if batch_first else padded_sequences.transpose(0, 1)
     N, T = batch.shape[0], batch.shape[1]
-    if len(lengths) != N:
+    if len(given) != N:
         raise ShapeError(f"unpad_sequence: expected one length per sequence ({N}), got "
-                         f"{len(lengths)}")
-    if len(lengths) and (lengths.min() < 0 or lengths.max() > T):
+                         f"{len(given)}")
+    if len(given) and (given.min() < 0 or given.max() > T):
         raise ShapeError(f"unpad_sequence: every length must be in [0, {T}] (the padded "
-                         f"length), got {lengths.tolist()}")
-    return [batch[n, :length] for n, length in enumerate(lengths.tolist())]
+                         f"length), got {given.tolist()}")
+    return [batch[n, :length] for n, length in enumerate(given.tolist())]
 
 
 # ------------------------------------------------------------ gather and scatter, adjoint
