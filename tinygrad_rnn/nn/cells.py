@@ -113,7 +113,7 @@ class LSTMEquations(Cell):
         a += self.after_tanh[1]
         H = a.shape[1] // 4
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-        h, c, tmp = new[0], new[1], self.scratch[:a.shape[0]]
+        h, c, tmp = new[0], new[1], self.scratch[:len(a)]   # len(a): the rows this step runs
         xp.multiply(f, prev[1], out=c)
         xp.multiply(i, g, out=tmp)
         c += tmp                                             # c_t
@@ -121,27 +121,37 @@ class LSTMEquations(Cell):
         if self.w_hr is None:
             xp.multiply(o, tmp, out=h)                       # h_t = o ⊙ tanh(c_t)
         else:
-            xp.multiply(o, tmp, out=self.ms[rows])           # m_t, kept for ∂L/∂W_hr
-            xp.matmul(self.ms[rows], self.w_hr_t, out=h)
+            m = self.ms[rows]
+            xp.multiply(o, tmp, out=m)                       # m_t, kept for ∂L/∂W_hr
+            xp.matmul(m, self.w_hr_t, out=h)
 
     def begin_backward(self, xp, gates, states, before, batch) -> None:
         total, G = gates.shape
         H = G // 4
         i, f, g, o = (gates[:, k * H:(k + 1) * H] for k in range(4))
         tanh_c = xp.tanh(states[1])
-        self.o_tanh_slope = o * (1 - tanh_c * tanh_c)        # ∂m/∂c
+        slope = xp.multiply(tanh_c, tanh_c)
+        xp.subtract(1, slope, out=slope)
+        slope *= o                                           # ∂m/∂c = o ⊙ (1 - tanh²(c))
         factors = xp.empty((total, 4, H), dtype=gates.dtype)  # δa = [δc, δc, δc, δm] ⊙ this
-        factors[:, 0] = g * i * (1 - i)
-        factors[:, 1] = before[1] * f * (1 - f)
-        factors[:, 2] = i * (1 - g * g)
-        factors[:, 3] = tanh_c * o * (1 - o)
-        self.factors, self.forget = factors, f
+        # In place, block by block (no temporaries): g σ'(i), c_{t-1} σ'(f), i (1 - g²),
+        # tanh(c) σ'(o), with σ' = σ (1 - σ).
+        for k, (gate, partner) in enumerate(((i, g), (f, before[1]), (g, i), (o, tanh_c))):
+            block = factors[:, k]
+            if k == 2:                                       # tanh': 1 - g²
+                xp.multiply(gate, gate, out=block)
+                xp.subtract(1, block, out=block)
+            else:                                            # σ': σ (1 - σ)
+                xp.subtract(1, gate, out=block)
+                block *= gate
+            block *= partner
+        self.o_tanh_slope, self.factors, self.forget = slope, factors, f
         self.d_m = xp.empty((batch, H), dtype=gates.dtype)
         self.to_c_prev = xp.empty((batch, H), dtype=gates.dtype)
 
     def backward_step(self, xp, rows, d_states, d_a, d_rec) -> tuple:
         d_h, d_c = d_states
-        N, H = d_c.shape                                     # N: this step's rows
+        N, H = d_c.shape
         to_c_prev = self.to_c_prev[:N]
         d_m = d_h if self.w_hr is None else xp.matmul(d_h, self.w_hr.data, out=self.d_m[:N])
         xp.multiply(d_m, self.o_tanh_slope[rows], out=to_c_prev)
@@ -204,7 +214,7 @@ class GRUEquations(Cell):
         rz *= 0.5
         rz += 0.5                                            # r_t, z_t
         r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-        u, tmp = self.u[rows], self.scratch[:a.shape[0]]
+        u, tmp = self.u[rows], self.scratch[:len(a)]         # len(a): the rows this step runs
         u[...] = rec[:, 2 * H:]
         xp.multiply(r, u, out=tmp)
         n += tmp
@@ -217,10 +227,19 @@ class GRUEquations(Cell):
         total, G = gates.shape
         H = G // 3
         r, z, n = (gates[:, k * H:(k + 1) * H] for k in range(3))
-        factors = xp.empty((total, 3, H), dtype=gates.dtype)
-        factors[:, 0] = self.u * r * (1 - r)                # δa^r = δa^n ⊙ this
-        factors[:, 1] = (before[0] - n) * z * (1 - z)       # δa^z = δh ⊙ this
-        factors[:, 2] = (1 - z) * (1 - n * n)               # δa^n = δh ⊙ this
+        factors = xp.empty((total, 3, H), dtype=gates.dtype)  # in place, block by block:
+        f_r, f_z, f_n = factors[:, 0], factors[:, 1], factors[:, 2]
+        xp.subtract(1, r, out=f_r)
+        f_r *= r
+        f_r *= self.u                                        # δa^r = δa^n ⊙ u σ'(r)
+        xp.subtract(1, z, out=f_z)
+        f_z *= z
+        xp.multiply(n, n, out=f_n)
+        xp.subtract(1, f_n, out=f_n)
+        tmp = xp.subtract(1, z)
+        f_n *= tmp                                           # δa^n = δh ⊙ (1 - z)(1 - n²)
+        xp.subtract(before[0], n, out=tmp)
+        f_z *= tmp                                           # δa^z = δh ⊙ (h_{t-1} - n) σ'(z)
         self.factors, self.reset, self.update = factors, r, z
         self.to_h_prev = xp.empty((batch, H), dtype=gates.dtype)
 

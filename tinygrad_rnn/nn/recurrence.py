@@ -137,6 +137,13 @@ class Cell:
     weights beyond ``W_ih, W_hh, b_ih, b_hh`` such as the LSTM's projection). The state tuple
     always starts with ``h`` (the output, ``(N, P)``).
 
+    The rows a step runs are the rows of the arrays the driver passes (``len(a)``), and
+    ``rows`` says where they are in the packed layout: a cell keeps its per-row buffers in
+    that layout (``(total, ·)``, allocated in :meth:`begin_forward`/:meth:`begin_backward`)
+    and reads a step's part as ``buf[rows]``; its scratch buffers have ``batch`` rows, of
+    which a step uses the first ``len(a)``. So the driver alone decides which rows are active
+    (packed sequences).
+
     Names used below: ``G·H`` the width of the pre-activations (all gate blocks side by side);
     the *input share* ``x_t W_ihᵀ + b`` and the *recurrent share* ``h_{t-1} W_hhᵀ``.
     """
