@@ -166,7 +166,7 @@ REDUCTIONS = [
     case("sum_dim", lambda x: x.sum(dim=1), lambda x: x.sum(axis=1)),
     case("mean_dim_keepdims", lambda x: x.mean(dim=0, keepdims=True),
          lambda x: x.mean(axis=0, keepdims=True)),
-    case("max_dim", lambda x: x.max(dim=-1), lambda x: x.max(axis=-1)),
+    case("max_dim", lambda x: x.max(dim=-1).values, lambda x: x.max(axis=-1)),
 ]
 
 SHAPES = [

@@ -77,7 +77,7 @@ def test_no_command_is_an_error():
     (["train"], ["required: TASK"]),
     (["train", "sine", "--steps", "ten"], ["--steps", "invalid int value"]),
     (["train", "sine", "--steps", "0"], ["--steps must be a positive integer"]),
-    (["train", "sine", "--optim", "rmsprop"], ["--optim", "invalid choice"]),
+    (["train", "sine", "--optim", "lbfgs"], ["--optim", "invalid choice"]),
     (["train", "sine", "--no-such-flag"], ["unrecognized arguments"]),
     (["train", "sine", "--backend", "tpu"], ["--backend", "invalid choice"]),
     (["train", "sine", "--epochs", "2"], ["no epochs"]),

@@ -30,7 +30,7 @@ def finite_arrays(min_dims=1, max_side=5, bound=1e4):
 def test_mse_output_shape(reduction, shape):
     x = Tensor(np.ones((4, 3), np.float32))
     assert F.mse_loss(x, Tensor(np.zeros((4, 3), np.float32)), reduction).shape == shape
-    assert nn.MSELoss(reduction)(x, Tensor(np.zeros((4, 3), np.float32))).shape == shape
+    assert nn.MSELoss(reduction=reduction)(x, Tensor(np.zeros((4, 3), np.float32))).shape == shape
 
 
 @pytest.mark.parametrize("logits, target, reduction, shape", [
@@ -41,7 +41,7 @@ def test_mse_output_shape(reduction, shape):
 def test_cross_entropy_output_shape(logits, target, reduction, shape):
     x = Tensor(np.zeros(logits, np.float32))
     t = Tensor(np.zeros(target, np.int64))
-    assert F.cross_entropy(x, t, reduction).shape == shape
+    assert F.cross_entropy(x, t, reduction=reduction).shape == shape
     assert nn.CrossEntropyLoss(reduction=reduction)(x, t).shape == shape
 
 
@@ -69,7 +69,7 @@ def test_cross_entropy_and_gradient_match_the_formula(n, c, seed, reduction):
     x = rng.standard_normal((n, c)) * 3
     t = rng.integers(0, c, size=n)
     xt = Tensor(x, requires_grad=True)
-    loss = F.cross_entropy(xt, Tensor(t), reduction)
+    loss = F.cross_entropy(xt, Tensor(t), reduction=reduction)
     per_row = (logsumexp(x) - np.take_along_axis(x, t[:, None], axis=1))[:, 0]
     expected = {"mean": per_row.mean(), "sum": per_row.sum(), "none": per_row}[reduction]
     np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-13, atol=1e-14)
@@ -142,13 +142,23 @@ def test_cross_entropy_of_plus_minus_1e4_logits_is_finite_and_exact(dtype):
 
 # ------------------------------------------------------------------------------- errors
 
-@pytest.mark.parametrize("make", [lambda: nn.MSELoss("avg"), lambda: nn.CrossEntropyLoss("avg"),
-                                  lambda: F.mse_loss(Tensor([1.0]), Tensor([1.0]), "avg"),
-                                  lambda: F.cross_entropy(Tensor([[1.0]]), Tensor([0]), "avg")])
+@pytest.mark.parametrize("make", [
+    lambda: nn.MSELoss(reduction="avg"), lambda: nn.CrossEntropyLoss(reduction="avg"),
+    lambda: F.mse_loss(Tensor([1.0]), Tensor([1.0]), "avg"),
+    lambda: F.cross_entropy(Tensor([[1.0]]), Tensor([0]), reduction="avg")])
 def test_invalid_reduction(make):
     with pytest.raises(ValueError, match="avg is not a valid value for reduction; expected one "
                                          "of mean, sum, none"):
         make()
+
+
+def test_reduction_is_not_taken_positionally():
+    """PyTorch's third argument of cross_entropy is ``weight`` and a loss module's first is
+    ``weight`` or the legacy ``size_average``: a positional string is refused, not misread."""
+    with pytest.raises(TypeError, match="pass the reduction by keyword: reduction='sum'"):
+        F.cross_entropy(Tensor([[1.0, 2.0]]), Tensor([0]), "sum")
+    with pytest.raises(TypeError):
+        nn.MSELoss("sum")
 
 
 @pytest.mark.parametrize("target, error, match", [
@@ -184,4 +194,60 @@ def test_mse_shapes_must_match():
 
 def test_loss_repr():
     assert repr(nn.MSELoss()) == "MSELoss()"
-    assert repr(nn.CrossEntropyLoss(reduction="sum")) == "CrossEntropyLoss(reduction='sum')"
+    assert repr(nn.CrossEntropyLoss(reduction="sum")) == "CrossEntropyLoss()"   # as torch
+
+
+# ------------------------------------------------------------- issue 11: the other losses
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: F.binary_cross_entropy(Tensor([1.5]), Tensor([1.0])), RuntimeError,
+     "all elements of input should be between 0 and 1"),
+    (lambda: F.binary_cross_entropy(Tensor([0.5]), Tensor([2.0])), RuntimeError,
+     "all elements of target should be between 0 and 1"),
+    (lambda: F.binary_cross_entropy(Tensor([0.5, 0.5]), Tensor([1.0])), ValueError,
+     "different to the input size"),
+    (lambda: F.binary_cross_entropy_with_logits(Tensor([0.5, 0.5]), Tensor([1.0])),
+     RuntimeError, r"Target size \(\(1,\)\) must be the same as input size"),
+    (lambda: F.l1_loss(Tensor(np.zeros((2, 1))), Tensor(np.zeros(2))), ValueError,
+     "different to the input size"),
+    (lambda: F.huber_loss(Tensor([1.0]), Tensor([1.0]), delta=0.0), ValueError,
+     "non-positive values for delta"),
+    (lambda: F.one_hot(Tensor(np.array([1, -1]))), RuntimeError,
+     "Class values must be non-negative."),
+    (lambda: F.one_hot(Tensor(np.array([1, 3])), 3), RuntimeError,
+     "Class values must be smaller than num_classes."),
+    (lambda: F.one_hot(Tensor([1.0])), TypeError, "only applicable to index tensor"),
+    (lambda: F.cross_entropy(Tensor(np.zeros((2, 3))), Tensor(np.array([0, 1])),
+                             weight=Tensor(np.ones(2))), ValueError,
+     r"weight tensor should be defined either for all 3 classes or no classes but got "
+     r"weight tensor of shape: \[2\]"),
+    (lambda: F.cross_entropy(Tensor(np.zeros((2, 3))), Tensor(np.array([0, 1])),
+                             label_smoothing=1.5), ValueError,
+     "label_smoothing must be between 0.0 and 1.0. Got: 1.5"),
+    (lambda: F.nll_loss(Tensor(np.zeros((2, 3))), Tensor(np.array([0, 3]))), IndexError,
+     "Target 3 is out of bounds for 3 classes"),
+])
+def test_new_loss_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_bce_is_finite_at_the_edges_as_pytorch():
+    """Logs clamp at -100 and the gradient's denominator at 1e-12 (PyTorch's constants)."""
+    x = Tensor(np.array([0.0, 1.0, 0.0]), requires_grad=True)
+    loss = F.binary_cross_entropy(x, Tensor(np.array([1.0, 0.0, 0.0])), reduction="none")
+    np.testing.assert_array_equal(loss.numpy(), [100.0, 100.0, 0.0])
+    loss.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [-1e12, 1e12, 0.0])
+
+
+def test_nll_mean_with_everything_ignored_is_nan_as_pytorch():
+    loss = F.nll_loss(Tensor(np.zeros((2, 3))), Tensor(np.array([1, 1])), ignore_index=1)
+    assert np.isnan(loss.item())
+
+
+def test_loss_modules_keep_weight_as_a_buffer():
+    loss = nn.CrossEntropyLoss(weight=Tensor(np.array([1.0, 2.0])), label_smoothing=0.1)
+    assert list(loss.state_dict()) == ["weight"] and list(loss.parameters()) == []
+    assert repr(loss) == "CrossEntropyLoss()"
+    assert list(nn.BCEWithLogitsLoss(pos_weight=Tensor([2.0])).state_dict()) == ["pos_weight"]

@@ -303,3 +303,87 @@ def test_slicing_a_sequential_gives_a_sequential_sharing_the_modules():
     assert isinstance(head, nn.Sequential) and len(head) == 2
     assert head[0] is first and head[1] is second
     assert [n for n, _ in head.named_parameters()] == ["0.weight", "0.bias"]
+
+
+# ------------------------------------------------------------------------------ buffers
+
+class WithBuffers(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+        self.register_buffer("running_mean", Tensor(np.arange(2.0, dtype=np.float32)))
+        self.register_buffer("count", Tensor(np.array(3, dtype=np.int64)))
+        self.register_buffer("scratch", Tensor(np.zeros(2, np.float32)), persistent=False)
+
+
+def test_buffers_are_in_the_state_dict_but_not_parameters():
+    m = WithBuffers()
+    # PyTorch's order: each module's parameters, then its buffers, then its children.
+    assert list(m.state_dict()) == ["running_mean", "count", "fc.weight", "fc.bias"]
+    assert [n for n, _ in m.named_parameters()] == ["fc.weight", "fc.bias"]
+    assert [n for n, _ in m.named_buffers()] == ["running_mean", "count", "scratch"]
+    assert all(b is not p for b in m.buffers() for p in m.parameters())
+
+
+def test_buffers_load_move_cast_and_stay_buffers_when_reassigned():
+    m, other = WithBuffers(), WithBuffers()
+    other.running_mean = Tensor(np.array([5.0, 6.0], np.float32))   # still a buffer
+    assert "running_mean" in other.state_dict()
+    m.load_state_dict(other.state_dict())
+    np.testing.assert_array_equal(m.running_mean.numpy(), [5.0, 6.0])
+    m.to(backend.name).double()
+    assert m.running_mean.dtype == np.float64 and m.count.dtype == np.int64
+    assert m.running_mean.backend == backend.name
+
+
+def test_missing_buffer_is_reported_by_strict_load():
+    state = WithBuffers().state_dict()
+    del state["count"]
+    with pytest.raises(RuntimeError, match='Missing key\\(s\\) in state_dict: "count"'):
+        WithBuffers().load_state_dict(state)
+
+
+@pytest.mark.parametrize("name, value, error, match", [
+    ("a.b", Tensor(np.zeros(1)), KeyError, "contain"),
+    ("fc", Tensor(np.zeros(1)), KeyError, "attribute 'fc' already exists"),
+    ("mask", np.zeros(1), TypeError, "cannot assign 'ndarray' object to buffer 'mask'"),
+])
+def test_bad_buffers_are_refused(name, value, error, match):
+    with pytest.raises(error, match=match):
+        WithBuffers().register_buffer(name, value)
+
+
+# --------------------------------------------------------------- apply, freezing, traversal
+
+def test_apply_visits_children_first_then_self():
+    model = nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.Tanh(), nn.Linear(3, 1)))
+    seen = []
+    assert model.apply(lambda m: seen.append(type(m).__name__)) is model
+    assert seen == ["Linear", "Tanh", "Linear", "Sequential", "Sequential"]
+
+
+def test_apply_initialises_weights():
+    def init_weights(m):
+        if isinstance(m, nn.Linear):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)).apply(init_weights)
+    out = model(Tensor(np.array([[1.0, 2.0]], np.float32)))
+    assert out.item() == 9.0
+
+
+def test_requires_grad_freezes_and_unfreezes():
+    m = Head()
+    assert m.requires_grad_(False) is m
+    assert not any(p.requires_grad for p in m.parameters())
+    m.fc.requires_grad_()
+    assert [n for n, p in m.named_parameters() if p.requires_grad] == ["fc.weight", "fc.bias"]
+
+
+def test_children_modules_and_shared_modules_come_once():
+    shared = nn.Linear(2, 2)
+    model = nn.Sequential(shared, nn.Tanh(), shared)
+    assert [n for n, _ in model.named_modules()] == ["", "0", "1"]
+    assert len(list(model.named_modules(remove_duplicate=False))) == 4
+    assert list(model.children()) == [shared, model[1]]
+    assert list(model.modules())[1] is shared

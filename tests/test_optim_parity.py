@@ -1,5 +1,6 @@
 """Optimizer trajectories recorded from real PyTorch (``tests/fixtures/optim/*.npz``, see
-``tests/fixtures/record.py`` §5): ``SGD`` / ``Adam`` (+ ``clip_grad_norm_``) for 10 steps on
+``tests/fixtures/record.py`` §5) and ``optim_extra/`` (``record_nn11.py``: ``AdamW``,
+``RMSprop``, ``Adagrad``, 25 steps): ``SGD`` / ``Adam`` (+ ``clip_grad_norm_``) for 10 steps on
 ``fc(rnn(x)[0])`` with ``nn.RNN(3, 8, batch_first=True)``, ``nn.Linear(8, 1)`` and an MSE
 loss, all float64.
 
@@ -21,7 +22,8 @@ import pytest
 from tinygrad_rnn import Tensor, optim
 from tinygrad_rnn.nn.utils import clip_grad_norm_
 
-FIXTURES = sorted((Path(__file__).parent / "fixtures" / "optim").glob("*.npz"))
+FIXTURE_DIRS = [Path(__file__).parent / "fixtures" / name for name in ("optim", "optim_extra")]
+FIXTURES = sorted(path for folder in FIXTURE_DIRS for path in folder.glob("*.npz"))
 # float64: SPEC §6 asks for ~1e-10 (it matches to ~1e-13 on NumPy; the slack is for CuPy).
 RTOL, ATOL = 1e-10, 1e-12
 

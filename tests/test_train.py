@@ -44,7 +44,7 @@ def test_epochs_become_steps_for_finite_data_sets():
     (dict(seed=-1), "--seed must be an integer >= 0"),
     (dict(lr=0.0), "--lr must be a positive number"),
     (dict(clip=-1.0), "--clip must be a number >= 0"),
-    (dict(optim="rmsprop"), "unknown optimizer 'rmsprop'; expected one of sgd, adam"),
+    (dict(optim="lbfgs"), "unknown optimizer 'lbfgs'; expected one of sgd, adam, adamw, rmsprop"),
     (dict(nonlinearity="gelu"), "unknown nonlinearity 'gelu'"),
     (dict(steps=3, epochs=1), "give --steps or --epochs, not both"),
     (dict(text="x.txt"), "--text is only used by the charlm task"),

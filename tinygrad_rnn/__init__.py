@@ -1,20 +1,50 @@
 """tinygrad_rnn: a readable autograd framework for recurrent networks, on NumPy or CuPy.
 
     import tinygrad_rnn as tg
-    x = tg.Tensor([[1.0, 2.0]], requires_grad=True)
+    x = tg.tensor([[1.0, 2.0]], requires_grad=True)
     y = (x * x).sum()
     y.backward()          # x.grad == 2 * x
 """
+import types as _types
+
 from . import backend
-from .autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from .autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import get_default_dtype, manual_seed, set_default_dtype
 from .gradcheck import GradcheckError, gradcheck
 from .tensor import Tensor
-from . import bptt, nn, optim, viz
+from . import autograd, bptt, nn, optim, viz
+from . import tensor as _tensor_module
+from .creation import (arange, cat, empty, empty_like, eye, full, full_like, ones, ones_like,
+                       rand, rand_like, randn, randn_like, stack, where, zeros, zeros_like)
+from .creation import tensor as _make_tensor
+from .dtypes import (double, float16, float32, float64, half, int8, int16, int32, int64,
+                     long, short, uint8)
+from .dtypes import bool as bool, float as float, int as int  # noqa: A004  (torch's names)
 from .serialization import load, save
 
 __version__ = "0.1.0"
 
-__all__ = ["Tensor", "backend", "no_grad", "enable_grad", "is_grad_enabled", "detect_anomaly",
-           "manual_seed", "set_default_dtype", "get_default_dtype", "gradcheck",
-           "GradcheckError", "nn", "optim", "bptt", "viz", "save", "load"]
+
+class _CallableModule(_types.ModuleType):
+    """``tg.tensor`` is two things: the module ``tinygrad_rnn/tensor.py`` (so that
+    ``from tinygrad_rnn.tensor import Tensor`` and ``import tinygrad_rnn.tensor`` keep
+    working) and, called, PyTorch's ``tensor(data, dtype=None, requires_grad=False)``.
+    Python lets a module take a subclass of the module type; this one adds ``__call__``."""
+
+    def __call__(self, data, dtype=None, requires_grad=False):
+        return _make_tensor(data, dtype=dtype, requires_grad=requires_grad)
+
+
+_tensor_module.__class__ = _CallableModule
+tensor = _tensor_module
+
+__all__ = ["Tensor", "tensor", "backend", "autograd", "no_grad", "enable_grad",
+           "set_grad_enabled", "is_grad_enabled", "detect_anomaly", "manual_seed",
+           "set_default_dtype", "get_default_dtype", "gradcheck", "GradcheckError", "nn",
+           "optim", "bptt", "viz", "save", "load",
+           "zeros", "ones", "full", "empty", "arange", "eye", "randn", "rand", "zeros_like",
+           "ones_like", "full_like", "empty_like", "randn_like", "rand_like", "cat", "stack",
+           "where",
+           # (not bool, float and int: ``import *`` must not shadow Python's builtins)
+           "float16", "float32", "float64", "half", "double", "int8", "int16", "int32",
+           "int64", "short", "long", "uint8"]

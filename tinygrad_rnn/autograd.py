@@ -271,3 +271,124 @@ def _run_hooks(tensor, g):
             g = result.data if isinstance(result, Tensor) else result
     return g
 
+
+
+# ------------------------------------------------------------ PyTorch's functional interface
+
+class set_grad_enabled(_ModeSwitch):
+    """Switch graph recording on or off, as ``torch.set_grad_enabled``: called as a function
+    it takes effect at once; as ``with set_grad_enabled(mode):`` it also restores the
+    previous mode after the block; as a decorator it switches only during each call."""
+
+    def __init__(self, mode: bool):
+        super().__init__("grad_enabled", bool(mode))
+        self._previous.append(_Mode.grad_enabled)  # what leaving a ``with`` block restores
+        _Mode.grad_enabled = self.enabled
+
+    def __enter__(self):
+        return self  # the mode was already set when the object was made
+
+    def __call__(self, fn):
+        _Mode.grad_enabled = self._previous.pop()  # decorating must not switch anything now
+        return _ModeSwitch("grad_enabled", self.enabled)(fn)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph: bool = False,
+         allow_unused=None, materialize_grads: bool = False) -> tuple:
+    """The gradients of ``outputs`` with respect to ``inputs``, as ``torch.autograd.grad``
+    (first order only): a tuple with one Tensor per input, computed without touching any
+    ``.grad`` attribute.
+
+    ``grad_outputs`` are the vectors of the vector-Jacobian products (one per output; needed
+    for outputs with more than one element). An input the outputs do not depend on is an
+    error unless ``allow_unused=True`` (its gradient is then None, or zeros with
+    ``materialize_grads=True``). The graph is freed unless ``retain_graph=True``.
+    """
+    from .tensor import Tensor
+    if create_graph:
+        raise NotImplementedError("grad(create_graph=True): only first-order gradients are "
+                                  "supported (the gradients are not recorded in a graph)")
+    outputs, inputs = _as_tensor_tuple(outputs, "outputs"), _as_tensor_tuple(inputs, "inputs")
+    grad_outputs = (None,) * len(outputs) if grad_outputs is None else \
+        _as_tensor_tuple(grad_outputs, "grad_outputs", allow_none=True)
+    if len(grad_outputs) != len(outputs):
+        raise RuntimeError(f"grad requires one grad_output per output: got "
+                           f"{len(grad_outputs)} grad_outputs but {len(outputs)} outputs")
+    allow_unused = materialize_grads if allow_unused is None else allow_unused
+    for i, out in enumerate(outputs):
+        if not out.requires_grad:
+            raise RuntimeError(f"element {i} of tensors does not require grad and does not "
+                               "have a grad_fn")
+    if not all(t.requires_grad for t in inputs):
+        raise RuntimeError("One of the differentiated Tensors does not require grad")
+    seeds = tuple(_initial_grad(o, g) for o, g in zip(outputs, grad_outputs))
+    # One artificial root whose "backward" hands each output its seed gradient, so that the
+    # outputs are swept together, in one topological order.
+    root = Tensor._wrap(outputs[0].data)
+    root.requires_grad = True
+    root._node = Node("grad", outputs, lambda _: seeds)
+    found = _sweep_to_inputs(root, inputs, bool(retain_graph))
+    results = []
+    for t, g in zip(inputs, found):
+        if g is None and not allow_unused:
+            raise RuntimeError("One of the differentiated Tensors appears to not have been "
+                               "used in the graph. Set allow_unused=True if this is the "
+                               "desired behavior.")
+        if g is None and materialize_grads:
+            g = t.xp.zeros_like(t.data)
+        results.append(None if g is None else Tensor._wrap(g))
+    return tuple(results)
+
+
+def _sweep_to_inputs(root, inputs, retain_graph: bool) -> list:
+    """The backward sweep of :func:`backward`, delivering gradients to ``inputs`` (returned,
+    copied) instead of accumulating them into leaves. Only the part of the graph between the
+    root and the inputs is walked."""
+    wanted = {id(t): k for k, t in enumerate(inputs)}
+    order = topological_order(root)
+    leads_to_input: set[int] = set()  # tensors with an input among them and their ancestors
+    for tensor in order:  # parents come first
+        node = tensor._node
+        if id(tensor) in wanted or node is not None and any(
+                id(p) in leads_to_input for p in node.parents):
+            leads_to_input.add(id(tensor))
+    found: list = [None] * len(inputs)
+    grads = {id(root): root.data}
+    owned: set[int] = set()
+    with no_grad():
+        while order:
+            tensor = order.pop()
+            key = id(tensor)
+            g = grads.pop(key, None)
+            if g is None or key not in leads_to_input:
+                continue
+            is_owned = key in owned
+            owned.discard(key)
+            if tensor._hooks:
+                g = _run_hooks(tensor, g)
+                is_owned = False
+            if key in wanted:
+                found[wanted[key]] = g.astype(tensor.data.dtype, copy=not is_owned)
+            node = tensor._node
+            if node is None:
+                continue
+            for parent, pg in zip(node.parents, node.backward(g)):
+                if pg is not None and parent.requires_grad:
+                    if _Mode.anomaly:
+                        check_finite(pg.values if type(pg) is IndexedGrad else pg, node.op,
+                                     "backward (gradient)")
+                    _add_grad(grads, owned, parent, pg)
+            if not retain_graph:
+                node.free()
+    return found
+
+
+def _as_tensor_tuple(value, name: str, allow_none: bool = False) -> tuple:
+    """One Tensor or a sequence of Tensors as a tuple (None entries where allowed)."""
+    from .tensor import Tensor
+    items = (value,) if isinstance(value, Tensor) else tuple(value)
+    for item in items:
+        if not (isinstance(item, Tensor) or allow_none and item is None):
+            raise TypeError(f"grad(): {name} must be a Tensor or a sequence of Tensors, got "
+                            f"{type(item).__name__}")
+    return items

@@ -12,12 +12,15 @@ broadcast axes (``_reduce_to``), so every gradient has its input's shape and dty
 """
 from __future__ import annotations
 
+import math
 import numbers
 import operator
-from typing import Callable, Iterable, Sequence
+import warnings
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 from . import autograd, backend
 from .autograd import IndexedGrad, Node, _Mode
+from .errors import ShapeError
 
 Shape = tuple
 _ndarray = backend.np.ndarray
@@ -510,8 +513,10 @@ class Tensor:
         return self._operand(other).matmul(self)
 
     # ---------------------------------------------------------------------------- reductions
-    def sum(self, axis=None, keepdims: bool = False, *, dim=None) -> "Tensor":
-        """Sum over ``axis`` (None: all; int or tuple). ``dim=`` is accepted as in PyTorch."""
+    def sum(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> "Tensor":
+        """Sum over ``axis`` (None: all; int or tuple). ``dim=``/``keepdim=`` are accepted as
+        in PyTorch."""
+        keepdims = _keepdim_arg(keepdims, keepdim)
         axes = _normalize_axes(_axis_arg(axis, dim), self.ndim)
         axes = axes if self.ndim else ()  # a 0-d tensor reduces over no axis
         a_shape = self.data.shape
@@ -523,8 +528,9 @@ class Tensor:
         out = self.xp.asarray(self.data.sum(axis=axes, keepdims=keepdims))
         return Tensor._make(out, (self,), backward, "sum")
 
-    def mean(self, axis=None, keepdims: bool = False, *, dim=None) -> "Tensor":
+    def mean(self, axis=None, keepdims: bool = False, *, dim=None, keepdim=None) -> "Tensor":
         """Mean over ``axis`` (None: all elements)."""
+        keepdims = _keepdim_arg(keepdims, keepdim)
         _require_float(self, "mean")
         axes = _normalize_axes(_axis_arg(axis, dim), self.ndim)
         axes = axes if self.ndim else ()  # a 0-d tensor reduces over no axis
@@ -534,26 +540,18 @@ class Tensor:
         # The mean of no elements is NaN (0/0), as in NumPy and PyTorch, never a silent 0.
         return self.sum(axes, keepdims) * (1.0 / count if count else float("nan"))
 
-    def max(self, axis=None, keepdims: bool = False, *, dim=None) -> "Tensor":
-        """Largest values over ``axis`` (like ``torch.amax``): tied maxima share the gradient
-        equally."""
-        axes = _normalize_axes(_axis_arg(axis, dim), self.ndim)
-        axes = axes if self.ndim else ()  # a 0-d tensor reduces over no axis
-        if self.data.size == 0:
-            raise RuntimeError("max(): expected a non-empty tensor")
-        a = self.data
-        kept = a.max(axis=axes, keepdims=True)
+    def max(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        """PyTorch's three ``max``: ``x.max()`` the largest value (tied maxima share the
+        gradient equally); ``x.max(dim)`` the named tuple ``(values, indices)`` along ``dim``
+        (the gradient goes to the index returned); ``x.max(other)`` is
+        :meth:`maximum`. The NumPy spelling ``x.max(axis=..., keepdims=...)`` gives the values
+        alone, like :meth:`amax`."""
+        return self._max_or_min("max", dim, keepdim, axis, keepdims)
 
-        def backward(g):
-            g = g.reshape(kept.shape)
-            is_max = a == kept
-            return (_reduce_to(g * is_max / is_max.sum(axis=axes, keepdims=True), a),)
-        out = kept if keepdims else kept.reshape(_reduced_shape(a.shape, axes))  # stays an array
-        return Tensor._make(out, (self,), backward, "max")
-
-    def argmax(self, axis=None, *, dim=None) -> "Tensor":
-        """Indices of the largest values (not differentiable)."""
-        return Tensor._wrap(self.xp.asarray(self.data.argmax(axis=_axis_arg(axis, dim))))
+    def argmax(self, axis=None, keepdim: bool = False, *, dim=None, keepdims=None) -> "Tensor":
+        """Indices of the largest values (not differentiable); the index into the flattened
+        tensor when no ``dim`` is given, as in PyTorch."""
+        return self._arg_extreme("argmax", _axis_arg(axis, dim), _keepdim_arg(keepdim, keepdims))
 
     # ---------------------------------------------------------------------- elementwise unary
     def exp(self) -> "Tensor":
@@ -656,11 +654,13 @@ class Tensor:
             return self
         return self.reshape(self.shape[:dim] + self.shape[dim + 1:])
 
-    def flip(self, axis: int = 0) -> "Tensor":
-        """Reverse the order of elements along ``axis``."""
-        (axis,) = _normalize_axes(axis, self.ndim)
-        return Tensor._make(self.xp.flip(self.data, axis), (self,),
-                            lambda g: (self.xp.flip(g, axis),), "flip")
+    def flip(self, *args, dims=None, axis=None) -> "Tensor":
+        """Reverse the order of elements along each of ``dims``, as PyTorch's ``x.flip(0)``,
+        ``x.flip(0, 1)``, ``x.flip([0, 1])`` or ``x.flip(dims=(0,))`` (``axis=`` is NumPy's
+        spelling)."""
+        axes = _normalize_axes(_dims_arg(args, dims, axis, "flip"), self.ndim)
+        return Tensor._make(self.xp.flip(self.data, axes), (self,),
+                            lambda g: (self.xp.flip(g, axes),), "flip")
 
     # ------------------------------------------------------------------------------ indexing
     def __getitem__(self, index) -> "Tensor":
@@ -718,6 +718,467 @@ class Tensor:
                          for i, t in enumerate(tensors))
         return Tensor._make(out, tuple(tensors), backward, "stack")
 
+    # ================================================================ PyTorch's everyday ops
+    # The vocabulary a PyTorch user reaches for first (issue 11), each with PyTorch's names,
+    # defaults and gradients, including at kinks and ties (|x| at 0, sqrt at 0, tied maxima).
+    # Integer inputs to the float functions (sqrt, sin, ...) are promoted to the default float
+    # dtype first, as PyTorch does.
+
+    # ------------------------------------------------------------------ elementwise math
+    def _float_data(self):
+        """``self.data``, integers and bools cast to the default float dtype."""
+        a = self.data
+        return a if a.dtype.kind == "f" else a.astype(backend.get_default_dtype())
+
+    def abs(self) -> "Tensor":
+        """``|x|``; the gradient is ``sign(x)``, 0 at 0 (PyTorch's choice of subgradient)."""
+        a = self.data
+        return Tensor._make(self.xp.abs(a), (self,), lambda g: (g * self.xp.sign(a),), "abs")
+
+    __abs__ = abs
+
+    def sqrt(self) -> "Tensor":
+        """``√x``; d/dx = 1 / (2√x): ``inf`` at 0, as in PyTorch."""
+        out = self.xp.sqrt(self._float_data())
+        return Tensor._make(out, (self,), lambda g: (g / (2 * out),), "sqrt")
+
+    def rsqrt(self) -> "Tensor":
+        """``1 / √x``; d/dx = -(1/2) x^(-3/2), written with the output as PyTorch does."""
+        out = 1 / self.xp.sqrt(self._float_data())
+        return Tensor._make(out, (self,), lambda g: (-0.5 * g * out ** 3,), "rsqrt")
+
+    def log1p(self) -> "Tensor":
+        """``log(1 + x)``, accurate for tiny ``x``; d/dx = 1 / (1 + x)."""
+        a = self._float_data()
+        return Tensor._make(self.xp.log1p(a), (self,), lambda g: (g / (1 + a),), "log1p")
+
+    def expm1(self) -> "Tensor":
+        """``exp(x) - 1``, accurate for tiny ``x``; d/dx = exp(x) = out + 1."""
+        out = self.xp.expm1(self._float_data())
+        return Tensor._make(out, (self,), lambda g: (g * (out + 1),), "expm1")
+
+    def sin(self) -> "Tensor":
+        a = self._float_data()
+        return Tensor._make(self.xp.sin(a), (self,), lambda g: (g * self.xp.cos(a),), "sin")
+
+    def cos(self) -> "Tensor":
+        a = self._float_data()
+        return Tensor._make(self.xp.cos(a), (self,), lambda g: (-g * self.xp.sin(a),), "cos")
+
+    # ------------------------------------------------------- elementwise choice of two
+    def maximum(self, other) -> "Tensor":
+        """Elementwise larger of ``self`` and ``other`` (broadcasting). At a tie each input
+        gets half the gradient, as in PyTorch."""
+        return self._pick("maximum", other)
+
+    def minimum(self, other) -> "Tensor":
+        """Elementwise smaller of ``self`` and ``other``; ties share the gradient."""
+        return self._pick("minimum", other)
+
+    def _pick(self, op: str, other) -> "Tensor":
+        other = self._operand(other)
+        a, b = self.data, other.data
+        out = _broadcast(getattr(self.xp, op), a, b, op)
+
+        def backward(g):
+            wins = (a > b) if op == "maximum" else (a < b)
+            share_a = wins + 0.5 * (a == b)            # 1 where a was chosen, 1/2 at a tie
+            return (_reduce_to(g * share_a, a) if self.requires_grad else None,
+                    _reduce_to(g * (1 - share_a), b) if other.requires_grad else None)
+        return Tensor._make(out, (self, other), backward, op)
+
+    def where(self, condition, other) -> "Tensor":
+        """``self`` where ``condition`` holds, else ``other`` (PyTorch's ``x.where(c, y)``)."""
+        return Tensor._where(condition, self, other)
+
+    @staticmethod
+    def _where(condition, x, y) -> "Tensor":
+        """``torch.where(condition, x, y)``: ``x`` and ``y`` may be tensors or numbers; all
+        three broadcast. Each gradient flows where its value was chosen."""
+        condition = _bool_mask(condition, "where", "condition")
+        anchor = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else None
+        if anchor is None:  # two numbers: the dtype that Tensor([x, y]) infers for both
+            pair = Tensor([x, y]).data
+            x, y = Tensor._wrap(pair[0:1].reshape(())), Tensor._wrap(pair[1:2].reshape(()))
+        else:
+            x, y = anchor._operand(x), anchor._operand(y)
+        c, a, b = condition.data, x.data, y.data
+        _broadcast_shapes("where", c.shape, a.shape, b.shape)
+        xp = x.xp
+        out = _broadcast(lambda a, b: xp.where(c, a, b), a, b, "where")
+
+        def backward(g):
+            return (None,
+                    _reduce_to(xp.where(c, g, 0), a) if x.requires_grad else None,
+                    _reduce_to(xp.where(c, 0, g), b) if y.requires_grad else None)
+        return Tensor._make(out, (condition, x, y), backward, "where")
+
+    def masked_fill(self, mask, value) -> "Tensor":
+        """``value`` where ``mask`` (bool, broadcastable) is True, ``self`` elsewhere. ``value``
+        is a number or a 0-d tensor (which then gets the gradient of the filled places)."""
+        mask = _bool_mask(mask, "masked_fill", "mask", "masked_fill_ only supports boolean "
+                          "masks")
+        if isinstance(value, Tensor):
+            if value.ndim != 0:
+                raise ShapeError("masked_fill_ only supports a 0-dimensional value tensor, but "
+                                 f"got tensor with {value.ndim} dimension(s).")
+            value = value.astype(self.data.dtype)
+        else:
+            value = Tensor._wrap(self.xp.asarray(value, dtype=self.data.dtype))
+        return Tensor._where(mask, value, self)
+
+    # --------------------------------------------------------------------- reductions
+    def min(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        """PyTorch's three ``min``, mirroring :meth:`max`: ``x.min()``, ``x.min(dim)`` (named
+        tuple ``(values, indices)``) and ``x.min(other)`` (:meth:`minimum`)."""
+        return self._max_or_min("min", dim, keepdim, axis, keepdims)
+
+    def _max_or_min(self, op: str, dim, keepdim, axis, keepdims):
+        if isinstance(dim, Tensor):
+            return self._pick("maximum" if op == "max" else "minimum", dim)
+        if axis is not None or keepdims is not None:  # NumPy's spelling: the values only
+            if dim is not None or keepdim:
+                raise TypeError(f"{op}(): use dim=/keepdim= (PyTorch) or axis=/keepdims= "
+                                "(NumPy), not a mix")
+            return self._amax_amin(op, axis, bool(keepdims))
+        if dim is None:
+            if keepdim:
+                raise TypeError(f"{op}(): keepdim=True needs a dim")
+            return self._amax_amin(op, None, False)
+        if not isinstance(dim, numbers.Integral):
+            raise TypeError(f"{op}(dim) takes one int dim, got {dim!r}; use "
+                            f"a{op}(dim=(...)) to reduce over several")
+        indices = self._arg_extreme("arg" + op, dim, True)
+        values = self.gather(dim, indices)
+        if not keepdim:
+            values, indices = values.squeeze(dim), indices.squeeze(dim)
+        return ValuesIndices(values, indices)
+
+    def amax(self, dim=(), keepdim: bool = False) -> "Tensor":
+        """Largest values over ``dim`` (int or tuple; ``()``: all). Tied maxima share the
+        gradient equally, as in ``torch.amax``."""
+        return self._amax_amin("max", None if dim == () else dim, keepdim)
+
+    def amin(self, dim=(), keepdim: bool = False) -> "Tensor":
+        """Smallest values over ``dim``; tied minima share the gradient equally."""
+        return self._amax_amin("min", None if dim == () else dim, keepdim)
+
+    def _amax_amin(self, op: str, axis, keepdim: bool) -> "Tensor":
+        axes = _normalize_axes(axis, self.ndim)
+        axes = axes if self.ndim else ()  # a 0-d tensor reduces over no axis
+        if any(self.data.shape[ax] == 0 for ax in axes) or self.data.size == 0 and axis is None:
+            raise RuntimeError(f"{op}(): expected a non-empty tensor")
+        a = self.data
+        kept = getattr(a, op)(axis=axes, keepdims=True)
+
+        def backward(g):
+            g = g.reshape(kept.shape)
+            chosen = a == kept
+            return (_reduce_to(g * chosen / chosen.sum(axis=axes, keepdims=True), a),)
+        out = kept if keepdim else kept.reshape(_reduced_shape(a.shape, axes))  # stays an array
+        return Tensor._make(out, (self,), backward, op)
+
+    def argmin(self, dim=None, keepdim: bool = False) -> "Tensor":
+        """Indices of the smallest values (not differentiable)."""
+        return self._arg_extreme("argmin", dim, keepdim)
+
+    def _arg_extreme(self, op: str, dim, keepdim: bool) -> "Tensor":
+        """``argmax``/``argmin``: the first index of the extreme value along ``dim`` (of the
+        flattened tensor when ``dim`` is None), as int64."""
+        if dim is not None:
+            (dim,) = _normalize_axes(dim, self.ndim)
+            if self.ndim and self.shape[dim] == 0:
+                raise IndexError(f"{op}(): expected a non-empty dimension {dim}")
+        elif self.data.size == 0:
+            raise RuntimeError(f"{op}(): expected a non-empty tensor")
+        a = self.data if self.ndim else self.data.reshape(1)
+        out = getattr(a, op)(axis=dim if self.ndim else 0)
+        if keepdim:
+            out = self.xp.reshape(out, _kept_shape(self.shape, (dim,) if dim is not None
+                                                   else tuple(range(self.ndim))))
+        return Tensor._wrap(self.xp.asarray(out, dtype=backend.np.int64))
+
+    def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None,
+            axis=None, keepdims=None) -> "Tensor":
+        """Variance over ``dim`` (None: all): ``Σ(x - mean)² / (N - correction)``.
+        ``correction=1`` (the default, Bessel's) is ``unbiased=True``; ``correction=0`` the
+        population variance. ``N - correction <= 0`` gives inf or NaN, with PyTorch's
+        warning."""
+        return self._var_std("var", dim, unbiased, keepdim, correction, axis, keepdims)
+
+    def std(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None,
+            axis=None, keepdims=None) -> "Tensor":
+        """Standard deviation, the square root of :meth:`var` (same arguments). Its gradient
+        is 0 where the deviation is 0 (PyTorch's choice; d√v/dv is infinite there)."""
+        return self._var_std("std", dim, unbiased, keepdim, correction, axis, keepdims)
+
+    def _var_std(self, op: str, dim, unbiased, keepdim, correction, axis, keepdims):
+        if isinstance(dim, bool):  # PyTorch's overload x.var(unbiased)
+            dim, unbiased = None, dim
+        correction = _correction_arg(unbiased, correction, op)
+        keepdim = _keepdim_arg(keepdim, keepdims)
+        _require_float(self, op)
+        a = self.data
+        axes = _normalize_axes(_axis_arg(axis, dim), self.ndim)
+        axes = axes if self.ndim else ()
+        count = 1
+        for ax in axes:
+            count *= a.shape[ax]
+        dof = max(0, count - correction)
+        if dof == 0:
+            warnings.warn(f"{op}(): degrees of freedom is <= 0. Correction should be strictly "
+                          "less than the reduction factor (input numel divided by output "
+                          "numel).", UserWarning, stacklevel=3)
+        deviation = a - a.mean(axis=axes, keepdims=True) if count else a
+        with backend.np.errstate(divide="ignore", invalid="ignore"):  # dof = 0: inf or NaN
+            var = (deviation * deviation).sum(axis=axes, keepdims=True) / dof
+        kept = self.xp.sqrt(var) if op == "std" else var
+
+        def backward(g):
+            g = g.reshape(kept.shape)
+            with backend.np.errstate(divide="ignore", invalid="ignore"):
+                if op == "std":  # d std = d var / (2 std), set to 0 where std = 0
+                    g = self.xp.where(kept == 0, 0, g / (2 * kept))
+                return ((2.0 / dof if dof else float("inf")) * g * deviation,)
+        out = kept if keepdim else kept.reshape(_reduced_shape(a.shape, axes))
+        return Tensor._make(out, (self,), backward, op)
+
+    def logsumexp(self, dim, keepdim: bool = False) -> "Tensor":
+        """``log Σ exp(x)`` over ``dim``, computed stably: shifted by the maximum (by 0 where
+        the maximum is infinite, as in PyTorch). d/dx = softmax(x) along ``dim``."""
+        axes = _normalize_axes(dim, self.ndim)
+        axes = axes if self.ndim else ()
+        a = self._float_data()
+        xp = self.xp
+        shift = a.max(axis=axes, keepdims=True) if a.size else xp.zeros(
+            _kept_shape(a.shape, axes), a.dtype)
+        shift = xp.where(xp.isinf(shift), 0, shift)
+        with backend.np.errstate(divide="ignore"):  # log(0) = -inf for an all -inf row
+            kept = xp.log(xp.exp(a - shift).sum(axis=axes, keepdims=True)) + shift
+
+        def backward(g):
+            return (g.reshape(kept.shape) * xp.exp(a - kept),)
+        out = kept if keepdim else kept.reshape(_reduced_shape(a.shape, axes))
+        return Tensor._make(out, (self,), backward, "logsumexp")
+
+    def norm(self, p="fro", dim=None, keepdim: bool = False) -> "Tensor":
+        """The vector ``p``-norm over ``dim`` (None: all elements; ``"fro"`` is p = 2):
+        ``(Σ|x|^p)^(1/p)``, ``max|x|`` for ``inf``, ``min|x|`` for ``-inf``, the number of
+        non-zeros for 0. Gradients as ``torch.linalg.vector_norm``: 0 where the norm is 0,
+        tied maxima share for ``inf``."""
+        if p == "fro":
+            p = 2
+        if isinstance(p, str) or not isinstance(p, numbers.Real):
+            raise ValueError(f"norm(): only vector norms are supported (p a number or 'fro'), "
+                             f"got p={p!r}")
+        _require_float(self, "norm")
+        axes = _normalize_axes(dim, self.ndim)
+        axes = axes if self.ndim else ()
+        a, xp = self.data, self.xp
+        magnitude = xp.abs(a)
+        if p == float("inf") or p == -float("inf"):
+            kept = (magnitude.max if p > 0 else magnitude.min)(axis=axes, keepdims=True)
+        elif p == 0:
+            kept = (a != 0).sum(axis=axes, keepdims=True).astype(a.dtype)
+        elif p == 1:
+            kept = magnitude.sum(axis=axes, keepdims=True)
+        elif p == 2:
+            kept = xp.sqrt((a * a).sum(axis=axes, keepdims=True))
+        else:
+            kept = (magnitude ** p).sum(axis=axes, keepdims=True) ** (1.0 / p)
+
+        def backward(g):
+            return (_reduce_to(_norm_backward(xp, a, kept, p, g.reshape(kept.shape), axes), a),)
+        out = kept if keepdim else kept.reshape(_reduced_shape(a.shape, axes))
+        return Tensor._make(out, (self,), backward, f"norm(p={p:g})")
+
+    def cumsum(self, dim: int, *, dtype=None) -> "Tensor":
+        """Running sums along ``dim``; integer and bool tensors give int64, as in PyTorch.
+        The gradient is the running sum of ``g`` taken from the other end."""
+        source = self.astype(dtype) if dtype is not None else self
+        (axis,) = _normalize_axes(dim, self.ndim)
+        a = source.data if self.ndim else source.data.reshape(1)
+        out = self.xp.cumsum(a, axis=axis, dtype=backend.np.int64 if a.dtype.kind in "iub"
+                             else None).reshape(self.shape)
+
+        def backward(g):
+            g = g if self.ndim else g.reshape(1)
+            reverse = self.xp.flip(self.xp.cumsum(self.xp.flip(g, axis), axis=axis), axis)
+            return (reverse.reshape(self.shape),)
+        return Tensor._make(out, (source,), backward, "cumsum")
+
+    def softmax(self, dim: int) -> "Tensor":
+        """``exp(x) / Σ exp(x)`` along ``dim`` (via the stable :meth:`log_softmax`)."""
+        return self.log_softmax(dim).exp()
+
+    def log_softmax(self, dim: int) -> "Tensor":
+        """``x - logsumexp(x)`` along ``dim``, shifted by the maximum so large logits do not
+        overflow. Backward: with ``p = softmax(x)``, ``dx = g - p Σ g`` along ``dim``."""
+        _require_float(self, "log_softmax")
+        (axis,) = _normalize_axes(dim, self.ndim)
+        xp = self.xp
+        shifted = self.data - self.data.max(axis=axis, keepdims=True)
+        out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+        def backward(g):
+            return (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),)
+        return Tensor._make(out, (self,), backward, "log_softmax")
+
+    # ------------------------------------------------------------- copies and shapes
+    def clone(self) -> "Tensor":
+        """A copy with its own memory that stays in the graph (the gradient passes as is)."""
+        return Tensor._make(self.data.copy(), (self,), lambda g: (g,), "clone")
+
+    def size(self, dim: int | None = None):
+        """The shape as a tuple (PyTorch's ``torch.Size``), or the length of axis ``dim``."""
+        if dim is None:
+            return self.shape
+        if self.ndim == 0:
+            raise IndexError(f"dimension specified as {dim} but tensor has no dimensions")
+        (dim,) = _normalize_axes(dim, self.ndim)
+        return self.shape[dim]
+
+    def dim(self) -> int:
+        """The number of axes (``ndim``)."""
+        return self.ndim
+
+    def t(self) -> "Tensor":
+        """The transpose of a matrix; vectors and 0-d tensors are returned as they are."""
+        if self.ndim > 2:
+            raise ShapeError(f"t() expects a tensor with <= 2 dimensions, but self is "
+                             f"{self.ndim}D")
+        return self.transpose(0, 1) if self.ndim == 2 else self
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+        """Merge axes ``start_dim..end_dim`` (inclusive) into one; a 0-d tensor becomes 1-d."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        (start,), (end,) = _normalize_axes(start_dim, self.ndim), _normalize_axes(end_dim,
+                                                                                  self.ndim)
+        if start > end:
+            raise ShapeError("flatten() has invalid args: start_dim cannot come after end_dim")
+        merged = math.prod(self.shape[start:end + 1])
+        return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1:])
+
+    def expand(self, *sizes) -> "Tensor":
+        """A broadcast view with ``sizes`` (``-1`` keeps an axis; new axes may be added in
+        front; only axes of size 1 can grow). No copy: the view is read-only. The gradient
+        is summed back over the expanded axes."""
+        sizes = _sizes_with_minus_one(sizes)
+        if len(sizes) < self.ndim:
+            raise ShapeError(f"expand: the number of sizes provided ({len(sizes)}) must be "
+                             f"greater or equal to the number of dimensions in the tensor "
+                             f"({self.ndim})")
+        new = len(sizes) - self.ndim
+        target = []
+        for i, n in enumerate(sizes):
+            if i < new:
+                if n < 0:
+                    raise ShapeError(f"The expanded size of the tensor ({n}) isn't allowed in a "
+                                     f"leading, non-existing dimension {i}")
+                target.append(n)
+                continue
+            old = self.shape[i - new]
+            if n == -1:
+                n = old
+            if old != n and old != 1:
+                raise ShapeError(f"The expanded size of the tensor ({n}) must match the "
+                                 f"existing size ({old}) at non-singleton dimension {i}.  "
+                                 f"Target sizes: {list(sizes)}.  Tensor sizes: "
+                                 f"{list(self.shape)}")
+            target.append(n)
+        a = self.data
+        return Tensor._make(self.xp.broadcast_to(a, tuple(target)), (self,),
+                            lambda g: (_reduce_to(g, a),), "expand")
+
+    def expand_as(self, other: "Tensor") -> "Tensor":
+        return self.expand(other.shape)
+
+    def repeat(self, *sizes) -> "Tensor":
+        """Tile the tensor ``sizes[i]`` times along axis ``i`` (extra leading sizes add axes).
+        The gradient sums the copies."""
+        sizes = _shape_arg(sizes)
+        if len(sizes) < self.ndim:
+            raise ShapeError("Number of dimensions of repeat dims can not be smaller than "
+                             "number of dimensions of tensor")
+        shape = (1,) * (len(sizes) - self.ndim) + self.shape
+        a = self.data.reshape(shape)
+        out = self.xp.tile(a, sizes)
+
+        def backward(g):
+            # out viewed as (r0, s0, r1, s1, ...): sum over every r_i.
+            interleaved = tuple(x for pair in zip(sizes, shape) for x in pair)
+            g = g.reshape(interleaved).sum(axis=tuple(range(0, 2 * len(shape), 2)))
+            return (g.reshape(self.shape),)
+        return Tensor._make(out, (self,), backward, "repeat")
+
+    def split(self, split_size_or_sections, dim: int = 0) -> tuple:
+        """Views of consecutive pieces along ``dim``: of ``split_size`` each (the last may be
+        smaller), or of the sizes listed. Their gradients are scattered back."""
+        (dim,) = _normalize_axes(dim, self.ndim)
+        length = self.shape[dim]
+        if isinstance(split_size_or_sections, numbers.Integral):
+            size = int(split_size_or_sections)
+            if size < 0 or size == 0 and length:
+                raise ShapeError(f"split_size can only be 0 if dimension size is 0, but got "
+                                 f"dimension size of {length}" if size == 0 else
+                                 f"split expects split_size be non-negative, but got "
+                                 f"split_size={size}")
+            sections = [size] * (length // size) + ([length % size] if length % size else []) \
+                if size else []
+            sections = sections or [0]  # an empty axis still gives one (empty) piece
+        else:
+            sections = [int(n) for n in split_size_or_sections]
+            if sum(sections) != length or any(n < 0 for n in sections):
+                raise ShapeError(f"split_with_sizes expects split_sizes to sum exactly to "
+                                 f"{length} (input tensor's size at dimension {dim}), but got "
+                                 f"split_sizes={sections}")
+        pieces, start = [], 0
+        for n in sections:
+            pieces.append(self[(slice(None),) * dim + (slice(start, start + n),)])
+            start += n
+        return tuple(pieces)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple:
+        """At most ``chunks`` pieces along ``dim``, each ``ceil(size / chunks)`` long (the last
+        may be smaller, and there may be fewer pieces), as in PyTorch."""
+        if chunks <= 0:
+            raise ShapeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+        (axis,) = _normalize_axes(dim, self.ndim)
+        length = self.shape[axis]
+        return self.split(max(1, -(-length // chunks)) if length else 0, axis)
+
+    def gather(self, dim: int, index) -> "Tensor":
+        """``out[i][j][k] = self[index[i][j][k]][j][k]`` for ``dim = 0`` (and likewise for the
+        other axes). ``index`` (integers) has self's number of axes and is no larger than
+        self except along ``dim``. Repeated indices accumulate their gradients."""
+        index = index.data if isinstance(index, Tensor) else self.xp.asarray(index)
+        if index.dtype.kind not in "iu":
+            raise TypeError(f"gather(): Expected dtype int64 for index, got {index.dtype}")
+        if index.ndim != self.ndim:
+            raise ShapeError("Index tensor must have the same number of dimensions as input "
+                             f"tensor (index {tuple(index.shape)}, input {self.shape})")
+        if self.ndim == 0:
+            return self.reshape(1).gather(0, index.reshape(1)).reshape(())
+        (dim,) = _normalize_axes(dim, self.ndim)
+        for d, (n, m) in enumerate(zip(index.shape, self.shape)):
+            if d != dim and n > m:
+                raise ShapeError(f"Size does not match at dimension {d} expected index "
+                                 f"{list(index.shape)} to be no larger than self "
+                                 f"{list(self.shape)} apart from dimension {dim}")
+        if index.size and (int(index.min()) < 0 or int(index.max()) >= self.shape[dim]):
+            bad = int(index.min()) if int(index.min()) < 0 else int(index.max())
+            raise IndexError(f"index {bad} is out of bounds for dimension {dim} with size "
+                             f"{self.shape[dim]}")
+        # An integer-array index picking out[i,j,k] = self[i, index[i,j,k], k] (dim = 1):
+        # aranges along the other axes, shaped to broadcast against ``index``.
+        grid = [self.xp.arange(n).reshape((1,) * d + (n,) + (1,) * (index.ndim - d - 1))
+                for d, n in enumerate(index.shape)]
+        grid[dim] = index
+        grid = tuple(grid)
+        return Tensor._make(self.data[grid], (self,),
+                            lambda g: (IndexedGrad(grid, g, True),), "gather")
+
     # ---------------------------------------------------------------------------- factories
     @classmethod
     def zeros(cls, *shape, dtype=None, requires_grad: bool = False) -> "Tensor":
@@ -771,6 +1232,94 @@ class Tensor:
         host = sample(_shape_arg(shape)).astype(_float_dtype(dtype))
         t = cls._wrap(backend.to_backend(host))
         return t.requires_grad_(requires_grad) if requires_grad else t
+
+
+# ------------------------------------------------- helpers of PyTorch's everyday ops
+
+class ValuesIndices(NamedTuple):
+    """What ``x.max(dim)`` and ``x.min(dim)`` return, as PyTorch's ``torch.return_types``:
+    unpack it (``values, indices = x.max(1)``) or use the names."""
+    values: Tensor
+    indices: Tensor
+
+
+def _keepdim_arg(value, alias) -> bool:
+    """PyTorch's ``keepdim=`` and NumPy's ``keepdims=`` are the same switch; the one given
+    by keyword (``alias``, None when absent) wins over the positional default."""
+    return bool(value if alias is None else alias)
+
+
+def _dims_arg(args: tuple, dims, axis, op: str):
+    """The axes of ``x.flip(0, 1)``, ``x.flip([0, 1])``, ``x.flip(dims=...)`` or
+    ``x.flip(axis=...)``: exactly one of the spellings must be used."""
+    given = [v for v in (args or None, dims, axis) if v is not None]
+    if len(given) != 1:
+        raise TypeError(f"{op}() expects the dims once, e.g. {op}(0), {op}(0, 1) or "
+                        f"{op}(dims=[0, 1])")
+    value = given[0]
+    if isinstance(value, tuple) and len(value) == 1 and isinstance(value[0], (list, tuple)):
+        value = value[0]
+    return tuple(value) if isinstance(value, (list, tuple)) else value
+
+
+def _correction_arg(unbiased, correction, op: str):
+    """``var``/``std``'s divisor offset: ``correction``, or 1/0 for ``unbiased`` True/False."""
+    if unbiased is not None and correction is not None:
+        raise TypeError(f"{op}(): pass either unbiased= or correction=, not both")
+    if correction is not None:
+        return correction
+    return 0 if unbiased is False else 1
+
+
+def _sizes_with_minus_one(sizes) -> tuple:
+    """``expand``'s sizes: ints, one tuple or list of them; ``-1`` means "keep"."""
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    if any(not isinstance(n, numbers.Integral) or n < -1 for n in sizes):
+        raise ShapeError(f"expand: expected sizes of non-negative integers or -1, got {sizes}")
+    return tuple(int(n) for n in sizes)
+
+
+def _bool_mask(mask, op: str, name: str, wording: str = "") -> Tensor:
+    """``mask`` (a Tensor, array or nested list of bools) as a bool Tensor."""
+    mask = mask if isinstance(mask, Tensor) else Tensor(mask)
+    if mask.data.dtype.kind != "b":
+        wording = wording or f"{op} expected {name} to be a boolean tensor"
+        raise TypeError(f"{wording}, but got {name} with dtype {mask.dtype}; compare first, "
+                        f"e.g. {name} = x > 0")
+    return mask
+
+
+def _broadcast_shapes(op: str, *shapes) -> tuple:
+    """The common shape of ``shapes``, or a ShapeError naming them."""
+    try:
+        return tuple(backend.np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ShapeError(f"{op}(): shapes {', '.join(str(tuple(s)) for s in shapes)} cannot "
+                         "be broadcast together") from None
+
+
+def _norm_backward(xp, a, norm, p, g, axes):
+    """The gradient of the vector ``p``-norm, as ``torch.linalg.vector_norm`` defines it
+    (``norm`` and ``g`` with the reduced axes kept): zero where the norm is zero, ties of
+    the largest (``inf``) or smallest (``-inf``) magnitude share the gradient equally."""
+    with backend.np.errstate(divide="ignore", invalid="ignore"):
+        if p == 0:
+            return xp.zeros_like(a)
+        if p == 1:
+            return xp.sign(a) * g
+        if p in (float("inf"), -float("inf")):
+            chosen = xp.abs(a) == norm
+            return xp.sign(a) * (g / chosen.sum(axis=axes, keepdims=True)) * chosen
+        if p == 2:
+            return a * xp.where(norm == 0, 0, g / norm)
+        if p < 1:
+            scaled = xp.sign(a) * xp.where(a == 0, 0, xp.abs(a) ** (p - 1))
+            return scaled * g * norm ** (1 - p)
+        scale = xp.where(norm == 0, 0, g / norm ** (p - 1))
+        if p < 2:
+            return xp.sign(a) * xp.abs(a) ** (p - 1) * scale
+        return a * xp.abs(a) ** (p - 2) * scale
 
 
 # ------------------------------------------------------------------------------- helpers

@@ -42,7 +42,8 @@ from .tasks.model import CELLS, check_cell
 
 CHECKPOINT_FORMAT = "tinygrad_rnn.train"
 CHECKPOINT_VERSION = 1
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+LR_SCHEDULES = ("none", "cosine", "step", "onecycle")
 NONLINEARITIES = ("tanh", "relu")
 
 #: Settings that may differ when resuming: how long to train and where things run. Every
@@ -86,6 +87,7 @@ class TrainConfig:
     nonlinearity: str | None = None   # rnn only: "tanh" or "relu" (None for lstm/gru)
     lr: float | None = None
     optim: str | None = None
+    lr_schedule: str | None = None    # "none" (default), "cosine", "step" or "onecycle"
     clip: float | None = None         # max gradient norm; 0 switches clipping off
     unroll: bool = False              # per-step autograd graph instead of the fused layer
     text: str | None = None           # charlm only: train on this file
@@ -102,6 +104,7 @@ class TrainConfig:
                   for f in ("batch_size", "seq_len", "hidden", "layers", "nonlinearity", "lr",
                             "optim", "clip")}
         filled["cell"] = cell
+        filled["lr_schedule"] = self.lr_schedule if self.lr_schedule is not None else "none"
         if cell != "rnn":
             filled["nonlinearity"] = None   # gated cells have no choice of nonlinearity
         if self.text is not None:   # absolute, so that a resume from elsewhere finds it
@@ -129,6 +132,9 @@ class TrainConfig:
         if self.optim not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optim!r}; expected one of "
                              + ", ".join(OPTIMIZERS))
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown learning-rate schedule {self.lr_schedule!r}; expected "
+                             "one of " + ", ".join(LR_SCHEDULES))
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"--lr must be a positive number, got {self.lr}")
         if not (self.clip >= 0 and math.isfinite(self.clip)):
@@ -163,12 +169,32 @@ def _require(value, name: str, minimum: int) -> None:
 
 
 def make_optimizer(name: str, parameters, lr: float) -> optim.Optimizer:
-    """``"adam"``: Adam with PyTorch's defaults; ``"sgd"``: SGD with momentum 0.9."""
+    """``"adam"``, ``"adamw"``, ``"rmsprop"``: PyTorch's defaults but ``lr``; ``"sgd"``: SGD
+    with momentum 0.9."""
     if name == "adam":
         return optim.Adam(parameters, lr=lr)
+    if name == "adamw":
+        return optim.AdamW(parameters, lr=lr)
+    if name == "rmsprop":
+        return optim.RMSprop(parameters, lr=lr)
     if name == "sgd":
         return optim.SGD(parameters, lr=lr, momentum=0.9)
     raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
+
+
+def make_scheduler(name: str, optimizer: optim.Optimizer, steps: int):
+    """The learning-rate schedule over a run of ``steps`` optimiser steps (stepped once per
+    step): ``"cosine"`` anneals ``lr`` to 0, ``"step"`` divides it by 10 after each third,
+    ``"onecycle"`` warms up from ``lr/25`` to ``lr`` over the first 30% and then anneals to
+    ``lr/25e4`` (PyTorch's defaults); ``"none"`` keeps ``lr`` (returns None)."""
+    lr = optimizer.param_groups[0]["lr"]
+    if name == "cosine":
+        return optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    if name == "step":
+        return optim.lr_scheduler.StepLR(optimizer, step_size=max(1, steps // 3), gamma=0.1)
+    if name == "onecycle":
+        return optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps)
+    return None
 
 
 # ----------------------------------------------------------------------------- history
@@ -215,6 +241,8 @@ class Trainer:
                                           cell=self.config.cell)
         self.optimizer = make_optimizer(self.config.optim, self.model.parameters(),
                                         self.config.lr)
+        self.scheduler = make_scheduler(self.config.lr_schedule, self.optimizer,
+                                        self.config.steps)
         self.step = 0                          # optimisation steps done so far
         self.history = History()
         self.seconds = 0.0                     # training time so far, over all resumes
@@ -230,6 +258,8 @@ class Trainer:
         max_norm = self.config.clip if self.config.clip > 0 else math.inf
         norm = clip_grad_norm_(self.model.parameters(), max_norm)
         self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
         value = loss.item()
         if not math.isfinite(value):
             raise TrainingError(
@@ -289,6 +319,7 @@ class Trainer:
                 "config": self.config.to_dict(), "task": self.task.config(),
                 "step": self.step, "seconds": self.seconds, "backend": backend.name,
                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler else None,
                 "history": self.history.to_state()}
 
     def save(self, path: str) -> None:
@@ -317,6 +348,7 @@ class Trainer:
         try:
             trainer.model.load_state_dict(state["model"])
             trainer.optimizer.load_state_dict(state["optimizer"])
+            _load_scheduler(trainer, state.get("scheduler"), path)
         except (RuntimeError, ValueError, KeyError) as exc:
             raise TrainingError(f"checkpoint {path!r} does not fit the model it describes: "
                                 + " ".join(str(exc).split())) from None
@@ -331,6 +363,20 @@ class Trainer:
         trainer.seconds = float(state["seconds"])
         trainer.history = History.from_state(state["history"])
         return trainer
+
+
+def _load_scheduler(trainer: Trainer, saved, path: str) -> None:
+    """Restore the schedule exactly; it was planned for the saved number of steps, so a
+    resume that changes ``--steps`` would no longer follow it."""
+    if trainer.scheduler is None:
+        return
+    planned = {k: v for k, v in vars(trainer.scheduler).items()
+               if k in ("T_max", "step_size", "total_steps")}
+    trainer.scheduler.load_state_dict(saved)
+    if any(getattr(trainer.scheduler, k) != v for k, v in planned.items()):
+        raise TrainingError(f"checkpoint {path!r} follows a --lr-schedule "
+                            f"{trainer.config.lr_schedule} planned for a different number of "
+                            "steps; resume with the original --steps")
 
 
 def read_checkpoint(path: str) -> dict[str, Any]:

@@ -22,8 +22,8 @@ import sys
 
 from .. import backend, tasks
 from ..tasks.model import CELLS
-from ..train import (NONLINEARITIES, OPTIMIZERS, TrainConfig, TrainingInterrupted,
-                     TrainResult, train)
+from ..train import (LR_SCHEDULES, NONLINEARITIES, OPTIMIZERS, TrainConfig,
+                     TrainingInterrupted, TrainResult, train)
 
 CHECKPOINT = "checkpoint.npz"
 SUMMARY = "summary.json"
@@ -31,7 +31,7 @@ PLOT = "plot.png"
 
 #: Command-line options that map one to one onto :class:`TrainConfig` fields.
 CONFIG_OPTIONS = ("seed", "steps", "epochs", "batch_size", "seq_len", "hidden", "layers",
-                  "cell", "nonlinearity", "lr", "optim", "clip", "text")
+                  "cell", "nonlinearity", "lr", "optim", "lr_schedule", "clip", "text")
 
 
 def _task_list() -> str:
@@ -93,7 +93,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                             "(same numbers, slower; for studying BPTT)")
     model.add_argument("--lr", type=float, help="learning rate")
     model.add_argument("--optim", choices=OPTIMIZERS,
-                       help="adam (PyTorch defaults) or sgd (momentum 0.9)")
+                       help="adam, adamw, rmsprop (PyTorch defaults) or sgd (momentum 0.9)")
+    model.add_argument("--lr-schedule", choices=LR_SCHEDULES,
+                       help="learning rate over the run: none (default), cosine (anneal to "
+                            "0), step (/10 after each third) or onecycle (warm-up, anneal)")
     model.add_argument("--clip", type=float, metavar="C",
                        help="clip the gradient norm to C (0: no clipping)")
     data = p.add_argument_group("data (defaults: the task's)")

@@ -1,4 +1,4 @@
-"""``nn.Linear``: ``y = x Wᵀ + b`` on the last axis."""
+"""``nn.Linear``: ``y = x Wᵀ + b`` on the last axis; ``nn.Identity``: ``y = x``."""
 from __future__ import annotations
 
 import math
@@ -46,3 +46,15 @@ class Linear(Module):
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
+
+
+class Identity(Module):
+    """Returns its input unchanged (any arguments are accepted and ignored): a placeholder,
+    e.g. to switch off a layer of a model without changing its code."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x):
+        return x
+

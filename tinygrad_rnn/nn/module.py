@@ -4,11 +4,16 @@ Assigning a :class:`Parameter` or a :class:`Module` to an attribute registers it
 ``parameters()``, ``state_dict()``, ``zero_grad()``, ``train()``/``eval()`` and ``to()`` find
 every weight of every sub-module without being told. Names are dotted paths
 (``"rnn.weight_ih_l0"``, ``"fc.bias"``), exactly the keys PyTorch uses.
+
+A *buffer* (``register_buffer``) is a tensor a module keeps that is not trained (running
+statistics, a fixed mask): it is in ``state_dict()`` (unless ``persistent=False``) and moves
+with ``to()``, but ``parameters()`` and optimizers never see it.
 """
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict, namedtuple
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from .. import backend
 from ..autograd import no_grad
@@ -36,6 +41,8 @@ class Module:
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
 
@@ -44,8 +51,16 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"cannot assign {name!r} before Module.__init__() call "
                                  f"(call super().__init__() first in {type(self).__name__})")
+        if name in self._buffers and not isinstance(value, (Parameter, Module)):
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' "
+                                "(torch.Tensor or None expected)")
+            self._buffers[name] = value  # a buffer stays a buffer when it is reassigned
+            object.__setattr__(self, name, value)
+            return
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self._forget_buffer(name)
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
@@ -55,11 +70,55 @@ class Module:
     def __delattr__(self, name: str) -> None:
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self._forget_buffer(name)
         object.__delattr__(self, name)
+
+    def _forget_buffer(self, name: str) -> None:
+        self._buffers.pop(name, None)
+        self._non_persistent_buffers.discard(name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register ``param`` under ``name`` (``None`` records an absent optional weight)."""
         setattr(self, name, param)  # None also drops an earlier registration under ``name``
+
+    def add_module(self, name: str, module: "Module | None") -> None:
+        """Register ``module`` as a child under ``name`` (what ``self.name = module`` does,
+        for names that are not identifiers, e.g. ``"0"``, or that come from data)."""
+        if not isinstance(name, str):
+            raise TypeError(f"module name should be a string. Got {type(name).__name__}")
+        if "." in name or name == "":
+            raise KeyError(f'module name can\'t contain ".", got: {name}' if name
+                           else 'module name can\'t be empty string ""')
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(module).__name__} is not a Module subclass")
+        if hasattr(self, name) and name not in self._modules:
+            raise KeyError(f"attribute '{name}' already exists")
+        self._parameters.pop(name, None)
+        self._forget_buffer(name)
+        self._modules[name] = module
+        object.__setattr__(self, name, module)
+
+    register_module = add_module
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Keep ``tensor`` under ``name`` as state that is not trained: saved in
+        ``state_dict()`` (unless ``persistent=False``) and moved by ``to()``, never returned
+        by ``parameters()``. ``None`` records an absent buffer."""
+        if not isinstance(name, str):
+            raise TypeError(f"buffer name should be a string. Got {type(name).__name__}")
+        if "." in name or name == "":
+            raise KeyError('buffer name can\'t contain "." and can\'t be empty string ""')
+        if hasattr(self, name) and name not in self._buffers:
+            raise KeyError(f"attribute '{name}' already exists")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer "
+                            f"'{name}' (torch Tensor or None required)")
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
+            self._non_persistent_buffers.add(name)
+        object.__setattr__(self, name, tensor)
 
     # ------------------------------------------------------------------------- traversal
     def forward(self, *args, **kwargs):
@@ -72,7 +131,7 @@ class Module:
                          ) -> Iterator[tuple[str, Parameter]]:
         """``(dotted name, parameter)`` pairs, this module's first, each parameter once."""
         seen: set[int] = set()
-        modules = self.named_modules(prefix) if recurse else [(prefix, self)]
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
         for module_prefix, module in modules:
             for name, param in module._parameters.items():
                 if id(param) not in seen:
@@ -84,20 +143,66 @@ class Module:
             yield param
 
     def named_children(self) -> Iterator[tuple[str, "Module"]]:
-        yield from self._modules.items()
+        """The direct sub-modules with their names, each module once (as PyTorch)."""
+        seen: set[int] = set()
+        for name, module in self._modules.items():
+            if module is not None and id(module) not in seen:
+                seen.add(id(module))
+                yield name, module
 
     def children(self) -> Iterator["Module"]:
-        yield from self._modules.values()
+        for _, module in self.named_children():
+            yield module
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
-        """This module and every sub-module, depth first, with dotted names (iterative)."""
+    def named_modules(self, memo: set | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, "Module"]]:
+        """This module and every sub-module, depth first, with dotted names (iterative). A
+        module reachable twice (shared) comes once, unless ``remove_duplicate=False``."""
+        seen = set() if memo is None else memo
         stack = [(prefix, self)]
         while stack:
             name, module = stack.pop()
+            if remove_duplicate:
+                if id(module) in seen:
+                    continue
+                seen.add(id(module))
             yield name, module
             children = [(f"{name}.{child_name}" if name else child_name, child)
-                        for child_name, child in module._modules.items()]
+                        for child_name, child in module._modules.items() if child is not None]
             stack.extend(reversed(children))
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True
+                      ) -> Iterator[tuple[str, Tensor]]:
+        """``(dotted name, buffer)`` pairs, as :meth:`named_parameters` (absent ones
+        skipped)."""
+        seen: set[int] = set()
+        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for module_prefix, module in modules:
+            for name, buf in module._buffers.items():
+                if buf is not None and id(buf) not in seen:
+                    seen.add(id(buf))
+                    yield (f"{module_prefix}.{name}" if module_prefix else name), buf
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, buf in self.named_buffers(recurse=recurse):
+            yield buf
+
+    def apply(self, fn: Callable[["Module"], Any]) -> "Module":
+        """Call ``fn`` on every sub-module (children first, depth first) and then on this
+        module, e.g. ``model.apply(init_weights)``; returns ``self``."""
+        if not callable(fn):
+            raise TypeError(f"apply: expected a function of a Module, got "
+                            f"{type(fn).__name__}")
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        """Set ``requires_grad`` of every parameter (``False`` freezes the module)."""
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
 
     def modules(self) -> Iterator["Module"]:
         for _, module in self.named_modules():
@@ -105,8 +210,24 @@ class Module:
 
     # ------------------------------------------------------------------------ state dicts
     def state_dict(self) -> "OrderedDict[str, Tensor]":
-        """``{dotted name: tensor}`` for every parameter (detached, sharing memory)."""
-        return OrderedDict((name, p.detach()) for name, p in self.named_parameters())
+        """``{dotted name: tensor}`` for every parameter and persistent buffer (detached,
+        sharing memory), each module's parameters then its buffers, as in PyTorch."""
+        return OrderedDict((name, t.detach()) for name, t in self._state_entries().items())
+
+    def _state_entries(self) -> "OrderedDict[str, Tensor]":
+        """The tensors ``state_dict`` holds, by name (parameters once each)."""
+        entries: OrderedDict[str, Tensor] = OrderedDict()
+        seen: set[int] = set()
+        for prefix, module in self.named_modules():
+            dot = f"{prefix}." if prefix else ""
+            for name, param in module._parameters.items():
+                if param is not None and id(param) not in seen:
+                    seen.add(id(param))
+                    entries[dot + name] = param
+            for name, buf in module._buffers.items():
+                if buf is not None and name not in module._non_persistent_buffers:
+                    entries[dot + name] = buf
+        return entries
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True):
         """Copy weights in from ``state_dict`` (values: Tensors or NumPy/CuPy arrays, e.g. a
@@ -116,7 +237,7 @@ class Module:
         if not isinstance(state_dict, Mapping):
             raise TypeError(f"Expected state_dict to be dict-like (name -> tensor), got "
                             f"{type(state_dict).__name__}")
-        own = dict(self.named_parameters())
+        own = self._state_entries()
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         problems = []
@@ -171,14 +292,20 @@ class Module:
             p.data = backend.to_backend(p.data, target)
             if p.grad is not None:
                 p.grad.data = backend.to_backend(p.grad.data, target)
+        for buf in self.buffers():
+            buf.data = backend.to_backend(buf.data, target)
         return self
 
     def astype(self, dtype) -> "Module":
-        """Cast every parameter to ``dtype`` in place."""
+        """Cast every parameter, and every floating-point buffer, to ``dtype`` in place
+        (integer buffers such as counters keep their dtype, as in PyTorch)."""
         dtype = backend.as_dtype(dtype)
         for p in self.parameters():
             p.data = p.data.astype(dtype)
             p.grad = None
+        for buf in self.buffers():
+            if backend.is_floating(buf.dtype):
+                buf.data = buf.data.astype(dtype)
         return self
 
     def double(self) -> "Module":
@@ -191,24 +318,38 @@ class Module:
     def extra_repr(self) -> str:
         return ""
 
+    def _child_lines(self) -> list[str]:
+        return [f"({name}): " + _indent(repr(child)) for name, child in self._modules.items()]
+
     def __repr__(self) -> str:
-        lines = [f"({name}): " + repr(child).replace("\n", "\n  ")
-                 for name, child in self._modules.items()]
-        head = f"{type(self).__name__}({self.extra_repr()}"
-        if not lines:
-            return head + ")"
-        return head + "\n  " + "\n  ".join(lines) + "\n)"
+        """PyTorch's layout: ``Name(extra)`` for a leaf, else one indented line per extra
+        line and per child, ``(name): Child(...)``."""
+        extra = self.extra_repr()
+        extra_lines = extra.split("\n") if extra else []
+        child_lines = self._child_lines()
+        lines = extra_lines + child_lines
+        body = ""
+        if len(extra_lines) == 1 and not child_lines:
+            body = extra_lines[0]
+        elif lines:
+            body = "\n  " + "\n  ".join(lines) + "\n"
+        return f"{type(self).__name__}({body})"
 
 
-def _check_entry(name: str, value: Any, param: Parameter) -> str | None:
-    """Why ``value`` cannot be loaded into ``param`` (None if it can)."""
+def _indent(text: str) -> str:
+    return text.replace("\n", "\n  ")
+
+
+def _check_entry(name: str, value: Any, param: Tensor) -> str | None:
+    """Why ``value`` cannot be loaded into ``param`` (a parameter or a buffer; None if it
+    can)."""
     if not (isinstance(value, Tensor) or backend.is_array(value)):
         return (f"value for {name} has type {type(value).__name__}; expected a Tensor or an "
                 "array")
     if tuple(value.shape) != param.shape:
         return (f"size mismatch for {name}: copying a param with shape {tuple(value.shape)} "
                 f"from checkpoint, the shape in current model is {param.shape}.")
-    if not backend.is_floating(value.dtype):
+    if backend.is_floating(param.dtype) and not backend.is_floating(value.dtype):
         return (f"dtype mismatch for {name}: expected a floating point array, got "
                 f"{value.dtype}.")
     return None
@@ -221,3 +362,14 @@ def check_input_dtype(owner: str, input: Tensor, weight: Tensor) -> None:
         raise TypeError(f"{owner}: input dtype {input.dtype} does not match the parameters' "
                         f"dtype {weight.dtype}; convert the input (.float()/.double()) or the "
                         "model (.float()/.double())")
+
+
+def warn_dropout_without_layers(dropout: float, num_layers: int) -> None:
+    """PyTorch's warning for ``nn.RNN/LSTM/GRU(..., dropout > 0, num_layers=1)``: dropout acts
+    only *between* stacked layers, so with one layer it does nothing."""
+    if dropout > 0 and num_layers == 1:
+        warnings.warn("dropout option adds dropout after all but last recurrent layer, so "
+                      "non-zero dropout expects num_layers greater than 1, but got "
+                      f"dropout={dropout} and num_layers={num_layers}", UserWarning,
+                      stacklevel=3)
+

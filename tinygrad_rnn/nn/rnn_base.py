@@ -45,7 +45,7 @@ from . import functional as F
 from . import recurrence
 from .checks import check_positive_int, check_probability, is_int
 from .linear import uniform_parameter
-from .module import Module, check_input_dtype
+from .module import Module, check_input_dtype, warn_dropout_without_layers
 from .utils.rnn import PackedSequence
 
 
@@ -109,6 +109,7 @@ class RNNBase(Module):
         self._state_hooks: list = []
         self._forward_calls = 0
         self._init_parameters(dtype)
+        warn_dropout_without_layers(dropout, num_layers)
 
     @property
     def num_directions(self) -> int:

@@ -1,4 +1,4 @@
-"""Optimizers: ``SGD`` and ``Adam`` with PyTorch's exact update rules.
+"""``Optimizer``: the base class of every optimizer (parameter groups, ``step``, state dicts).
 
 An optimizer holds the parameters it updates (leaf tensors with ``requires_grad=True``),
 grouped in ``param_groups`` as in PyTorch, and a per-parameter ``state`` (momentum buffers,
@@ -20,8 +20,11 @@ parameters referred to by their position (counting through all groups in order):
     {
         "state": {                       # only parameters that have state yet
             0: {"momentum_buffer": array},                           # SGD, momentum != 0
-            1: {"step": 3, "exp_avg": array, "exp_avg_sq": array},   # Adam
+            1: {"step": 3, "exp_avg": array, "exp_avg_sq": array},   # Adam, AdamW
                # (+ "max_exp_avg_sq": array with amsgrad=True)
+            2: {"step": 3, "square_avg": array},    # RMSprop (+ "momentum_buffer",
+               # with momentum != 0, + "grad_avg" with centered=True)
+            3: {"step": 3, "sum": array},           # Adagrad
         },
         "param_groups": [
             {"lr": 0.1, "momentum": 0.9, ..., "params": [0, 1, 2]},  # + "param_names"
@@ -38,12 +41,16 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
-from . import backend
-from .autograd import enable_grad, no_grad
-from .tensor import Tensor
+from .. import backend
+from ..autograd import enable_grad, no_grad
+from ..tensor import Tensor
 
 #: What optimizers accept: tensors, ``(name, tensor)`` pairs, or dicts (parameter groups).
 ParamsT = Union[Iterable[Tensor], Iterable[Tuple[str, Tensor]], Iterable[Dict[str, Any]]]
+
+#: Group entries that a learning-rate scheduler adds (``optim.lr_scheduler``): a state dict
+#: may have them or not, whatever the optimizer it is loaded into has.
+SCHEDULER_KEYS = frozenset({"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"})
 
 
 class Optimizer:
@@ -193,14 +200,16 @@ class Optimizer:
                 f"loaded state dict contains a parameter group that doesn't match the size of "
                 f"optimizer's group: param_groups[{i}] has {len(saved.get('params', ()))} "
                 f"parameters, expected {len(group['params'])}")
-        ignore = {"params", "param_names"}
+        ignore = {"params", "param_names"} | SCHEDULER_KEYS
         expected = set(group) - ignore
         if set(saved) - ignore != expected:
             raise ValueError(
                 f"loaded state dict's param_groups[{i}] has options "
                 f"{sorted(set(saved) - ignore)}, but {type(self).__name__} uses "
                 f"{sorted(expected)} (was it saved from a different optimizer?)")
-        restored = {**{k: _plain(saved[k]) for k in expected}, "params": group["params"]}
+        # As in PyTorch, the saved group wins, scheduler entries included.
+        kept = expected | (set(saved) & SCHEDULER_KEYS)
+        restored = {**{k: _plain(saved[k]) for k in kept}, "params": group["params"]}
         if "param_names" in group:
             restored["param_names"] = group["param_names"]
         self._check_options(restored)
@@ -239,114 +248,6 @@ class Optimizer:
             lines += [f"    {k}: {v}" for k, v in sorted(group.items())
                       if k not in ("params", "param_names")]
         return "\n".join(lines + [")"])
-
-
-class SGD(Optimizer):
-    r"""Stochastic gradient descent, optionally with momentum (PyTorch's formulation).
-
-    With gradient :math:`g_t`, learning rate :math:`\gamma`, weight decay :math:`\lambda`,
-    momentum :math:`\mu` and dampening :math:`\tau`, one step is::
-
-        g  = g_t + λ θ                            (weight_decay != 0)
-        b  = g                                    (first step)
-        b  = μ b + (1 - τ) g                      (later steps; momentum != 0)
-        g  = g + μ b  if nesterov  else  b        (momentum != 0)
-        θ  = θ - γ g
-
-    Note that, as in PyTorch (and unlike Sutskever et al.), the learning rate multiplies the
-    whole velocity, and the first step copies the gradient into the buffer undampened.
-    """
-    _array_state = ("momentum_buffer",)
-
-    def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0,
-                 dampening: float = 0, weight_decay: float = 0, nesterov: bool = False):
-        super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
-                                  "weight_decay": weight_decay, "nesterov": nesterov})
-
-    def _check_options(self, options: Dict[str, Any]) -> None:
-        _check_non_negative(options, "lr", "learning rate")
-        _check_non_negative(options, "momentum", "momentum value")
-        _check_non_negative(options, "weight_decay", "weight_decay value")
-        if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
-            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-
-    def _state_keys(self, group: Dict[str, Any]) -> Tuple[str, ...]:
-        return ("momentum_buffer",) if group["momentum"] != 0 else ()
-
-    def _update(self, p: Tensor, grad, state: Dict[str, Any], group: Dict[str, Any]) -> None:
-        momentum = group["momentum"]
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * p.data
-        if momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                # A copy: grad may be p.grad.data itself, and the buffer is updated in place.
-                buf = state["momentum_buffer"] = grad.copy()
-            else:
-                buf *= momentum
-                buf += (1 - group["dampening"]) * grad
-            grad = grad + momentum * buf if group["nesterov"] else buf
-        p.data -= group["lr"] * grad
-
-
-class Adam(Optimizer):
-    r"""Adam (Kingma & Ba, 2015), with PyTorch's formulation and options.
-
-    With gradient :math:`g_t` at step :math:`t = 1, 2, \dots`, learning rate :math:`\gamma`
-    and weight decay :math:`\lambda` (L2, added to the gradient; this is not AdamW)::
-
-        g   = g_t + λ θ                              (weight_decay != 0)
-        m   = β1 m + (1 - β1) g                      (m, v start at 0)
-        v   = β2 v + (1 - β2) g²
-        v̂max = max(v̂max, v); use it instead of v     (amsgrad)
-        θ   = θ - γ / (1 - β1^t) · m / (sqrt(v) / sqrt(1 - β2^t) + ε)
-
-    ``ε`` is added after the bias correction of ``v``, exactly where PyTorch adds it.
-    """
-    _array_state = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
-
-    def __init__(self, params: ParamsT, lr: float = 1e-3,
-                 betas: Tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0, amsgrad: bool = False):
-        super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps,
-                                  "weight_decay": weight_decay, "amsgrad": amsgrad})
-
-    def _check_options(self, options: Dict[str, Any]) -> None:
-        _check_non_negative(options, "lr", "learning rate")
-        _check_non_negative(options, "eps", "epsilon value")
-        betas = options["betas"]
-        if len(betas) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        for i, beta in enumerate(betas):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"Invalid beta parameter at index {i}: {beta}")
-        _check_non_negative(options, "weight_decay", "weight_decay value")
-
-    def _state_keys(self, group: Dict[str, Any]) -> Tuple[str, ...]:
-        keys = ("step", "exp_avg", "exp_avg_sq")
-        return keys + ("max_exp_avg_sq",) if group["amsgrad"] else keys
-
-    def _update(self, p: Tensor, grad, state: Dict[str, Any], group: Dict[str, Any]) -> None:
-        xp = p.xp
-        beta1, beta2 = group["betas"]
-        if not state:
-            state.update(step=0, exp_avg=xp.zeros_like(p.data), exp_avg_sq=xp.zeros_like(p.data))
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = xp.zeros_like(p.data)
-        state["step"] = t = state["step"] + 1
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * p.data
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        # m = β1 m + (1-β1) g, written as PyTorch's lerp m + (1-β1)(g - m) so that the
-        # rounding matches torch's trajectories as closely as possible.
-        m += (1 - beta1) * (grad - m)
-        v *= beta2
-        v += (1 - beta2) * grad * grad
-        if group["amsgrad"]:
-            v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-        step_size = group["lr"] / (1 - beta1 ** t)
-        denom = xp.sqrt(v) / (1 - beta2 ** t) ** 0.5 + group["eps"]
-        p.data -= step_size * m / denom  # (step_size * m) / denom, as torch's addcdiv_
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -412,3 +313,13 @@ def _plain(value):
     if isinstance(value, list):
         return tuple(_plain(v) for v in value)
     return value
+
+
+def lerp_(start, end, weight: float):
+    """``start += weight * (end - start)`` in place, rounded as ``torch.lerp`` rounds it
+    (which switches formula at ``weight = 0.5`` to stay exact at ``weight = 1``)."""
+    if weight < 0.5:
+        start += weight * (end - start)
+    else:
+        start[...] = end - (end - start) * (1 - weight)
+    return start
