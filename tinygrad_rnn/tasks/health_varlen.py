@@ -55,7 +55,7 @@ class PackedClassifier(SequenceModel):
 class HealthVarLenTask(HealthTask):
     name = "health_varlen"
     summary = "vitals of 12-24 h stays, packed (PackedSequence) -> at risk? (accuracy)"
-    defaults = Defaults(steps=6000, batch_size=32, seq_len=24, hidden=32, lr=3e-3, clip=1.0)
+    defaults = Defaults(steps=3000, batch_size=32, seq_len=24, hidden=32, lr=3e-3, clip=1.0)
     model_class = PackedClassifier
 
     def __init__(self, seed: int = 0, batch_size: int | None = None,
