@@ -14,6 +14,9 @@ from typing import Any
 from ..tensor import Tensor
 from .recurrence import Cell
 
+#: What a one-state cell returns when nothing reaches ``h_{t-1}`` but through ``W_hh``.
+NO_CARRY = (None,)
+
 
 class ElmanEquations(Cell):
     r"""``h_t = f(a_t + r_t)`` with ``f`` = tanh or ReLU.
@@ -47,7 +50,7 @@ class ElmanEquations(Cell):
 
     def backward_step(self, xp, rows, d_states, d_a, d_rec) -> tuple:
         xp.multiply(d_states[0], self.slope[rows], out=d_a)
-        return (None,)
+        return NO_CARRY
 
 
 class LSTMEquations(Cell):

@@ -323,18 +323,20 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
     rec = xp.empty((N, G), dtype=X.dtype)
     joined = [xp.empty((N, w), dtype=X.dtype) for w in widths]   # reverse, growing batch
     cell.begin_forward(xp, a, N)
+    step = cell.forward_step
+    # Each step's views (its rows of a, of every state and of rec), made once.
+    views = [(t, rows, n, kept, a[rows], tuple(s[rows] for s in states), rec[:n])
+             for t, rows, n, kept, _ in plan]
     prev = tuple(s.data for s in start)
-    for t, rows, n, kept, _ in plan:
+    for t, rows, n, kept, a_t, new, r in views:
         if kept < n:                          # some (or all) sequences begin here, at start
             prev = _with_start(prev, start, joined, kept, n)
         elif prev[0].shape[0] > n:            # forward: the sequences still running
             prev = tuple(p[:n] for p in prev)
-        r = rec[:n] if n < N else rec
         xp.matmul(prev[0], W_hh_T, out=r)                    # h_{t-1} W_hhᵀ
         if hidden_bias is not None:
             r += hidden_bias
-        new = tuple(s[rows] for s in states)
-        cell.forward_step(xp, rows, a[rows], r, prev, new)
+        step(xp, rows, a_t, r, prev, new)
         prev = new
         if watch is not None:
             watch("state", t, Tensor._wrap(new[0]))
@@ -349,20 +351,21 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
         d_a = xp.empty_like(a)
         d_rec = xp.empty_like(a) if cell.hidden_bias_apart else d_a
         delta_h = xp.empty((steps.total, widths[0]), dtype=X.dtype)  # δh of every row
-        d_others = [xp.empty((N, w), dtype=X.dtype) for w in widths[1:]]
-        carries: list = [None] * len(widths)                  # the cell's own paths back
+        d_others = tuple(xp.empty((N, w), dtype=X.dtype) for w in widths[1:])
+        carries: tuple = (None,) * len(widths)               # the cell's own paths back
         through_w_hh = xp.zeros((N, widths[0]), dtype=X.dtype)  # δr_{t'} W_hh
         grad_start = [xp.zeros((N, w), dtype=X.dtype) for w in widths]
         grads_out = [grad[:, offsets[k]:offsets[k + 1]] for k in range(len(widths))]
+        step = cell.backward_step
         for t, rows, n, kept, fed in reversed(plan):
             d_h = delta_h[rows]
             _add_incoming(xp, grads_out[0][rows], through_w_hh, carries[0], fed, d_h)
-            d_rest = [d[:n] for d in d_others]
-            for k, d in enumerate(d_rest, start=1):
+            d_rest = tuple(d[:n] for d in d_others)
+            for k, d in enumerate(d_rest, start=1):                # δc_t (LSTM)
                 _add_incoming(xp, grads_out[k][rows], None, carries[k], fed, d)
             if watch is not None:
                 watch("grad", t, Tensor._wrap(d_h))
-            carries = list(cell.backward_step(xp, rows, (d_h, *d_rest), d_a[rows], d_rec[rows]))
+            carries = step(xp, rows, (d_h,) + d_rest, d_a[rows], d_rec[rows])
             xp.matmul(d_rec[rows], W_hh, out=through_w_hh[:n] if n < N else through_w_hh)
             if kept < n:                          # rows that began from start: ∂L/∂start
                 grad_start[0][kept:n] = through_w_hh[kept:n]
