@@ -312,10 +312,11 @@ def test_shape_errors_are_runtime_errors_as_in_pytorch():
         pack_padded_sequence(X, [4, 3])
 
 
-def test_module_exports_what_torch_nn_utils_rnn_has():
-    for name in ("PackedSequence", "pack_padded_sequence", "pad_packed_sequence",
-                 "pad_sequence", "pack_sequence", "unpack_sequence", "unpad_sequence"):
-        assert callable(getattr(rnn_utils, name))
+def test_float_lengths_are_refused_where_pytorch_would_truncate_them():
+    # PyTorch turns lengths [3.7, 1.2] into [3, 1] without a word; a float is a mistake here.
+    with pytest.raises(RuntimeError, match="1D CPU int64 tensor"):
+        pack_padded_sequence(X, Tensor(np.array([3.7, 2.0, 1.2])))
+    assert rnn_utils.PackedSequence is PackedSequence
     assert backend.name in ("numpy", "cupy")
 
 
