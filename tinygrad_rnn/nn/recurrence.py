@@ -325,8 +325,9 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
     cell.begin_forward(xp, a, N)
     step = cell.forward_step
     # Each step's views (its rows of a, of every state and of rec), made once.
-    views = [(t, rows, n, kept, a[rows], tuple(s[rows] for s in states), rec[:n])
-             for t, rows, n, kept, _ in plan]
+    step_rows = [p[1] for p in plan]
+    views = [(t, rows, n, kept, a[rows], new, rec[:n])
+             for (t, rows, n, kept, _), new in zip(plan, _views(states, step_rows))]
     prev = tuple(s.data for s in start)
     for t, rows, n, kept, a_t, new, r in views:
         if kept < n:                          # some (or all) sequences begin here, at start
@@ -357,16 +358,23 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
         grad_start = [xp.zeros((N, w), dtype=X.dtype) for w in widths]
         grads_out = [grad[:, offsets[k]:offsets[k + 1]] for k in range(len(widths))]
         step = cell.backward_step
-        for t, rows, n, kept, fed in reversed(plan):
-            d_h = delta_h[rows]
-            _add_incoming(xp, grads_out[0][rows], through_w_hh, carries[0], fed, d_h)
-            d_rest = tuple(d[:n] for d in d_others)
+        # Each step's views, made once: its rows of δh, of the outside gradients, of δa and
+        # δr, the other states' δ buffers and the part of δr W_hh it writes.
+        back = plan[::-1]
+        step_rows = [p[1] for p in back]
+        views = [(t, rows, n, kept, fed, delta_h[rows], outside, d_rest, d_a[rows],
+                  d_rec[rows], through_w_hh[:n])
+                 for (t, rows, n, kept, fed), outside, d_rest in zip(
+                     back, _views(grads_out, step_rows),
+                     _views(d_others, [slice(0, p[2]) for p in back]))]
+        for t, rows, n, kept, fed, d_h, outside, d_rest, d_a_t, d_rec_t, through in views:
+            _add_incoming(xp, outside[0], through_w_hh, carries[0], fed, d_h)
             for k, d in enumerate(d_rest, start=1):                # δc_t (LSTM)
-                _add_incoming(xp, grads_out[k][rows], None, carries[k], fed, d)
+                _add_incoming(xp, outside[k], None, carries[k], fed, d)
             if watch is not None:
                 watch("grad", t, Tensor._wrap(d_h))
-            carries = step(xp, rows, (d_h,) + d_rest, d_a[rows], d_rec[rows])
-            xp.matmul(d_rec[rows], W_hh, out=through_w_hh[:n] if n < N else through_w_hh)
+            carries = step(xp, rows, (d_h,) + d_rest, d_a_t, d_rec_t)
+            xp.matmul(d_rec_t, W_hh, out=through)
             if kept < n:                          # rows that began from start: ∂L/∂start
                 grad_start[0][kept:n] = through_w_hh[kept:n]
                 for k, c in enumerate(carries):
@@ -383,6 +391,13 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
     if len(widths) == 1:
         return (node,)
     return tuple(node[..., offsets[k]:offsets[k + 1]] for k in range(len(widths)))
+
+
+def _views(arrays: Sequence, rows: list) -> list:
+    """For every entry of ``rows`` (slices), the tuple of each array's view there."""
+    if not arrays:
+        return [()] * len(rows)
+    return list(zip(*[[array[r] for r in rows] for array in arrays]))
 
 
 def _with_start(prev: tuple, start, joined: list, kept: int, n: int) -> tuple:
