@@ -22,8 +22,11 @@ class ElmanEquations(Cell):
     r"""``h_t = f(a_t + r_t)`` with ``f`` = tanh or ReLU.
 
     BPTT step: ``δ(a_t + r_t) = δh_t ⊙ f'``, with ``f'`` read from the stored ``h_t``:
-    ``1 - h_t²`` (tanh), ``[h_t > 0]`` (ReLU). No path to ``h_{t-1}`` but through ``W_hh``.
+    ``1 - h_t²`` (tanh), ``[h_t > 0]`` (ReLU), parked in the gradient buffer itself and
+    multiplied in place. No path to ``h_{t-1}`` but through ``W_hh``.
     """
+
+    uses_previous_states = False
 
     def __init__(self, nonlinearity: str = "tanh"):
         self.nonlinearity = nonlinearity
@@ -41,15 +44,16 @@ class ElmanEquations(Cell):
         else:
             xp.maximum(h, 0, out=h)
 
-    def begin_backward(self, xp, gates, states, before, batch) -> None:
-        h = states[0]
+    def begin_backward(self, xp, gates, states, before, d_a, batch) -> None:
+        h = states[0]                                        # f'(a_t) of every step:
         if self.nonlinearity == "tanh":
-            self.slope = 1 - h * h                           # f'(a_t) of every step
+            xp.multiply(h, h, out=d_a)
+            xp.subtract(1, d_a, out=d_a)                     # 1 - h_t²
         else:
-            self.slope = xp.sign(h)                          # [h_t > 0], as h_t ≥ 0
+            xp.sign(h, out=d_a)                              # [h_t > 0], as h_t ≥ 0
 
     def backward_step(self, xp, rows, d_states, d_a, d_rec) -> tuple:
-        xp.multiply(d_states[0], self.slope[rows], out=d_a)
+        d_a *= d_states[0]                                   # δa_t = δh_t ⊙ f'(a_t)
         return NO_CARRY
 
 
@@ -128,7 +132,7 @@ class LSTMEquations(Cell):
             xp.multiply(o, tmp, out=m)                       # m_t, kept for ∂L/∂W_hr
             xp.matmul(m, self.w_hr_t, out=h)
 
-    def begin_backward(self, xp, gates, states, before, batch) -> None:
+    def begin_backward(self, xp, gates, states, before, d_a, batch) -> None:
         total, G = gates.shape
         H = G // 4
         i, f, g, o = (gates[:, k * H:(k + 1) * H] for k in range(4))
@@ -226,7 +230,7 @@ class GRUEquations(Cell):
         tmp *= z
         xp.add(n, tmp, out=new[0])                           # h_t
 
-    def begin_backward(self, xp, gates, states, before, batch) -> None:
+    def begin_backward(self, xp, gates, states, before, d_a, batch) -> None:
         total, G = gates.shape
         H = G // 3
         r, z, n = (gates[:, k * H:(k + 1) * H] for k in range(3))

@@ -153,6 +153,9 @@ class Cell:
     #: True when ``b_hh`` must stay with the recurrent share (the GRU's reset gate multiplies
     #: it); otherwise both biases are added to the input share, once for all steps.
     hidden_bias_apart = False
+    #: True when :meth:`begin_backward` reads the previous states (``before``); a cell that
+    #: does not spares the driver a ``(T, N, ·)`` copy per state.
+    uses_previous_states = True
 
     # ------------------------------------------------------------- unrolled (autograd)
     def step(self, x_share: Tensor, h_share: Tensor, states: tuple) -> tuple:
@@ -185,10 +188,14 @@ class Cell:
         write the new states into the views ``new``."""
         raise NotImplementedError
 
-    def begin_backward(self, xp, gates, states: tuple, before: tuple, batch: int) -> None:
+    def begin_backward(self, xp, gates, states: tuple, before: tuple | None, d_a,
+                       batch: int) -> None:
         """Prepare the backward sweep from the whole forward pass at once (vectorised over
-        every row): ``gates`` ``(rows, G·H)`` as :meth:`forward_step` left it, ``states`` and
-        ``before`` (the state each row started from) ``(rows, ·)`` each."""
+        every row). ``d_a`` ``(rows, G·H)`` is the buffer :meth:`backward_step` will fill step
+        by step (a cell may park a factor there first and multiply it in place); ``gates``
+        ``(rows, G·H)`` as :meth:`forward_step` left it, ``states`` and ``before`` (the state
+        each row started from) ``(rows, ·)`` each, or ``before`` None when
+        :attr:`uses_previous_states` is False; no step has more than ``batch`` rows."""
 
     def backward_step(self, xp, rows: slice, d_states: tuple, d_a, d_rec) -> tuple:
         """The BPTT step of the ``rows``. ``d_states``: the total gradient of every state
@@ -347,11 +354,15 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
 
     def backward(grad):
         grad = grad.reshape(steps.total, -1)
-        before = tuple(_before(xp, s, s0.data, steps, reverse) for s, s0 in zip(states, start))
-        cell.begin_backward(xp, a, states, before, N)
+        before = tuple(_before(xp, s, s0.data, steps, reverse) for s, s0 in zip(states, start)) \
+            if cell.uses_previous_states else None
         d_a = xp.empty_like(a)
         d_rec = xp.empty_like(a) if cell.hidden_bias_apart else d_a
-        delta_h = xp.empty((steps.total, widths[0]), dtype=X.dtype)  # δh of every row
+        cell.begin_backward(xp, a, states, before, d_a, N)
+        # δh of every row when someone needs them all (the hook, a projection's gradient);
+        # else one (N, P) buffer serves every step.
+        keep_all = watch is not None or bool(cell.parameters())
+        delta_h = xp.empty((steps.total if keep_all else N, widths[0]), dtype=X.dtype)
         d_others = tuple(xp.empty((N, w), dtype=X.dtype) for w in widths[1:])
         carries: tuple = (None,) * len(widths)               # the cell's own paths back
         through_w_hh = xp.zeros((N, widths[0]), dtype=X.dtype)  # δr_{t'} W_hh
@@ -362,8 +373,8 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
         # δr, the other states' δ buffers and the part of δr W_hh it writes.
         back = plan[::-1]
         step_rows = [p[1] for p in back]
-        views = [(t, rows, n, kept, fed, delta_h[rows], outside, d_rest, d_a[rows],
-                  d_rec[rows], through_w_hh[:n])
+        views = [(t, rows, n, kept, fed, delta_h[rows if keep_all else slice(0, n)], outside,
+                  d_rest, d_a[rows], d_rec[rows], through_w_hh[:n])
                  for (t, rows, n, kept, fed), outside, d_rest in zip(
                      back, _views(grads_out, step_rows),
                      _views(d_others, [slice(0, p[2]) for p in back]))]
@@ -382,8 +393,12 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
                         grad_start[k][kept:n] += c[kept:n]
         starts = tuple(g if s.requires_grad else None for g, s in zip(grad_start, start))
         grad_x = _input_grad(x, W_ih, d_a)
-        return (grad_x,) + starts + _weight_grads(x_rows, d_a, d_rec, before[0], has_bias) \
-            + cell.parameter_grads(xp, delta_h)
+        # Each row's own previous h for ∂L/∂W_hh: a padded batch needs no gathered copy.
+        h_before = before[0] if before is not None else None if steps.uniform else \
+            _before(xp, states[0], start[0].data, steps, reverse)
+        grads = _weight_grads(x_rows, d_a, d_rec, states[0], start[0].data, h_before, steps,
+                              reverse, has_bias)
+        return (grad_x,) + starts + grads + cell.parameter_grads(xp, delta_h)
 
     op = cell.name + ("_reverse" if reverse else "")
     layout = (steps.total, -1) if packed else (steps.T, N, -1)
@@ -434,10 +449,22 @@ def _input_grad(x: Tensor, W_ih, d_a):
     return (d_a @ W_ih).reshape(x.shape)
 
 
-def _weight_grads(x_rows, d_a, d_rec, h_before, has_bias: bool) -> tuple:
+def _weight_grads(x_rows, d_a, d_rec, hs, h0, h_before, steps: Steps, reverse: bool,
+                  has_bias: bool) -> tuple:
     """The BPTT sums over every row, one matmul (or sum) each: ``∂L/∂W_ih``, ``∂L/∂W_hh``
-    and, with biases, ``∂L/∂b_ih``, ``∂L/∂b_hh``."""
-    grads: tuple = (d_a.T @ x_rows, d_rec.T @ h_before)
+    and, with biases, ``∂L/∂b_ih``, ``∂L/∂b_hh``. ``Σ δr_tᵀ h_{t-1}`` takes each row's own
+    previous state ``h_before`` when given; without it (a padded batch), h_{t-1} is the
+    previous row block of ``hs`` (the next one in reverse), and ``h0`` at the direction's
+    first step: no shifted copy of hs is made."""
+    if h_before is not None:
+        grad_w_hh = d_rec.T @ h_before
+    else:
+        N = steps.batch
+        first, rest, previous = (slice(-N, None), slice(0, -N), slice(N, None)) if reverse \
+            else (slice(0, N), slice(N, None), slice(0, -N))
+        grad_w_hh = d_rec[rest].T @ hs[previous]
+        grad_w_hh += d_rec[first].T @ h0
+    grads: tuple = (d_a.T @ x_rows, grad_w_hh)
     if has_bias:
         grad_b_ih = d_a.sum(axis=0)
         grads += (grad_b_ih, grad_b_ih if d_rec is d_a else d_rec.sum(axis=0))
