@@ -44,3 +44,12 @@ def test_rnn_step_table_has_ratios():
                                     "blas_threads.py"])
 def test_other_benchmarks_have_help(script):
     assert "usage" in run_script(script, "--help").lower()
+
+
+def test_packed_benchmark_checks_agreement_and_reports_the_ratio():
+    out = run_script("packed.py", "--configs", "S", "--cell", "lstm", "--repeats", "1",
+                     "--warmup", "1", "--min-time", "0", "--json")
+    (row,) = json.loads(out)
+    assert row["config"] == "S" and row["cell"] == "lstm"
+    assert 0.25 <= row["tokens"] <= 1.0
+    assert row["ratio"] == row["packed_ms"] / row["padded_ms"]

@@ -75,7 +75,8 @@ def test_no_command_is_an_error():
 # -------------------------------------------------------------------------------- errors
 
 @pytest.mark.parametrize("args, fragments", [
-    (["train", "nope"], ["unknown task 'nope'", "adding, charlm, copy, health, sine"]),
+    (["train", "nope"], ["unknown task 'nope'", "adding, charlm, copy, health, health_varlen, "
+                                                "sine"]),
     (["train"], ["required: TASK"]),
     (["train", "sine", "--steps", "ten"], ["--steps", "invalid int value"]),
     (["train", "sine", "--steps", "0"], ["--steps must be a positive integer"]),

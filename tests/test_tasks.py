@@ -12,16 +12,24 @@ import pytest
 import tinygrad_rnn as tg
 from tinygrad_rnn import optim, tasks
 from tinygrad_rnn.backend import np
+from tinygrad_rnn.nn.utils.rnn import PackedSequence, pad_packed_sequence
 from tinygrad_rnn.tasks import charlm, health
 from tinygrad_rnn.tasks.base import Metric
 
-NAMES = ["adding", "charlm", "copy", "health", "sine"]
+NAMES = ["adding", "charlm", "copy", "health", "health_varlen", "sine"]
 #: Small sizes, so that every test here runs in well under a second.
 SMALL = dict(batch_size=8, seq_len=12)
 
 
 def small_task(name: str, seed: int = 0):
     return tasks.get(name)(seed=seed, **SMALL)
+
+
+def padded(x):
+    """A batch's inputs as a padded Tensor ``(N, L, H_in)`` (health_varlen's are packed)."""
+    if isinstance(x, PackedSequence):
+        return pad_packed_sequence(x, batch_first=True, total_length=SMALL["seq_len"])[0]
+    return x
 
 
 def test_registry_lists_every_task():
@@ -32,7 +40,7 @@ def test_registry_lists_every_task():
 
 def test_unknown_task_error_lists_the_valid_names():
     with pytest.raises(ValueError, match="unknown task 'nope'; valid tasks are: adding, "
-                                         "charlm, copy, health, sine"):
+                                         "charlm, copy, health, health_varlen, sine"):
         tasks.get("nope")
     assert issubclass(tasks.UnknownTaskError, ValueError)
 
@@ -42,22 +50,24 @@ def test_batches_are_a_function_of_seed_and_step(name):
     a, b, other_seed = small_task(name), small_task(name), small_task(name, seed=1)
     x1, y1 = a.batch(3)
     x2, y2 = b.batch(3)          # another instance, same seed: the same batch
-    np.testing.assert_array_equal(x1.numpy(), x2.numpy())
+    x1 = padded(x1)
+    np.testing.assert_array_equal(x1.numpy(), padded(x2).numpy())
     np.testing.assert_array_equal(y1.numpy(), y2.numpy())
     a.batch(4)                   # drawing other batches first changes nothing
-    np.testing.assert_array_equal(a.batch(3)[0].numpy(), x1.numpy())
-    assert not np.array_equal(a.batch(5)[0].numpy(), x1.numpy())
-    assert not np.array_equal(other_seed.batch(3)[0].numpy(), x1.numpy())
+    np.testing.assert_array_equal(padded(a.batch(3)[0]).numpy(), x1.numpy())
+    assert not np.array_equal(padded(a.batch(5)[0]).numpy(), x1.numpy())
+    assert not np.array_equal(padded(other_seed.batch(3)[0]).numpy(), x1.numpy())
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_batch_shapes_and_dtypes(name):
     task = small_task(name)
     x, y = task.batch(0)
-    assert x.ndim == 3 and x.shape[0] == SMALL["batch_size"]
-    assert x.shape[1] == task.time_steps
-    assert x.shape[2] == task.input_size
-    assert x.dtype == tg.get_default_dtype()
+    x_padded = padded(x)
+    assert x_padded.ndim == 3 and x_padded.shape[0] == SMALL["batch_size"]
+    assert x_padded.shape[1] == task.time_steps
+    assert x_padded.shape[2] == task.input_size
+    assert x_padded.dtype == tg.get_default_dtype()
     model = task.make_model(hidden=8)
     out = model(x)
     assert task.loss(out, y).shape == ()
@@ -68,7 +78,8 @@ def test_batch_shapes_and_dtypes(name):
 #: Per task: options that make a problem small enough to show progress within 40 steps.
 QUICK = {"adding": dict(batch_size=16, seq_len=6), "charlm": dict(batch_size=8, seq_len=12),
          "copy": dict(batch_size=16, seq_len=2, delay=1, symbols=3),
-         "health": dict(batch_size=64), "sine": dict(batch_size=8, seq_len=12)}
+         "health": dict(batch_size=64), "health_varlen": dict(batch_size=64),
+         "sine": dict(batch_size=8, seq_len=12)}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -119,7 +130,8 @@ def test_config_rebuilds_the_same_task(name):
     task = small_task(name, seed=3)
     again = type(task)(**task.config())
     assert again.config() == task.config()
-    np.testing.assert_array_equal(again.batch(2)[0].numpy(), task.batch(2)[0].numpy())
+    np.testing.assert_array_equal(padded(again.batch(2)[0]).numpy(),
+                                  padded(task.batch(2)[0]).numpy())
 
 
 def test_make_model_options():
@@ -286,3 +298,30 @@ def test_evaluation_runs_in_chunks_with_the_same_result(monkeypatch, name):
     assert all(rows * steps <= budget for rows, steps in model.calls)
     assert chunked.baseline == whole.baseline
     assert chunked.value == pytest.approx(whole.value, rel=1e-5, abs=1e-7)
+def test_health_varlen_labels_each_stay_on_its_own_first_and_last_hours():
+    task = tasks.get("health_varlen")(batch_size=200)
+    x, y = task.batch(0)
+    records, lengths = pad_packed_sequence(x, batch_first=True)
+    records, lengths, labels = records.numpy(), lengths.numpy(), y.numpy()
+    assert lengths.min() >= 12 and lengths.max() <= 24 and len(set(lengths.tolist())) > 5
+    for person, hours in enumerate(lengths):
+        breathing = records[person, :hours, 0] * 4 + 16
+        pressure = records[person, :hours, 1] * 20 + 120
+        rise = breathing[-6:].mean() - breathing[:6].mean()
+        drop = pressure[:6].mean() - pressure[-6:].mean()
+        assert labels[person] == int(rise > 3.0 or drop > 15.0)
+
+
+def test_health_varlen_model_reads_each_stay_to_its_own_end():
+    """The batch's predictions equal each stay's prediction alone: the head reads each
+    sequence's own final state, not the state after other sequences' lengths."""
+    task = tasks.get("health_varlen")(batch_size=6)
+    tg.manual_seed(0)
+    model = task.make_model(hidden=8, cell="gru")
+    x, _ = task.batch(0)
+    together = task.predict(model, x).numpy()
+    records, lengths = pad_packed_sequence(x, batch_first=True)
+    for person in range(len(lengths)):
+        alone = task.packed(records.numpy()[person:person + 1], lengths.numpy()[person:person + 1])
+        np.testing.assert_allclose(task.predict(model, alone).numpy()[0], together[person],
+                                   rtol=1e-5, atol=1e-6)

@@ -109,7 +109,7 @@ def test_progress_lines_when_not_a_terminal():
 
 # ---------------------------------------------------------------------- checkpoint/resume
 
-@pytest.mark.parametrize("name", ["sine", "health", "charlm"])
+@pytest.mark.parametrize("name", ["sine", "health", "charlm", "health_varlen"])
 def test_resume_continues_exactly(tmp_path, name):
     """N steps, save, resume for N more == 2N steps straight: the same loss at every step."""
     config = TrainConfig(name, steps=8, batch_size=4, seq_len=12, hidden=5)

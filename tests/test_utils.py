@@ -145,3 +145,15 @@ def test_cupy_matches_numpy(requires_gpu):
         results[name] = [total.numpy()] + [p.grad.numpy() for p in params]
     for a, b in zip(results["numpy"], results["cupy"]):
         np.testing.assert_allclose(b, a, rtol=1e-12)
+
+
+def test_nn_utils_is_a_package_with_torchs_paths():
+    """``nn.utils.clip_grad_norm_`` (as before) and ``nn.utils.rnn.pack_padded_sequence``,
+    the paths PyTorch code uses."""
+    from tinygrad_rnn import nn
+    from tinygrad_rnn.nn.utils import clip_grad
+    assert nn.utils.clip_grad_norm_ is clip_grad.clip_grad_norm_
+    assert nn.utils.clip_grad_value_ is clip_grad.clip_grad_value_
+    for name in ("PackedSequence", "pack_padded_sequence", "pad_packed_sequence",
+                 "pad_sequence", "pack_sequence", "unpack_sequence", "unpad_sequence"):
+        assert callable(getattr(nn.utils.rnn, name))

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
-from typing import Iterator
+from typing import Any, Iterator
 
 from . import backend
 from .autograd import enable_grad, no_grad
@@ -42,6 +42,7 @@ from .nn.checks import is_int
 from .nn.module import Module
 from .nn.rnn import RNN
 from .nn.rnn_base import RNNBase, StateEvent
+from .nn.utils.rnn import PackedSequence, unpack_sequence
 from .tensor import RemovableHandle, Tensor
 
 np = backend.np  # host NumPy: the results are small tables for printing and plotting
@@ -207,7 +208,9 @@ def trace(model: Module) -> Trace:
     not the cell state. Works with both implementations (``unroll=False``: the
     fused layer reports its BPTT deltas; ``unroll=True``: a hook on every ``h_t``), any number
     of layers, bidirectional, ``batch_first`` and unbatched input. See :class:`Trace` for the
-    shapes and the row order.
+    shapes and the row order. A ``PackedSequence`` input is traced in the caller's batch
+    order, with T the longest length: a sequence's states and gradients are zero after its
+    end, so the norms of step t are over the sequences running at t.
     """
     return Trace(_find_rnn(model, "bptt.trace"))
 
@@ -247,6 +250,9 @@ def jacobian_norms(rnn: Module, x: Tensor, h0: Tensor | None = None) -> np.ndarr
       stored states: ``1 - h_t²`` for tanh, ``[h_t > 0]`` for ReLU.
     * Dropout between layers changes the states; call ``rnn.eval()`` first for a
       deterministic answer.
+    * Variable-length sequences (``x`` a ``PackedSequence``, ``h0`` in the caller's batch
+      order): each sequence's norms are taken from its *own* last state and stop at its end
+      (T is then the longest length); the mean at step t is over the sequences running at t.
     * LSTM and GRU (``h0`` is then ``(h0, c0)`` for an LSTM, or None): their per-step Jacobian
       runs through the gates, so it is not written out here; instead each row's recurrence is
       rebuilt as an unrolled graph (float64) and autograd gives row j of every
@@ -255,6 +261,8 @@ def jacobian_norms(rnn: Module, x: Tensor, h0: Tensor | None = None) -> np.ndarr
       held fixed; the cell path still carries it forward from step t + 1 on.
     """
     rnn = _find_rnn(rnn, "bptt.jacobian_norms")
+    if isinstance(x, PackedSequence):
+        return _packed_jacobian_norms(rnn, x, h0)
     if not isinstance(rnn, RNN):
         return _gated_jacobian_norms(rnn, x, h0)
     with no_grad(), trace(rnn) as tr:
@@ -265,6 +273,22 @@ def jacobian_norms(rnn: Module, x: Tensor, h0: Tensor | None = None) -> np.ndarr
         w_hh = rnn.layer_weights(layer, direction)[1].data
         norms.append(_chain_norms(states, w_hh, rnn.nonlinearity, reverse=direction == 1))
     return np.stack(norms, axis=0)
+
+
+def _packed_jacobian_norms(rnn: RNNBase, x: PackedSequence, h0) -> np.ndarray:
+    """:func:`jacobian_norms` of variable-length sequences: each sequence on its own (as an
+    unbatched input, with its column of ``h0``), so that its norms are taken from *its* last
+    state and stop at its end; step t then averages the sequences still running at t."""
+    sequences = unpack_sequence(x)
+    rows = rnn.num_layers * rnn.num_directions
+    total, running = np.zeros((rows, len(x.batch_sizes))), np.zeros(len(x.batch_sizes))
+    for n, sequence in enumerate(sequences):
+        own_h0: Any = None if h0 is None else \
+            tuple(h[:, n] for h in h0) if isinstance(h0, (tuple, list)) else h0[:, n]
+        length = sequence.shape[0]
+        total[:, :length] += jacobian_norms(rnn, sequence, own_h0)
+        running[:length] += 1
+    return total / running
 
 
 def _gated_jacobian_norms(rnn: RNNBase, x: Tensor, h0) -> np.ndarray:

@@ -205,7 +205,7 @@ def task_problem(network: str, args) -> Problem:
     x, y = task.batch(0)
     return Problem(model.rnn, x, lambda: task.loss(model(x), y),
                    f"task {args.task!r}: its training loss on batch 0",
-                   x.shape[1],                   # time steps (copy: more than its seq_len)
+                   task.time_steps,              # (copy: more than its seq_len)
                    task.batch_size, last_step_loss=task.readout == "last")
 
 

@@ -5,13 +5,12 @@ from .container import ModuleDict, ModuleList, Sequential
 from .dropout import Dropout
 from .embedding import Embedding
 from .flatten import Flatten
+from .gru import GRU, GRUCell
 from .linear import Identity, Linear
-from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss,
-                   NLLLoss)
+from .loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss
+from .lstm import LSTM, LSTMCell
 from .module import Module, Parameter
 from .normalization import LayerNorm
-from .gru import GRU, GRUCell
-from .lstm import LSTM, LSTMCell
 from .rnn import RNN, RNNCell
 from .rnn_base import RNNBase, RNNCellBase
 

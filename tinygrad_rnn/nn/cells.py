@@ -36,7 +36,7 @@ class ElmanEquations(Cell):
         a = x_share + h_share
         return (a.tanh() if self.nonlinearity == "tanh" else a.relu(),)
 
-    def forward_step(self, xp, t, a, rec, prev, new) -> None:
+    def forward_step(self, xp, rows, a, rec, prev, new) -> None:
         h = new[0]
         xp.add(a, rec, out=h)
         if self.nonlinearity == "tanh":
@@ -44,7 +44,7 @@ class ElmanEquations(Cell):
         else:
             xp.maximum(h, 0, out=h)
 
-    def begin_backward(self, xp, gates, states, before, d_a) -> None:
+    def begin_backward(self, xp, gates, states, before, d_a, batch) -> None:
         h = states[0]                                        # f'(a_t) of every step:
         if self.nonlinearity == "tanh":
             xp.multiply(h, h, out=d_a)
@@ -52,7 +52,7 @@ class ElmanEquations(Cell):
         else:
             xp.sign(h, out=d_a)                              # [h_t > 0], as h_t ≥ 0
 
-    def backward_step(self, xp, t, d_states, d_a, d_rec) -> tuple:
+    def backward_step(self, xp, rows, d_states, d_a, d_rec) -> tuple:
         d_a *= d_states[0]                                   # δa_t = δh_t ⊙ f'(a_t)
         return NO_CARRY
 
@@ -107,21 +107,20 @@ class LSTMEquations(Cell):
         self.after_tanh = (scale, xp.where(scale == 1, 0, 0.5).astype(dtype))
         return scale
 
-    def begin_forward(self, xp, a) -> None:
-        T, N, G = a.shape
-        self.scratch = xp.empty((N, G // 4), dtype=a.dtype)
-        self.ms = xp.empty((T, N, G // 4), dtype=a.dtype) if self.w_hr is not None else None
+    def begin_forward(self, xp, a, batch) -> None:
+        total, G = a.shape
+        self.scratch = xp.empty((batch, G // 4), dtype=a.dtype)
+        self.ms = xp.empty((total, G // 4), dtype=a.dtype) if self.w_hr is not None else None
         self.w_hr_t = None if self.w_hr is None else xp.ascontiguousarray(self.w_hr.data.T)
 
-    def forward_step(self, xp, t, a, rec, prev, new) -> None:
+    def forward_step(self, xp, rows, a, rec, prev, new) -> None:
         a += rec
         xp.tanh(a, out=a)                                    # every gate in one call
         a *= self.after_tanh[0]
         a += self.after_tanh[1]
         H = a.shape[1] // 4
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-        rows = len(a)                                        # the rows this step runs
-        h, c, tmp = new[0], new[1], self.scratch[:rows]
+        h, c, tmp = new[0], new[1], self.scratch[:len(a)]   # len(a): the rows this step runs
         xp.multiply(f, prev[1], out=c)
         xp.multiply(i, g, out=tmp)
         c += tmp                                             # c_t
@@ -129,23 +128,23 @@ class LSTMEquations(Cell):
         if self.w_hr is None:
             xp.multiply(o, tmp, out=h)                       # h_t = o ⊙ tanh(c_t)
         else:
-            m = self.ms[t, :rows]
+            m = self.ms[rows]
             xp.multiply(o, tmp, out=m)                       # m_t, kept for ∂L/∂W_hr
             xp.matmul(m, self.w_hr_t, out=h)
 
-    def begin_backward(self, xp, gates, states, before, d_a) -> None:
-        T, N, G = gates.shape
+    def begin_backward(self, xp, gates, states, before, d_a, batch) -> None:
+        total, G = gates.shape
         H = G // 4
-        i, f, g, o = (gates[:, :, k * H:(k + 1) * H] for k in range(4))
+        i, f, g, o = (gates[:, k * H:(k + 1) * H] for k in range(4))
         tanh_c = xp.tanh(states[1])
         slope = xp.multiply(tanh_c, tanh_c)
         xp.subtract(1, slope, out=slope)
         slope *= o                                           # ∂m/∂c = o ⊙ (1 - tanh²(c))
-        factors = xp.empty((T, N, 4, H), dtype=gates.dtype)  # δa = [δc, δc, δc, δm] ⊙ this
+        factors = xp.empty((total, 4, H), dtype=gates.dtype)  # δa = [δc, δc, δc, δm] ⊙ this
         # In place, block by block (no temporaries): g σ'(i), c_{t-1} σ'(f), i (1 - g²),
         # tanh(c) σ'(o), with σ' = σ (1 - σ).
         for k, (gate, partner) in enumerate(((i, g), (f, before[1]), (g, i), (o, tanh_c))):
-            block = factors[:, :, k]
+            block = factors[:, k]
             if k == 2:                                       # tanh': 1 - g²
                 xp.multiply(gate, gate, out=block)
                 xp.subtract(1, block, out=block)
@@ -154,27 +153,26 @@ class LSTMEquations(Cell):
                 block *= gate
             block *= partner
         self.o_tanh_slope, self.factors, self.forget = slope, factors, f
-        self.d_m = xp.empty((N, H), dtype=gates.dtype)
-        self.to_c_prev = xp.empty((N, H), dtype=gates.dtype)
+        self.d_m = xp.empty((batch, H), dtype=gates.dtype)
+        self.to_c_prev = xp.empty((batch, H), dtype=gates.dtype)
 
-    def backward_step(self, xp, t, d_states, d_a, d_rec) -> tuple:
+    def backward_step(self, xp, rows, d_states, d_a, d_rec) -> tuple:
         d_h, d_c = d_states
         N, H = d_c.shape
         to_c_prev = self.to_c_prev[:N]
         d_m = d_h if self.w_hr is None else xp.matmul(d_h, self.w_hr.data, out=self.d_m[:N])
-        xp.multiply(d_m, self.o_tanh_slope[t, :N], out=to_c_prev)
+        xp.multiply(d_m, self.o_tanh_slope[rows], out=to_c_prev)
         d_c += to_c_prev                                     # δc_t
-        blocks, factors = d_a.reshape(N, 4, H), self.factors[t, :N]
+        blocks, factors = d_a.reshape(N, 4, H), self.factors[rows]
         xp.multiply(d_c[:, None, :], factors[:, :3], out=blocks[:, :3])
         xp.multiply(d_m, factors[:, 3], out=blocks[:, 3])
-        xp.multiply(d_c, self.forget[t, :N], out=to_c_prev)
+        xp.multiply(d_c, self.forget[rows], out=to_c_prev)
         return (None, to_c_prev)
 
     def parameter_grads(self, xp, delta_h) -> tuple:
         if self.w_hr is None:
             return ()
-        T, N, P = delta_h.shape
-        return (delta_h.reshape(T * N, P).T @ self.ms.reshape(T * N, -1),)
+        return (delta_h.T @ self.ms,)
 
 
 class GRUEquations(Cell):
@@ -210,12 +208,12 @@ class GRUEquations(Cell):
         scale[2 * (width // 3):] = 1                         # n: r multiplies u unscaled
         return scale
 
-    def begin_forward(self, xp, a) -> None:
-        T, N, G = a.shape
-        self.u = xp.empty((T, N, G // 3), dtype=a.dtype)     # u_t, kept for backward
-        self.scratch = xp.empty((N, G // 3), dtype=a.dtype)
+    def begin_forward(self, xp, a, batch) -> None:
+        total, G = a.shape
+        self.u = xp.empty((total, G // 3), dtype=a.dtype)    # u_t, kept for backward
+        self.scratch = xp.empty((batch, G // 3), dtype=a.dtype)
 
-    def forward_step(self, xp, t, a, rec, prev, new) -> None:
+    def forward_step(self, xp, rows, a, rec, prev, new) -> None:
         H = a.shape[1] // 3
         rz = a[:, :2 * H]
         rz += rec[:, :2 * H]
@@ -223,8 +221,7 @@ class GRUEquations(Cell):
         rz *= 0.5
         rz += 0.5                                            # r_t, z_t
         r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
-        rows = len(a)                                        # the rows this step runs
-        u, tmp = self.u[t, :rows], self.scratch[:rows]
+        u, tmp = self.u[rows], self.scratch[:len(a)]         # len(a): the rows this step runs
         u[...] = rec[:, 2 * H:]
         xp.multiply(r, u, out=tmp)
         n += tmp
@@ -233,12 +230,12 @@ class GRUEquations(Cell):
         tmp *= z
         xp.add(n, tmp, out=new[0])                           # h_t
 
-    def begin_backward(self, xp, gates, states, before, d_a) -> None:
-        T, N, G = gates.shape
+    def begin_backward(self, xp, gates, states, before, d_a, batch) -> None:
+        total, G = gates.shape
         H = G // 3
-        r, z, n = (gates[:, :, k * H:(k + 1) * H] for k in range(3))
-        factors = xp.empty((T, N, 3, H), dtype=gates.dtype)  # in place, block by block:
-        f_r, f_z, f_n = factors[:, :, 0], factors[:, :, 1], factors[:, :, 2]
+        r, z, n = (gates[:, k * H:(k + 1) * H] for k in range(3))
+        factors = xp.empty((total, 3, H), dtype=gates.dtype)  # in place, block by block:
+        f_r, f_z, f_n = factors[:, 0], factors[:, 1], factors[:, 2]
         xp.subtract(1, r, out=f_r)
         f_r *= r
         f_r *= self.u                                        # δa^r = δa^n ⊙ u σ'(r)
@@ -251,16 +248,16 @@ class GRUEquations(Cell):
         xp.subtract(before[0], n, out=tmp)
         f_z *= tmp                                           # δa^z = δh ⊙ (h_{t-1} - n) σ'(z)
         self.factors, self.reset, self.update = factors, r, z
-        self.to_h_prev = xp.empty((N, H), dtype=gates.dtype)
+        self.to_h_prev = xp.empty((batch, H), dtype=gates.dtype)
 
-    def backward_step(self, xp, t, d_states, d_a, d_rec) -> tuple:
+    def backward_step(self, xp, rows, d_states, d_a, d_rec) -> tuple:
         d_h = d_states[0]
         N, H = d_h.shape
-        blocks, factors = d_a.reshape(N, 3, H), self.factors[t, :N]
+        blocks, factors = d_a.reshape(N, 3, H), self.factors[rows]
         xp.multiply(d_h[:, None, :], factors[:, 1:], out=blocks[:, 1:])   # δa^z, δa^n
         xp.multiply(blocks[:, 2], factors[:, 0], out=blocks[:, 0])        # δa^r
         d_rec[:, :2 * H] = d_a[:, :2 * H]
-        xp.multiply(blocks[:, 2], self.reset[t, :N], out=d_rec[:, 2 * H:])
+        xp.multiply(blocks[:, 2], self.reset[rows], out=d_rec[:, 2 * H:])
         to_h_prev = self.to_h_prev[:N]
-        xp.multiply(d_h, self.update[t, :N], out=to_h_prev)
+        xp.multiply(d_h, self.update[rows], out=to_h_prev)
         return (to_h_prev,)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from ..tensor import Tensor
 from .cells import GRUEquations
-from .rnn_base import RNNBase, RNNCellBase
+from .rnn_base import RNNBase, RNNCellBase, SequenceInput
 
 
 class GRU(RNNBase):
@@ -55,8 +55,10 @@ class GRU(RNNBase):
                          batch_first=batch_first, dropout=dropout, bidirectional=bidirectional,
                          unroll=unroll, dtype=dtype)
 
-    def forward(self, input: Tensor, hx: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Run the whole sequence; returns ``(output, h_n)`` (shapes in the class docstring)."""
+    def forward(self, input: SequenceInput, hx: Tensor | None = None
+                ) -> tuple[SequenceInput, Tensor]:
+        """Run the whole sequence; returns ``(output, h_n)`` (shapes in the class docstring;
+        a PackedSequence input gives a PackedSequence output)."""
         return super().forward(input, hx)
 
     def _cell(self, *extra_weights: Tensor) -> GRUEquations:

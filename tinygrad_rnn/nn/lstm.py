@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from ..tensor import Tensor
 from .cells import LSTMEquations
-from .rnn_base import RNNBase, RNNCellBase
+from .rnn_base import RNNBase, RNNCellBase, SequenceInput
 
 
 class LSTM(RNNBase):
@@ -64,10 +64,10 @@ class LSTM(RNNBase):
                          batch_first=batch_first, dropout=dropout, bidirectional=bidirectional,
                          proj_size=proj_size, unroll=unroll, dtype=dtype)
 
-    def forward(self, input: Tensor, hx: tuple | None = None
-                ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+    def forward(self, input: SequenceInput, hx: tuple | None = None
+                ) -> tuple[SequenceInput, tuple[Tensor, Tensor]]:
         """Run the whole sequence; returns ``(output, (h_n, c_n))`` (shapes in the class
-        docstring)."""
+        docstring; a PackedSequence input gives a PackedSequence output)."""
         return super().forward(input, hx)
 
     def _canonical_state(self, hx, x: Tensor, unbatched: bool) -> tuple:

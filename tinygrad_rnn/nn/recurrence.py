@@ -28,21 +28,26 @@ Both take ``x`` ``(T, N, H_in)`` (time-major), the initial states ``start`` (``(
 ``h_0``, then ``(N, H)`` for ``c_0`` in an LSTM) and ``weights`` ``(W_ih (G·H, H_in),
 W_hh (G·H, P), b_ih, b_hh (G·H,) or None)``, G = the cell's gate blocks; they return one
 ``(T, N, ·)`` tensor per state, in time order (the direction's final state is at ``T - 1``,
-or at 0 when ``reverse``).
+or at 0 when ``reverse``); or, with ``steps`` (a :class:`Steps`), the packed rows
+``(Σ batch_sizes, H_in)`` and states in the same layout.
 
-Packed sequences (a shrinking batch, as PyTorch's ``PackedSequence``: at step t only the first
-``batch_sizes[t]`` rows are active) belong here and nowhere else: in both loops the driver
-would slice the active rows, ``n = batch_sizes[t]``, of the step's input share, of the
-previous states and of the recurrent share before calling the cell, and keep the rows past
-``n`` at their last state (in the backward loop: pass their gradient through unchanged, and
-zero their rows of ``d_a``/``d_rec``, which a cell may have used as scratch, so that they add
-nothing to the sums over time). The cells never see the batch size change: they read their
-own per-step buffers as ``buf[t, :rows]``. The places are marked ``# packed:`` below.
+Packed sequences (``nn.utils.rnn.PackedSequence``) are a shrinking batch: sorted by length,
+at step t only the first ``batch_sizes[t]`` sequences are still running. Both loops work on
+the *packed layout*, as PyTorch's do: the rows of all steps one after the other (time-major,
+``(Σ_t batch_sizes[t], ·)``), step t owning the ``batch_sizes[t]`` rows :class:`Steps` names.
+Step t computes only its rows, so cost follows the number of real tokens. A padded batch is
+the special case ``batch_sizes = [N] * T``, whose rows are ``x.reshape(T·N, ·)``: one code
+path for both. Because the running sequences are always the first rows, a step's previous
+state is a prefix of the step before (forward) or the step after (reverse, where sequences
+that end later *start* later, from ``start``: the backward direction begins at each
+sequence's own last step). The cells see each step's rows only (``n_t`` of them), at
+``rows[t]`` of their own per-row buffers.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+from .. import backend
 from ..tensor import Tensor
 
 #: ``watch(kind, t, value)``: ``kind`` is ``"state"`` (forward, ``value`` = ``h_t``, a Tensor
@@ -56,12 +61,73 @@ def time_steps(T: int, reverse: bool) -> range:
     return range(T - 1, -1, -1) if reverse else range(T)
 
 
-def previous_states(xp, states, first, reverse: bool):
-    """The state each step started from, in time order: ``states`` ``(T, N, K)`` shifted by
-    one step, with ``first`` (the initial state ``(N, K)``) where the direction begins."""
-    if reverse:
-        return xp.concatenate([states[1:], first[None]], axis=0)
-    return xp.concatenate([first[None], states[:-1]], axis=0)
+class Steps:
+    """Where each step's rows are in the packed layout, and how steps hand states on.
+
+    ``sizes[t]`` rows belong to step t (non-increasing: the running sequences, sorted by
+    length, are the first ``sizes[t]`` of the batch), the ``rows[t]`` slice of the layout;
+    ``batch = sizes[0]``, ``total = Σ sizes``. A padded ``(T, N, ·)`` batch is
+    ``Steps([N] * T)``. Made once per forward call (it only reads host integers).
+    """
+
+    def __init__(self, sizes):
+        np = backend.np
+        sizes = np.asarray(sizes, dtype=np.int64)
+        self.sizes = sizes.tolist()
+        self.T, self.batch, self.total = len(sizes), self.sizes[0], int(sizes.sum())
+        firsts = np.cumsum(sizes) - sizes
+        self.rows = [slice(f, f + n) for f, n in zip(firsts.tolist(), self.sizes)]
+        self.uniform = self.sizes[0] == self.sizes[-1]
+        self._sizes, self._firsts = sizes, firsts
+
+    @classmethod
+    def padded(cls, T: int, N: int) -> "Steps":
+        return cls([N] * T)
+
+    def plan(self, reverse: bool) -> list:
+        """``(t, rows, n, kept, fed)`` for every step, in the direction's order: step t's
+        ``n`` rows, of which the first ``kept`` start from the step run just before (the
+        others, from ``start``), and the first ``fed`` are read by the step run just after."""
+        sizes, T = self.sizes, self.T
+        order = time_steps(T, reverse)
+        kept = [(sizes[t + 1] if t + 1 < T else 0) if reverse else (sizes[t] if t > 0 else 0)
+                for t in order]
+        fed = kept[1:] + [0]
+        return [(t, self.rows[t], sizes[t], k, f) for t, k, f in zip(order, kept, fed)]
+
+    def previous_rows(self, reverse: bool):
+        """Host index ``(total,)``: for every row, the row its step started from, counting
+        the rows of ``start`` after the ``total`` rows of the layout (``total + j``)."""
+        np = backend.np
+        step = np.repeat(np.arange(self.T), self._sizes)
+        slot = np.arange(self.total) - self._firsts[step]
+        source = step + (1 if reverse else -1)                    # the step run before
+        inside = (source >= 0) & (source < self.T)
+        source = np.clip(source, 0, self.T - 1)
+        from_step = inside & (slot < self._sizes[source])
+        return np.where(from_step, self._firsts[source] + slot, self.total + slot)
+
+    def last_rows(self, reverse: bool):
+        """Host index ``(batch,)``: the row of each sequence's final state: its own last
+        step (forward), step 0 (reverse)."""
+        np = backend.np
+        slot = np.arange(self.batch)
+        if reverse:
+            return slot
+        lengths = (self._sizes[None, :] > slot[:, None]).sum(axis=1)
+        return self._firsts[lengths - 1] + slot
+
+
+def _before(xp, states, first, steps: Steps, reverse: bool):
+    """The state every row started from, ``(total, ·)``, gathered from the layer's states
+    and ``first`` (the initial state ``(batch, ·)``)."""
+    if steps.uniform:   # the plain shift by one step: no index needed
+        N = steps.batch
+        if reverse:
+            return xp.concatenate([states[N:], first], axis=0)
+        return xp.concatenate([first, states[:-N]], axis=0)
+    both = xp.concatenate([states, first], axis=0)
+    return both[xp.asarray(steps.previous_rows(reverse))]
 
 
 class Cell:
@@ -71,9 +137,12 @@ class Cell:
     weights beyond ``W_ih, W_hh, b_ih, b_hh`` such as the LSTM's projection). The state tuple
     always starts with ``h`` (the output, ``(N, P)``).
 
-    The rows a step runs are the rows of the arrays the driver passes (``len(a)``): a cell
-    reads its own per-step buffers as ``buf[t, :len(a)]``, never assuming all N rows, so that
-    the driver alone decides which rows are active (packed sequences).
+    The rows a step runs are the rows of the arrays the driver passes (``len(a)``), and
+    ``rows`` says where they are in the packed layout: a cell keeps its per-row buffers in
+    that layout (``(total, ·)``, allocated in :meth:`begin_forward`/:meth:`begin_backward`)
+    and reads a step's part as ``buf[rows]``; its scratch buffers have ``batch`` rows, of
+    which a step uses the first ``len(a)``. So the driver alone decides which rows are active
+    (packed sequences).
 
     Names used below: ``G·H`` the width of the pre-activations (all gate blocks side by side);
     the *input share* ``x_t W_ihᵀ + b`` and the *recurrent share* ``h_{t-1} W_hhᵀ``.
@@ -106,62 +175,77 @@ class Cell:
         tanh call computes every gate; scaling by ½ is exact in floating point."""
         return None
 
-    def begin_forward(self, xp, a) -> None:
-        """Allocate what :meth:`forward_step` needs; ``a`` is the ``(T, N, G·H)`` buffer of
-        input shares the loop will pass step by step."""
+    def begin_forward(self, xp, a, batch: int) -> None:
+        """Allocate what :meth:`forward_step` needs; ``a`` is the ``(rows, G·H)`` buffer of
+        input shares (packed layout) the loop will pass step by step; no step has more than
+        ``batch`` rows."""
 
-    def forward_step(self, xp, t: int, a, rec, prev: tuple, new: tuple) -> None:
-        """Step t over arrays: ``a`` ``(N, G·H)`` holds the (scaled) input share and may be
-        overwritten with what the backward pass needs (the gate values); ``rec`` the
+    def forward_step(self, xp, rows: slice, a, rec, prev: tuple, new: tuple) -> None:
+        """One step over arrays; ``rows`` says where its rows are in the packed layout (for
+        the cell's own per-row buffers). ``a`` ``(n, G·H)`` holds the (scaled) input share and
+        may be overwritten with what the backward pass needs (the gate values); ``rec`` the
         recurrent share (scaled, with ``b_hh`` when apart); ``prev`` the previous states;
         write the new states into the views ``new``."""
         raise NotImplementedError
 
-    def begin_backward(self, xp, gates, states: tuple, before: tuple | None, d_a) -> None:
+    def begin_backward(self, xp, gates, states: tuple, before: tuple | None, d_a,
+                       batch: int) -> None:
         """Prepare the backward sweep from the whole forward pass at once (vectorised over
-        time). ``d_a`` ``(T, N, G·H)`` is the buffer :meth:`backward_step` will fill step by
-        step (a cell may park a factor there first and multiply it in place);
-        ``gates`` ``(T, N, G·H)`` as :meth:`forward_step` left it, ``states`` and
-        ``before`` (the states shifted by one step) ``(T, N, ·)`` each, or None when
-        :attr:`uses_previous_states` is False."""
+        every row). ``d_a`` ``(rows, G·H)`` is the buffer :meth:`backward_step` will fill step
+        by step (a cell may park a factor there first and multiply it in place); ``gates``
+        ``(rows, G·H)`` as :meth:`forward_step` left it, ``states`` and ``before`` (the state
+        each row started from) ``(rows, ·)`` each, or ``before`` None when
+        :attr:`uses_previous_states` is False; no step has more than ``batch`` rows."""
 
-    def backward_step(self, xp, t: int, d_states: tuple, d_a, d_rec) -> tuple:
-        """The BPTT step t. ``d_states``: the total gradient of every state at t (the cell
-        may overwrite them). Write the gradient of the input share into ``d_a`` ``(N, G·H)``
+    def backward_step(self, xp, rows: slice, d_states: tuple, d_a, d_rec) -> tuple:
+        """The BPTT step of the ``rows``. ``d_states``: the total gradient of every state
+        there (the cell may overwrite them). Write the gradient of the input share into
+        ``d_a`` ``(n, G·H)``
         and, when :attr:`hidden_bias_apart`, of the recurrent share into ``d_rec`` (else
         ``d_rec is d_a``). Return, per state, the gradient flowing to the previous step
         other than through ``W_hh`` (None where there is none)."""
         raise NotImplementedError
 
     def parameter_grads(self, xp, delta_h) -> tuple:
-        """Gradients of :meth:`parameters`, from ``δh`` ``(T, N, P)`` of every step."""
+        """Gradients of :meth:`parameters`, from ``δh`` ``(rows, P)`` of every row."""
         return ()
 
 
 # ---------------------------------------------------------------------- unrolled (autograd)
 
 def run_unrolled(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
-                 reverse: bool = False, watch: Watch | None = None) -> tuple:
-    """The recurrence as a per-time-step graph of primitive ops (see the module docstring)."""
+                 reverse: bool = False, watch: Watch | None = None,
+                 steps: Steps | None = None) -> tuple:
+    """The recurrence as a per-time-step graph of primitive ops (see the module docstring).
+    ``x`` is ``(T, N, H_in)``, or the packed rows ``(Σ batch_sizes, H_in)`` with ``steps``;
+    the states come back in the same layout."""
     w_ih, w_hh, b_ih, b_hh = weights
+    packed = steps is not None
+    steps = steps or Steps.padded(x.shape[0], x.shape[1])
+    x_rows = x if packed else x.reshape(steps.total, x.shape[-1])
     # The input's share does not depend on h: one matmul for all steps.
-    x_share = x @ w_ih.T                                      # (T, N, G·H)
+    x_share = x_rows @ w_ih.T                                 # (rows, G·H)
     if b_ih is not None:
         x_share = x_share + (b_ih if cell.hidden_bias_apart else b_ih + b_hh)
     w_hh_t = w_hh.T
-    T = x.shape[0]
+    per_step: list = [None] * steps.T
     states = tuple(start)
-    per_step: list = [None] * T
-    for t in time_steps(T, reverse):
-        # packed: slice the active rows of x_share[t] and of states here
+    for t, rows, n, kept, _ in steps.plan(reverse):
+        if kept < n:                          # some (or all) sequences begin here, at start
+            head = tuple(s[:n] for s in start) if n < steps.batch else tuple(start)
+            states = head if kept == 0 else tuple(
+                Tensor.cat([s, s0[kept:n]], axis=0) for s, s0 in zip(states, start))
+        elif states[0].shape[0] > n:          # forward: the sequences still running
+            states = tuple(s[:n] for s in states)
         h_share = states[0] @ w_hh_t
         if cell.hidden_bias_apart and b_hh is not None:
             h_share = h_share + b_hh
-        states = cell.step(x_share[t], h_share, states)
+        states = cell.step(x_share[rows], h_share, states)
         per_step[t] = states
         if watch is not None:
             _watch_unrolled(watch, t, states[0])
-    return tuple(Tensor.stack([s[k] for s in per_step], axis=0) for k in range(len(start)))
+    join = Tensor.cat if packed else Tensor.stack
+    return tuple(join([s[k] for s in per_step], axis=0) for k in range(len(start)))
 
 
 def _watch_unrolled(watch: Watch, t: int, h_t: Tensor) -> None:
@@ -175,43 +259,59 @@ def _watch_unrolled(watch: Watch, t: int, h_t: Tensor) -> None:
 # ---------------------------------------------------------------- fused (hand-written BPTT)
 
 def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
-              reverse: bool = False, watch: Watch | None = None) -> tuple:
+              reverse: bool = False, watch: Watch | None = None,
+              steps: Steps | None = None) -> tuple:
     r"""The recurrence as one graph node with hand-written BPTT.
 
-    Forward: the input shares of all steps are one matmul into ``a`` ``(T, N, G·H)``; the loop
-    adds the recurrent share ``h_{t-1} W_hhᵀ`` (``W_hhᵀ`` copied once to a contiguous array:
-    a strided view makes every small matmul about twice as slow) and calls the cell, which
-    writes the new states into one output buffer ``(T, N, P [+ H])`` (``[h_t | c_t]``).
+    ``x`` ``(T, N, H_in)``, or the packed rows ``(Σ batch_sizes, H_in)`` with ``steps``;
+    the states come back in the same layout. Inside, everything is in the packed layout
+    (module docstring), where step t owns the ``n_t = batch_sizes[t]`` rows ``rows[t]``.
 
-    Backward, walking t = T … 1 with ``g_t`` the gradient arriving from outside at step t::
+    Forward: the input shares of all rows are one matmul into ``a`` ``(rows, G·H)``; the loop
+    adds the recurrent share ``h_{t-1} W_hhᵀ`` of the ``n_t`` running rows only (``W_hhᵀ``
+    copied once to a contiguous array: a strided view makes every small matmul about twice as
+    slow) and calls the cell, which writes the new states into one output buffer
+    ``(rows, P [+ H])`` (``[h_t | c_t]``).
 
-        δh_t = g^h_t + δr_{t+1} W_hh (+ the cell's own path from step t+1)   (δr_{T+1} = 0)
+    Backward, walking the steps in the reverse of the forward order, with ``g_t`` the
+    gradient arriving from outside at step t::
+
+        δh_t = g^h_t + δr_{t'} W_hh (+ the cell's own path from t')        (n_t rows)
         δa_t, δr_t = cell.backward_step(δh_t, δc_t, …)
 
-    where ``δa_t`` is the gradient of the input share and ``δr_t`` of the recurrent share
-    (the same array unless the cell keeps ``b_hh`` apart). Then the sums over time, one
-    matmul each over all ``T·N`` rows::
+    where t' is the step that ran after t (t + 1, or t - 1 in reverse), ``δa_t`` the
+    gradient of the input share and ``δr_t`` of the recurrent share (the same array unless
+    the cell keeps ``b_hh`` apart). The shrinking batch enters only through which rows
+    receive ``δr_{t'} W_hh``: the ``n_{t'}`` rows that step t' read. Forward, those are the
+    first ``n_{t+1}`` rows of step t; the others are sequences whose last step is t and get
+    nothing from the future. In reverse, step t - 1 read all ``n_t`` rows of step t, and the
+    rows of step t that did not come from step t + 1 (the sequences that begin at t) send
+    their ``δr_t W_hh`` to ``∂L/∂start`` instead. Then the sums over all rows, one matmul
+    each, exactly as for a padded batch (every row is a real step)::
 
-        ∂L/∂W_ih = Σ_t δa_tᵀ x_t      ∂L/∂W_hh = Σ_t δr_tᵀ h_{t-1}
-        ∂L/∂b_ih = Σ_t Σ_n δa_t       ∂L/∂b_hh = Σ_t Σ_n δr_t
-        ∂L/∂x_t  = δa_t W_ih           ∂L/∂h_0 = δr_1 W_hh (+ the cell's own path)
+        ∂L/∂W_ih = Σ δa_tᵀ x_t        ∂L/∂W_hh = Σ δr_tᵀ h_{t-1}   (h_{t-1}: the row's own
+        ∂L/∂b_ih = Σ δa_t             ∂L/∂b_hh = Σ δr_t              previous state)
+        ∂L/∂x_t  = δa_t W_ih
 
     Cost: the loops make no Python objects but array views and allocate nothing: every step
-    writes into buffers made before the loop.
+    writes into buffers made before the loop; a reverse step whose batch grows copies its
+    previous states into one ``(N, ·)`` buffer.
     """
     xp = x.xp
     w_ih, w_hh, b_ih, b_hh = weights
+    packed = steps is not None
+    steps = steps or Steps.padded(x.shape[0], x.shape[1])
+    plan = steps.plan(reverse)
     X, W_ih, W_hh = x.data, w_ih.data, w_hh.data
-    T, N, G = X.shape[0], X.shape[1], W_hh.shape[0]
+    N, G = steps.batch, W_hh.shape[0]
     widths = [s.shape[-1] for s in start]
-    order = time_steps(T, reverse)
 
     # ---- forward
-    # x_t W_ihᵀ for every t at once. A batch_first x arrives as a transposed view, which
+    # x_t W_ihᵀ for every row at once. A batch_first x arrives as a transposed view, which
     # reshape copies; the backward pass reuses those rows for ∂L/∂W_ih.
-    x_rows = X.reshape(T * N, -1)
-    a = xp.empty((T, N, G), dtype=X.dtype)
-    xp.matmul(x_rows, W_ih.T, out=a.reshape(T * N, G))
+    x_rows = X.reshape(steps.total, -1)
+    a = xp.empty((steps.total, G), dtype=X.dtype)
+    xp.matmul(x_rows, W_ih.T, out=a)
     hidden_bias = None
     if b_ih is not None:
         if cell.hidden_bias_apart:
@@ -224,21 +324,27 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
     if scale is not None:
         a *= scale
         hidden_bias = None if hidden_bias is None else hidden_bias * scale
-    out = xp.empty((T, N, sum(widths)), dtype=X.dtype)        # [h_t | c_t] for every t
+    out = xp.empty((steps.total, sum(widths)), dtype=X.dtype)  # [h_t | c_t] of every row
     offsets = [sum(widths[:k]) for k in range(len(widths) + 1)]
-    states = tuple(out[:, :, offsets[k]:offsets[k + 1]] for k in range(len(widths)))
+    states = tuple(out[:, offsets[k]:offsets[k + 1]] for k in range(len(widths)))
     rec = xp.empty((N, G), dtype=X.dtype)
-    cell.begin_forward(xp, a)
+    joined = [xp.empty((N, w), dtype=X.dtype) for w in widths]   # reverse, growing batch
+    cell.begin_forward(xp, a, N)
     step = cell.forward_step
-    per_step = list(zip(*states))                            # (h_t, c_t) views of every t
+    # Each step's views (its rows of a, of every state and of rec), made once.
+    step_rows = [p[1] for p in plan]
+    views = [(t, rows, n, kept, a[rows], new, rec[:n])
+             for (t, rows, n, kept, _), new in zip(plan, _views(states, step_rows))]
     prev = tuple(s.data for s in start)
-    for t in order:
-        # packed: slice the active rows of a[t], prev and rec here
-        xp.matmul(prev[0], W_hh_T, out=rec)                  # h_{t-1} W_hhᵀ
+    for t, rows, n, kept, a_t, new, r in views:
+        if kept < n:                          # some (or all) sequences begin here, at start
+            prev = _with_start(prev, start, joined, kept, n)
+        elif prev[0].shape[0] > n:            # forward: the sequences still running
+            prev = tuple(p[:n] for p in prev)
+        xp.matmul(prev[0], W_hh_T, out=r)                    # h_{t-1} W_hhᵀ
         if hidden_bias is not None:
-            rec += hidden_bias
-        new = per_step[t]
-        step(xp, t, a[t], rec, prev, new)
+            r += hidden_bias
+        step(xp, rows, a_t, r, prev, new)
         prev = new
         if watch is not None:
             watch("state", t, Tensor._wrap(new[0]))
@@ -247,82 +353,129 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
     parents = (x, *start, w_ih, w_hh) + ((b_ih, b_hh) if has_bias else ()) + cell.parameters()
 
     def backward(grad):
-        before = tuple(previous_states(xp, s, s0.data, reverse) for s, s0 in zip(states, start)) \
+        grad = grad.reshape(steps.total, -1)
+        before = tuple(_before(xp, s, s0.data, steps, reverse) for s, s0 in zip(states, start)) \
             if cell.uses_previous_states else None
         d_a = xp.empty_like(a)
         d_rec = xp.empty_like(a) if cell.hidden_bias_apart else d_a
-        cell.begin_backward(xp, a, states, before, d_a)
-        # δh_t of every step when someone needs them all (the hook, a projection's gradient);
+        cell.begin_backward(xp, a, states, before, d_a, N)
+        # δh of every row when someone needs them all (the hook, a projection's gradient);
         # else one (N, P) buffer serves every step.
         keep_all = watch is not None or bool(cell.parameters())
-        delta_h = xp.empty((T if keep_all else 1, N, widths[0]), dtype=X.dtype)
+        delta_h = xp.empty((steps.total if keep_all else N, widths[0]), dtype=X.dtype)
         d_others = tuple(xp.empty((N, w), dtype=X.dtype) for w in widths[1:])
-        others = tuple(enumerate(d_others, start=1))
-        carries: tuple = (None,) * len(widths)               # the cell's own paths to t-1
-        through_w_hh = xp.zeros((N, widths[0]), dtype=X.dtype)  # δr_{t+1} W_hh
-        grads_out = [grad[:, :, offsets[k]:offsets[k + 1]] for k in range(len(widths))]
-        g_h, step = grads_out[0], cell.backward_step
-        for t in reversed(order):
-            # packed: slice the active rows here; the rest pass their gradient through
-            d_h = delta_h[t if keep_all else 0]
-            xp.add(g_h[t], through_w_hh, out=d_h)            # δh_t
-            if carries[0] is not None:
-                d_h += carries[0]
-            for k, d in others:                              # δc_t (LSTM)
-                if carries[k] is None:
-                    d[...] = grads_out[k][t]
-                else:
-                    xp.add(grads_out[k][t], carries[k], out=d)
+        carries: tuple = (None,) * len(widths)               # the cell's own paths back
+        through_w_hh = xp.zeros((N, widths[0]), dtype=X.dtype)  # δr_{t'} W_hh
+        grad_start = [xp.zeros((N, w), dtype=X.dtype) for w in widths]
+        grads_out = [grad[:, offsets[k]:offsets[k + 1]] for k in range(len(widths))]
+        step = cell.backward_step
+        # Each step's views, made once: its rows of δh, of the outside gradients, of δa and
+        # δr, the other states' δ buffers and the part of δr W_hh it writes.
+        back = plan[::-1]
+        step_rows = [p[1] for p in back]
+        views = [(t, rows, n, kept, fed, delta_h[rows if keep_all else slice(0, n)], outside,
+                  d_rest, d_a[rows], d_rec[rows], through_w_hh[:n])
+                 for (t, rows, n, kept, fed), outside, d_rest in zip(
+                     back, _views(grads_out, step_rows),
+                     _views(d_others, [slice(0, p[2]) for p in back]))]
+        for t, rows, n, kept, fed, d_h, outside, d_rest, d_a_t, d_rec_t, through in views:
+            _add_incoming(xp, outside[0], through_w_hh, carries[0], fed, d_h)
+            for k, d in enumerate(d_rest, start=1):                # δc_t (LSTM)
+                _add_incoming(xp, outside[k], None, carries[k], fed, d)
             if watch is not None:
                 watch("grad", t, Tensor._wrap(d_h))
-            carries = step(xp, t, (d_h,) + d_others, d_a[t], d_rec[t])
-            xp.matmul(d_rec[t], W_hh, out=through_w_hh)
-        grad_start = [through_w_hh if carries[0] is None else through_w_hh + carries[0]]
-        grad_start += [c if c is not None else xp.zeros_like(s.data)
-                       for c, s in zip(carries[1:], start[1:])]
+            carries = step(xp, rows, (d_h,) + d_rest, d_a_t, d_rec_t)
+            xp.matmul(d_rec_t, W_hh, out=through)
+            if kept < n:                          # rows that began from start: ∂L/∂start
+                grad_start[0][kept:n] = through_w_hh[kept:n]
+                for k, c in enumerate(carries):
+                    if c is not None:
+                        grad_start[k][kept:n] += c[kept:n]
         starts = tuple(g if s.requires_grad else None for g, s in zip(grad_start, start))
         grad_x = _input_grad(x, W_ih, d_a)
-        grads = _weight_grads(x_rows, d_a, d_rec, states[0], start[0].data, reverse, has_bias)
+        # Each row's own previous h for ∂L/∂W_hh: a padded batch needs no gathered copy.
+        h_before = before[0] if before is not None else None if steps.uniform else \
+            _before(xp, states[0], start[0].data, steps, reverse)
+        grads = _weight_grads(x_rows, d_a, d_rec, states[0], start[0].data, h_before, steps,
+                              reverse, has_bias)
         return (grad_x,) + starts + grads + cell.parameter_grads(xp, delta_h)
 
     op = cell.name + ("_reverse" if reverse else "")
-    node = Tensor._make(out, parents, backward, op)
+    layout = (steps.total, -1) if packed else (steps.T, N, -1)
+    node = Tensor._make(out.reshape(layout), parents, backward, op)
     if len(widths) == 1:
         return (node,)
-    return tuple(node[:, :, offsets[k]:offsets[k + 1]] for k in range(len(widths)))
+    return tuple(node[..., offsets[k]:offsets[k + 1]] for k in range(len(widths)))
+
+
+def _views(arrays: Sequence, rows: list) -> list:
+    """For every entry of ``rows`` (slices), the tuple of each array's view there."""
+    if not arrays:
+        return [()] * len(rows)
+    return list(zip(*[[array[r] for r in rows] for array in arrays]))
+
+
+def _with_start(prev: tuple, start, joined: list, kept: int, n: int) -> tuple:
+    """Step ``n``'s previous states when its rows ``kept:n`` begin from ``start`` (every row
+    at the first step; in reverse, the sequences whose last step this is): the first ``kept``
+    rows of ``prev`` joined with those of ``start``, in the buffers ``joined``."""
+    if kept == 0:
+        return tuple(s.data[:n] for s in start)
+    for buffer, p, s0 in zip(joined, prev, start):
+        buffer[:kept] = p
+        buffer[kept:n] = s0.data[kept:n]
+    return tuple(buffer[:n] for buffer in joined)
+
+
+def _add_incoming(xp, outside, through, carry, fed: int, out) -> None:
+    """``out = outside``, plus ``through`` and ``carry`` (when not None) on the first ``fed``
+    rows: the gradient from outside at this step and what the step that ran after it sent
+    back to the rows it read."""
+    n = out.shape[0]
+    if through is not None and fed == n:
+        xp.add(outside, through[:n], out=out)
+    else:
+        out[...] = outside
+        if through is not None and fed:
+            out[:fed] += through[:fed]
+    if carry is not None and fed:
+        out[:fed] += carry[:fed]
 
 
 def _input_grad(x: Tensor, W_ih, d_a):
-    """``∂L/∂x_t = δa_t W_ih`` for every step, one matmul (None if x needs no gradient)."""
+    """``∂L/∂x = δa W_ih`` for every row, one matmul (None if x needs no gradient)."""
     if not x.requires_grad:
         return None
-    T, N, G = d_a.shape
-    return (d_a.reshape(T * N, G) @ W_ih).reshape(x.shape)
+    return (d_a @ W_ih).reshape(x.shape)
 
 
-def _weight_grads(x_rows, d_a, d_rec, hs, h0, reverse: bool, has_bias: bool) -> tuple:
-    """The BPTT sums over time, one matmul (or sum) each over all ``T·N`` rows:
-    ``∂L/∂W_ih``, ``∂L/∂W_hh`` and, with biases, ``∂L/∂b_ih``, ``∂L/∂b_hh``."""
-    T, N, G = d_a.shape
-    flat_a = d_a.reshape(T * N, G)
-    flat_rec = flat_a if d_rec is d_a else d_rec.reshape(T * N, G)
-    # Σ_t δr_tᵀ h_{t-1}: h_{t-1} is the previous row block of hs (the next one in reverse),
-    # and h_0 at the direction's first step; no shifted copy of hs is made.
-    flat_h = hs.reshape(T * N, -1)
-    first, rest, previous = (T - 1, slice(0, -N), slice(N, None)) if reverse else \
-        (0, slice(N, None), slice(0, -N))
-    grad_w_hh = flat_rec[rest].T @ flat_h[previous]
-    grad_w_hh += d_rec[first].T @ h0
-    grads: tuple = (flat_a.T @ x_rows, grad_w_hh)
+def _weight_grads(x_rows, d_a, d_rec, hs, h0, h_before, steps: Steps, reverse: bool,
+                  has_bias: bool) -> tuple:
+    """The BPTT sums over every row, one matmul (or sum) each: ``∂L/∂W_ih``, ``∂L/∂W_hh``
+    and, with biases, ``∂L/∂b_ih``, ``∂L/∂b_hh``. ``Σ δr_tᵀ h_{t-1}`` takes each row's own
+    previous state ``h_before`` when given; without it (a padded batch), h_{t-1} is the
+    previous row block of ``hs`` (the next one in reverse), and ``h0`` at the direction's
+    first step: no shifted copy of hs is made."""
+    if h_before is not None:
+        grad_w_hh = d_rec.T @ h_before
+    else:
+        N = steps.batch
+        first, rest, previous = (slice(-N, None), slice(0, -N), slice(N, None)) if reverse \
+            else (slice(0, N), slice(N, None), slice(0, -N))
+        grad_w_hh = d_rec[rest].T @ hs[previous]
+        grad_w_hh += d_rec[first].T @ h0
+    grads: tuple = (d_a.T @ x_rows, grad_w_hh)
     if has_bias:
-        grad_b_ih = flat_a.sum(axis=0)
-        grads += (grad_b_ih, grad_b_ih if flat_rec is flat_a else flat_rec.sum(axis=0))
+        grad_b_ih = d_a.sum(axis=0)
+        grads += (grad_b_ih, grad_b_ih if d_rec is d_a else d_rec.sum(axis=0))
     return grads
 
 
 def run(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
-        reverse: bool = False, unroll: bool = False, watch: Watch | None = None) -> tuple:
+        reverse: bool = False, unroll: bool = False, watch: Watch | None = None,
+        steps: Steps | None = None) -> tuple:
     """Run ``cell`` over ``x`` with the unrolled (``unroll=True``) or the fused
-    implementation; arguments and result as in the module docstring."""
+    implementation; arguments and result as in the module docstring (``steps``: the packed
+    layout's :class:`Steps`, or None for a padded ``(T, N, ·)`` x)."""
     implementation = run_unrolled if unroll else run_fused
-    return implementation(cell, x, start, weights, reverse=reverse, watch=watch)
+    return implementation(cell, x, start, weights, reverse=reverse, watch=watch, steps=steps)

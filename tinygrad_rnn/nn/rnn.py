@@ -13,7 +13,7 @@ from __future__ import annotations
 from ..tensor import Tensor
 from .cells import ElmanEquations
 from .checks import NONLINEARITIES, check_choice
-from .rnn_base import RNNBase, RNNCellBase
+from .rnn_base import RNNBase, RNNCellBase, SequenceInput
 
 
 class RNN(RNNBase):
@@ -44,8 +44,10 @@ class RNN(RNNBase):
                          unroll=unroll, dtype=dtype)
         self.nonlinearity = nonlinearity
 
-    def forward(self, input: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Run the whole sequence; returns ``(output, h_n)`` (shapes in the class docstring)."""
+    def forward(self, input: SequenceInput, h0: Tensor | None = None
+                ) -> tuple[SequenceInput, Tensor]:
+        """Run the whole sequence; returns ``(output, h_n)`` (shapes in the class docstring;
+        a PackedSequence input gives a PackedSequence output)."""
         return super().forward(input, h0)
 
     def _cell(self, *extra_weights: Tensor) -> ElmanEquations:

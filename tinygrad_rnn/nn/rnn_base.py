@@ -23,6 +23,9 @@ else is the same code, here:
 * the loop over layers and directions: dropout between layers (training mode only), each
   direction's outputs concatenated as the next layer's input, the final states stacked in
   PyTorch's order (layer 0 forward, layer 0 reverse, layer 1 forward, ...);
+* variable-length input (a ``PackedSequence``): the initial states taken to the packed
+  (sorted) order and the final states back to the caller's, each sequence's own last state
+  picked out (:meth:`RNNBase._forward_packed`); the driver runs on the packed rows;
 * the public state hook (:meth:`RNNBase.register_state_hook`): every ``h_t`` in the forward
   pass and every ``∂L/∂h_t`` in the backward pass, with one callback shape (``bptt`` uses it).
 
@@ -33,7 +36,7 @@ which step equations to run (:meth:`RNNBase._cell`, from ``cells.py``).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, TypeVar
 
 from .. import backend
 from ..errors import ShapeError
@@ -43,6 +46,7 @@ from . import recurrence
 from .checks import check_positive_int, check_probability, is_int
 from .linear import uniform_parameter
 from .module import Module, check_input_dtype, warn_dropout_without_layers
+from .utils.rnn import PackedSequence
 
 
 class StateEvent(NamedTuple):
@@ -56,6 +60,18 @@ class StateEvent(NamedTuple):
 
 StateHook = Callable[[StateEvent], None]
 
+#: A layer's input: a Tensor gives a Tensor output, a PackedSequence a PackedSequence.
+SequenceInput = TypeVar("SequenceInput", Tensor, PackedSequence)
+
+
+def _spread(rows: Tensor, batch: int, unsorted) -> Tensor:
+    """The ``n`` running rows of a packed step as ``(batch, ·)`` in the caller's order (the
+    sequences not running get zeros)."""
+    n = rows.shape[0]
+    if n < batch:
+        rows = Tensor.cat([rows, Tensor._wrap(rows.xp.zeros((batch - n,) + rows.shape[1:],
+                                                             dtype=rows.dtype))], axis=0)
+    return rows if unsorted is None else rows[unsorted]
 
 
 class RNNBase(Module):
@@ -142,24 +158,14 @@ class RNNBase(Module):
         return weights
 
     # ----------------------------------------------------------------------------- forward
-    def forward(self, input: Tensor, hx=None):
+    def forward(self, input: Tensor | PackedSequence, hx=None):
         """Run the whole sequence; returns ``(output, h_n)`` (``(output, (h_n, c_n))`` for
-        LSTM). Shapes are in the subclass's docstring."""
+        LSTM). Shapes are in the subclass's docstring; a :class:`PackedSequence` input gives a
+        PackedSequence output (:meth:`_forward_packed`)."""
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         x, state, unbatched = self._canonical_inputs(input, hx)
-        call, self._forward_calls = self._forward_calls, self._forward_calls + 1
-        layer_input, finals = x, []
-        for layer in range(self.num_layers):
-            if layer > 0 and self.dropout > 0 and self.training:
-                layer_input = F.dropout(layer_input, self.dropout, training=True)
-            outputs = []
-            for direction in range(self.num_directions):
-                hs, final = self._run_direction(layer_input, state, layer, direction, call)
-                outputs.append(hs)
-                finals.append(final)
-            layer_input = outputs[0] if len(outputs) == 1 else Tensor.cat(outputs, axis=2)
-        output = layer_input
-        # One stacked (D*num_layers, N, ·) tensor per state component (h_n, and c_n for LSTM).
-        final_states = [Tensor.stack([f[k] for f in finals], axis=0) for k in range(len(state))]
+        output, final_states = self._run_layers(x, state)
         if self.batch_first and not unbatched:  # unbatched input is (L, H_in) either way
             output = output.transpose(0, 1)
         if unbatched:
@@ -167,20 +173,70 @@ class RNNBase(Module):
             final_states = [s.squeeze(1) for s in final_states]
         return output, (final_states[0] if len(final_states) == 1 else tuple(final_states))
 
+    def _forward_packed(self, input: PackedSequence, hx):
+        """Variable-length sequences, as PyTorch: ``input.data`` ``(Σ lengths, H_in)`` in the
+        packed layout (``nn.utils.rnn``) → ``(PackedSequence, h_n)``, the output rows
+        ``(Σ lengths, D*H_out)`` with ``input``'s batch sizes and indices.
+
+        Every layer and direction runs on the packed layout: step t computes only its
+        ``batch_sizes[t]`` rows. ``h_n`` (and ``c_n``) hold each sequence's *own* final state:
+        forward, the state after its last real step; reverse, the state after step 0, the
+        backward direction having started at the sequence's last real step. ``hx`` and
+        ``h_n`` are in the caller's batch order (``sorted_indices`` takes ``hx`` to the
+        packed order, ``unsorted_indices`` brings ``h_n`` back).
+        """
+        data = self._check_packed(input)
+        steps = recurrence.Steps(backend.to_host(input.batch_sizes.data))
+        # _canonical_state reads a batch's size, backend and dtype: an empty stand-in.
+        stand_in = Tensor._wrap(data.xp.empty((0, steps.batch, 0), dtype=data.dtype))
+        state = self._canonical_state(hx, stand_in, False)
+        if input.sorted_indices is not None:
+            state = tuple(s[:, input.sorted_indices] for s in state)
+        output, final_states = self._run_layers(data, state, steps, input.unsorted_indices)
+        if input.unsorted_indices is not None:
+            final_states = [s[:, input.unsorted_indices] for s in final_states]
+        finals = final_states[0] if len(final_states) == 1 else tuple(final_states)
+        return input._replace(data=output), finals
+
+    def _run_layers(self, x: Tensor, state: tuple, steps=None, unsorted=None) -> tuple:
+        """The loop over layers and directions on ``x`` ``(L, N, H_in)`` or packed rows
+        (with their ``steps``); returns the last layer's output in the same layout and the
+        final states, one ``(D*num_layers, N, ·)`` tensor per state component."""
+        call, self._forward_calls = self._forward_calls, self._forward_calls + 1
+        layer_input, finals = x, []
+        for layer in range(self.num_layers):
+            if layer > 0 and self.dropout > 0 and self.training:
+                layer_input = F.dropout(layer_input, self.dropout, training=True)
+            outputs = []
+            for direction in range(self.num_directions):
+                hs, final = self._run_direction(layer_input, state, layer, direction, call,
+                                                steps, unsorted)
+                outputs.append(hs)
+                finals.append(final)
+            layer_input = outputs[0] if len(outputs) == 1 else Tensor.cat(outputs, axis=-1)
+        # One stacked (D*num_layers, N, ·) tensor per state component (h_n, and c_n for LSTM).
+        return layer_input, [Tensor.stack([f[k] for f in finals], axis=0)
+                             for k in range(len(state))]
+
     def _run_direction(self, x: Tensor, state: tuple, layer: int, direction: int,
-                       call: int = 0) -> tuple:
+                       call: int = 0, steps=None, unsorted=None) -> tuple:
         """Run one layer in one direction from its slice of the initial state(s).
 
-        Returns ``(hs, final)``: all hidden states ``(L, N, H_out)`` in time order, and the
-        direction's final state(s) as a tuple (``(h_T,)``, or ``(h_T, c_T)`` for LSTM)."""
+        Returns ``(hs, final)``: all hidden states in ``x``'s layout (``(L, N, H_out)`` in
+        time order, or packed rows) and the direction's final state(s) as a tuple (``(h_T,)``,
+        or ``(h_T, c_T)`` for LSTM), each ``(N, ·)``."""
         row = layer * self.num_directions + direction
         start = tuple(s[row] for s in state)
         w_ih, w_hh, b_ih, b_hh, *extra = self.layer_weights(layer, direction)
         reverse = direction == 1
         states = recurrence.run(self._cell(*extra), x, start, (w_ih, w_hh, b_ih, b_hh),
                                 reverse=reverse, unroll=self.unroll,
-                                watch=self._watch(call, row))
-        last = 0 if reverse else -1
+                                watch=self._watch(call, row, steps, unsorted), steps=steps)
+        last: Any
+        if steps is None:
+            last = 0 if reverse else -1
+        else:   # packed: each sequence's own last row (reverse: the rows of step 0)
+            last = slice(0, steps.batch) if reverse else steps.last_rows(reverse=False)
         return states[0], tuple(s[last] for s in states)
 
     def _cell(self, *extra_weights: Tensor) -> recurrence.Cell:
@@ -202,8 +258,11 @@ class RNNBase(Module):
         and direction in PyTorch's ``h_n`` order; ``t`` the step in input time order, also for
         the reverse direction (``batch_first`` and unbatched input alike: unbatched is N = 1).
         Both implementations call it; with ``unroll=True`` a state's ``value`` is the graph
-        tensor itself. Values are only valid during the call: copy what you keep. Returns a
-        handle whose ``remove()`` unregisters the hook. ``bptt.trace`` is built on it.
+        tensor itself. For a ``PackedSequence`` input, ``value`` is ``(N, H_out)`` in the
+        caller's batch order with zeros for the sequences not running at step t (a new tensor
+        built from the running rows). Values are only valid during the call: copy what you
+        keep. Returns a handle whose ``remove()`` unregisters the hook. ``bptt.trace`` is
+        built on it.
         """
         if not callable(hook):
             raise TypeError(f"{self._mode}: register_state_hook expects a callable, got "
@@ -211,19 +270,40 @@ class RNNBase(Module):
         self._state_hooks.append(hook)
         return RemovableHandle(self._state_hooks, hook)
 
-    def _watch(self, call: int, row: int) -> recurrence.Watch | None:
-        """The driver's callback for one row, or None when nobody watches (no cost then)."""
+    def _watch(self, call: int, row: int, steps=None,
+               unsorted=None) -> recurrence.Watch | None:
+        """The driver's callback for one row, or None when nobody watches (no cost then).
+        Packed input: the driver reports the running rows of step t, in the packed order;
+        hooks get ``(N, H_out)`` in the caller's order, zeros for the other sequences."""
         if not self._state_hooks:
             return None
         hooks = list(self._state_hooks)
+        batch = None if steps is None else steps.batch
 
         def watch(kind: str, t: int, value: Tensor) -> None:
+            if batch is not None:
+                value = _spread(value, batch, unsorted)
             event = StateEvent(call, row, kind, t, value)
             for hook in hooks:
                 hook(event)
         return watch
 
     # ---------------------------------------------------------------------- input checking
+    def _check_packed(self, input: PackedSequence) -> Tensor:
+        """The packed rows ``input.data`` ``(Σ lengths, H_in)``, checked as an input."""
+        owner, data = self._mode, input.data
+        if data.ndim != 2:
+            raise ShapeError(f"{owner}: expected a PackedSequence whose data is 2-D "
+                             f"(sum of lengths, H_in), got shape {data.shape}")
+        if not backend.is_floating(data.dtype):
+            raise TypeError(f"{owner}: expected a floating point input, got dtype "
+                            f"{data.dtype}; convert it with .float()")
+        check_input_dtype(owner, data, self.layer_weights(0, 0)[0])
+        if data.shape[-1] != self.input_size:
+            raise ShapeError(f"{owner}: input.size(-1) must be equal to input_size. Expected "
+                             f"{self.input_size}, got {data.shape[-1]}")
+        return data
+
     def _canonical_inputs(self, input, hx) -> tuple[Tensor, tuple, bool]:
         """Validate and bring input to ``(L, N, H_in)`` and the state(s) to
         ``(D*layers, N, ·)``; returns ``(x, state tuple, unbatched)``."""

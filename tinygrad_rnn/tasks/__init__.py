@@ -1,7 +1,7 @@
 """Toy sequence tasks to train from one command: ``python -m tinygrad_rnn train TASK``.
 
     from tinygrad_rnn import tasks
-    tasks.names()                      # ['adding', 'charlm', 'copy', 'health', 'sine']
+    tasks.names()                      # ['adding', 'charlm', ..., 'health_varlen', 'sine']
     task = tasks.get("sine")(seed=0)   # a Task: batches, model factory, loss, metric
     x, y = task.batch(step=0)
 
@@ -14,11 +14,13 @@ from .base import Defaults, Metric, Task
 from .charlm import CharLMTask
 from .copying import CopyTask
 from .health import HealthTask
+from .health_varlen import HealthVarLenTask
 from .model import SequenceModel
 from .sine import SineTask
 
 _REGISTRY: dict[str, type[Task]] = {
-    cls.name: cls for cls in (SineTask, AddingTask, CopyTask, CharLMTask, HealthTask)}
+    cls.name: cls for cls in (SineTask, AddingTask, CopyTask, CharLMTask, HealthTask,
+                             HealthVarLenTask)}
 
 
 class UnknownTaskError(ValueError):

@@ -128,6 +128,8 @@ class Task:
 
     #: "all": the head reads every time step (sequence to sequence); "last": only the last.
     readout: ClassVar[str] = "all"
+    #: The network :meth:`make_model` builds (a task with its own input format subclasses it).
+    model_class: ClassVar[type[SequenceModel]] = SequenceModel
 
     def batch(self, step: int) -> tuple[Tensor, Tensor]:
         """Inputs and targets of training step ``step`` (deterministic in seed and step)."""
@@ -165,7 +167,7 @@ class Task:
         check_cell(cell, nonlinearity)
         if cell == "rnn":
             nonlinearity = nonlinearity or d.nonlinearity
-        return SequenceModel(self.input_size, hidden or d.hidden, self.output_size,
+        return self.model_class(self.input_size, hidden or d.hidden, self.output_size,
                              num_layers=layers or d.layers, nonlinearity=nonlinearity,
                              unroll=unroll, readout=self.readout, cell=cell)
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Iterable, List, Union
 
-from .. import backend
-from ..tensor import Tensor
+from ... import backend
+from ...tensor import Tensor
 
 Params = Union[Tensor, Iterable[Tensor]]
 

@@ -1,0 +1,468 @@
+"""``nn.utils.rnn`` (packing and padding) and packed input through RNN, LSTM and GRU.
+
+Expected numbers come from PyTorch (``tests/fixtures/packed``, recorded by
+``tests/fixtures/record_packed.py``) or from formulas (a packed batch is its padded batch
+with the padding cut out). Errors are PyTorch's where PyTorch has one.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tinygrad_rnn import Tensor, backend, nn
+from tinygrad_rnn.errors import ShapeError
+from tinygrad_rnn.nn.utils import rnn as rnn_utils
+from tinygrad_rnn.nn.utils.rnn import (
+    PackedSequence,
+    pack_padded_sequence,
+    pack_sequence,
+    pad_packed_sequence,
+    pad_sequence,
+    unpack_sequence,
+    unpad_sequence,
+)
+from tinygrad_rnn.parity import max_error
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "packed"
+TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
+
+
+def load(path):
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    return json.loads(arrays.pop("meta").item()), arrays
+
+
+def fixtures(kinds):
+    paths = sorted(FIXTURES.glob("*.npz"))
+    chosen = [p for p in paths if load(p)[0]["kind"] in kinds]
+    return [pytest.param(p, id=p.stem) for p in chosen]
+
+
+UTILITIES = ("pack_padded_sequence", "pad_packed_sequence", "pad_sequence", "pack_sequence",
+             "unpack_sequence", "unpad_sequence")
+
+
+def leaf(array):
+    return Tensor(array, requires_grad=True)
+
+
+def host(t):
+    return None if t is None else t.numpy()
+
+
+def assert_close(name, actual, expected, dtype):
+    error, note = max_error(actual, expected)
+    assert error <= TOLERANCE[dtype], f"{name}: error {error:.3g} {note}"
+
+
+def assert_same_ints(name, actual, expected):
+    assert actual is not None, f"{name} missing"
+    assert actual.dtype == np.int64 and np.array_equal(actual, expected), \
+        f"{name}: {actual} != {expected}"
+
+
+# ---------------------------------------------------------------- utilities against PyTorch
+def replay_utility(meta, arrays):
+    """Run the case's call; returns (float outputs by key, int outputs by key, leaves)."""
+    kind, seqs = meta["kind"], []
+    if "x" in arrays:
+        x = leaf(arrays["x"])
+        leaves = {"grad.x": x}
+    else:
+        seqs = [leaf(arrays[f"seq{i}"]) for i in range(len(meta["sequence_lengths"]))]
+        leaves = {f"grad.seq{i}": s for i, s in enumerate(seqs)}
+    ints = {}
+    if kind in ("pack_padded_sequence", "pack_sequence", "pad_packed_sequence"):
+        if kind == "pack_sequence":
+            p = pack_sequence(seqs, enforce_sorted=meta["enforce_sorted"])
+        else:
+            p = pack_padded_sequence(x, arrays["lengths"].tolist(), meta["batch_first"],
+                                     meta["enforce_sorted"])
+        ints = {"batch_sizes": host(p.batch_sizes), "sorted_indices": host(p.sorted_indices),
+                "unsorted_indices": host(p.unsorted_indices)}
+        if kind != "pad_packed_sequence":
+            return {"data": p.data}, ints, leaves
+        padded, lengths = pad_packed_sequence(p, meta["pad_batch_first"], meta["padding_value"],
+                                              meta["total_length"])
+        return {"padded": padded}, {"padded_lengths": host(lengths)}, leaves
+    if kind == "pad_sequence":
+        padded = pad_sequence(seqs, meta["batch_first"], meta["padding_value"],
+                              meta["padding_side"])
+        return {"padded": padded}, ints, leaves
+    if kind == "unpack_sequence":
+        outs = unpack_sequence(pack_sequence(seqs, enforce_sorted=False))
+    else:
+        outs = unpad_sequence(x, Tensor(arrays["lengths"]), meta["batch_first"])
+    return {f"out{i}": o for i, o in enumerate(outs)}, ints, leaves
+
+
+@pytest.mark.parametrize("path", fixtures(UTILITIES))
+def test_utilities_match_pytorch(path):
+    meta, arrays = load(path)
+    outputs, ints, leaves = replay_utility(meta, arrays)
+    loss = None
+    for key, out in outputs.items():
+        assert_close(key, out.numpy(), arrays[key], meta["dtype"])
+        term = (out * Tensor(arrays[f"w_{key}"])).sum()
+        loss = term if loss is None else loss + term
+    for key, value in ints.items():
+        if key in arrays:
+            assert_same_ints(key, value, arrays[key])
+        else:
+            assert value is None, f"{key} should be None (PyTorch has none)"
+    loss.backward()
+    for key, t in leaves.items():
+        assert_close(key, host(t.grad), arrays[key], meta["dtype"])
+
+
+def test_every_utility_has_a_fixture():
+    recorded = {load(p)[0]["kind"] for p in FIXTURES.glob("*.npz")}
+    assert set(UTILITIES) <= recorded
+
+
+# ------------------------------------------------------------ packed layers against PyTorch
+def make_layer(meta, unroll):
+    kwargs = dict(num_layers=meta["num_layers"], batch_first=meta["batch_first"],
+                  bidirectional=meta["bidirectional"], unroll=unroll, dtype=meta["dtype"])
+    mode = meta["mode"]
+    if mode.startswith("RNN"):
+        return nn.RNN(meta["input_size"], meta["hidden_size"],
+                      nonlinearity=mode[4:].lower(), **kwargs)
+    if mode == "LSTM":
+        kwargs["proj_size"] = meta["proj_size"]
+    return getattr(nn, mode)(meta["input_size"], meta["hidden_size"], **kwargs)
+
+
+def replay_layer(path, unroll):
+    """Run a layer fixture; returns (meta, arrays, {key: actual host array})."""
+    meta, arrays = load(path)
+    layer = make_layer(meta, unroll)
+    layer.load_state_dict({n: arrays[f"param.{n}"] for n in meta["param_names"]})
+    x = leaf(arrays["x"])
+    p = pack_padded_sequence(x, arrays["lengths"].tolist(), meta["batch_first"],
+                             meta["enforce_sorted"])
+    initial = {k: leaf(arrays[k]) for k in ("h0", "c0") if k in arrays}
+    lstm = meta["mode"] == "LSTM"
+    hx = tuple(initial.values()) if lstm and initial else initial.get("h0")
+    out, state = layer(p, hx)
+    assert isinstance(out, PackedSequence)
+    finals = {"h_n": state[0], "c_n": state[1]} if lstm else {"h_n": state}
+    results = {"output": out.data, **finals}
+    loss = sum(((t * Tensor(arrays[f"w_{k}"])).sum() for k, t in results.items()), Tensor(0.0))
+    loss.backward()
+    actual = {k: t.numpy() for k, t in results.items()}
+    actual["output_padded"] = pad_packed_sequence(out, meta["batch_first"])[0].numpy()
+    actual["grad.x"] = host(x.grad)
+    actual.update({f"grad.{k}": host(t.grad) for k, t in initial.items()})
+    actual.update({f"grad.{n}": host(q.grad) for n, q in layer.named_parameters()})
+    actual.update({k: host(getattr(out, k)) for k in ("batch_sizes", "sorted_indices",
+                                                       "unsorted_indices")})
+    return meta, arrays, actual
+
+
+@pytest.mark.parametrize("unroll", [False, True], ids=["fused", "unrolled"])
+@pytest.mark.parametrize("path", fixtures(("layer",)))
+def test_packed_layers_match_pytorch(path, unroll):
+    meta, arrays, actual = replay_layer(path, unroll)
+    compared = set()
+    for key in ("batch_sizes", "sorted_indices", "unsorted_indices"):
+        if key in arrays:
+            assert_same_ints(key, actual[key], arrays[key])
+        else:
+            assert actual[key] is None
+        compared.add(key)
+    for key, value in actual.items():
+        if key not in compared:
+            assert_close(key, value, arrays[key], meta["dtype"])
+            compared.add(key)
+    expected = {k for k in arrays if k in ("output", "h_n", "c_n", "output_padded")
+                or k.startswith("grad.")}
+    assert expected <= compared, f"not compared: {sorted(expected - compared)}"
+
+
+# ----------------------------------------------------------------------- layout, formulas
+def test_layout_of_the_docstring_example():
+    x = Tensor(np.arange(12.0).reshape(4, 3))     # x[t, n] = 3t + n: sequences a, b, c
+    p = pack_padded_sequence(x, [4, 2, 3], enforce_sorted=False)
+    assert p.data.numpy().tolist() == [0, 2, 1, 3, 5, 4, 6, 8, 9]
+    assert p.batch_sizes.numpy().tolist() == [3, 3, 2, 1]
+    assert p.sorted_indices.numpy().tolist() == [0, 2, 1]
+    assert p.unsorted_indices.numpy().tolist() == [0, 2, 1]
+
+
+def test_batch_sizes_and_lengths_are_int64_on_the_host():
+    x = Tensor(np.zeros((3, 2, 1)))
+    p = pack_padded_sequence(x, Tensor(np.array([3, 1], dtype=np.int32)))
+    assert p.batch_sizes.backend == "numpy" and p.batch_sizes.dtype == np.int64
+    _, lengths = pad_packed_sequence(p)
+    assert lengths.backend == "numpy" and lengths.dtype == np.int64
+    assert p.sorted_indices is None and p.unsorted_indices is None
+    assert isinstance(p, tuple) and p._fields == ("data", "batch_sizes", "sorted_indices",
+                                                  "unsorted_indices")
+
+
+@st.composite
+def padded_batches(draw):
+    lengths = draw(st.lists(st.integers(1, 6), min_size=1, max_size=7))
+    T = max(lengths) + draw(st.integers(0, 2))
+    batch_first = draw(st.booleans())
+    seed = draw(st.integers(0, 2**16))
+    return lengths, T, batch_first, seed
+
+
+@given(padded_batches())
+def test_pack_then_pad_is_the_input_with_the_padding_replaced(case):
+    lengths, T, batch_first, seed = case
+    x = np.random.default_rng(seed).standard_normal((T, len(lengths), 2))
+    if batch_first:
+        x = x.transpose(1, 0, 2).copy()
+    p = pack_padded_sequence(Tensor(x), lengths, batch_first, enforce_sorted=False)
+    assert p.data.shape == (sum(lengths), 2)
+    padded, out_lengths = pad_packed_sequence(p, batch_first, padding_value=-7.0,
+                                              total_length=T)
+    expected = x.copy()
+    for n, length in enumerate(lengths):
+        expected[(n, slice(length, None)) if batch_first else (slice(length, None), n)] = -7.0
+    assert np.array_equal(padded.numpy(), expected)
+    assert out_lengths.numpy().tolist() == lengths
+
+
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=6), st.booleans())
+def test_unpad_inverts_pad_and_unpack_inverts_pack(lengths, batch_first):
+    rng = np.random.default_rng(len(lengths))
+    seqs = [rng.standard_normal((n, 3)) for n in lengths]
+    padded = pad_sequence([Tensor(s) for s in seqs], batch_first)
+    for got, want in zip(unpad_sequence(padded, lengths, batch_first), seqs):
+        assert np.array_equal(got.numpy(), want)
+    if min(lengths) > 0:
+        packed = pack_sequence([Tensor(s) for s in seqs], enforce_sorted=False)
+        for got, want in zip(unpack_sequence(packed), seqs):
+            assert np.array_equal(got.numpy(), want)
+
+
+def test_padding_gets_no_gradient_and_real_steps_get_theirs():
+    x = Tensor(np.ones((3, 2, 1)), requires_grad=True)
+    p = pack_padded_sequence(x, [3, 1])
+    (p.data * Tensor(np.arange(1.0, 5.0).reshape(4, 1))).sum().backward()
+    # packed rows: (t0,a) (t0,b) (t1,a) (t2,a) carry weights 1, 2, 3, 4
+    assert x.grad.numpy()[..., 0].tolist() == [[1, 2], [3, 0], [4, 0]]
+
+
+def test_packed_sequence_moves_and_casts_with_its_indices():
+    p = pack_padded_sequence(Tensor(np.ones((2, 2, 1))), [1, 2], enforce_sorted=False)
+    assert p.double().data.dtype == np.float64 and p.float().data.dtype == np.float32
+    q = p.to("numpy")
+    assert q.sorted_indices.numpy().tolist() == [1, 0]
+    assert q.batch_sizes.numpy().tolist() == [2, 1]
+
+
+# ---------------------------------------------------------------------------------- errors
+X = Tensor(np.zeros((4, 3, 2)))
+SORTED_MESSAGE = "`lengths` array must be sorted in decreasing order when `enforce_sorted`"
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: pack_padded_sequence(X, [2, 3, 4]), RuntimeError, SORTED_MESSAGE),
+    (lambda: pack_padded_sequence(X, [4, 3, 0]), RuntimeError,
+     "Length of all samples has to be greater than 0"),
+    (lambda: pack_padded_sequence(X, [4, -1, 2], enforce_sorted=False), RuntimeError,
+     "Length of all samples has to be greater than 0"),
+    (lambda: pack_padded_sequence(X, Tensor(np.array([4.0, 3.0, 1.0]))), RuntimeError,
+     "'lengths' argument should be a 1D CPU int64 tensor"),
+    (lambda: pack_padded_sequence(X, [4.0, 3.0, 1.0]), RuntimeError,
+     "'lengths' argument should be a 1D CPU int64 tensor"),
+    (lambda: pack_padded_sequence(X, Tensor(np.array([[4, 3, 1]]))), RuntimeError,
+     "'lengths' argument should be a 1D CPU int64 tensor, but got 2D"),
+    (lambda: pack_padded_sequence(X, [4, 3]), ShapeError,
+     "Expected `len(lengths)` to be equal to batch_size, but got 2 (batch_size=3)"),
+    (lambda: pack_padded_sequence(X, [3, 2], batch_first=True), ShapeError,
+     "Expected `len(lengths)` to be equal to batch_size, but got 2 (batch_size=4)"),
+    (lambda: pack_padded_sequence(X, [5, 3, 1]), ShapeError,
+     "found a length of 5 in 'lengths', but the input has only 4 time steps"),
+    (lambda: pack_padded_sequence(X[0, 0], [1]), ShapeError, "at least 2 dimensions"),
+    (lambda: pack_padded_sequence(X.numpy(), [4, 3, 1]), TypeError, "expected input to be"),
+    (lambda: pad_packed_sequence(pack_padded_sequence(X, [4, 3, 1]), total_length=3),
+     ValueError, "Expected total_length to be at least the length of the longest sequence"),
+    (lambda: pad_packed_sequence(X), TypeError, "expected a PackedSequence"),
+    (lambda: pad_sequence([]), RuntimeError, "received an empty list of sequences"),
+    (lambda: pad_sequence([X[0], X[0]], padding_side="middle"), RuntimeError,
+     "Expected padding_side to be one of left or right, but got middle."),
+    (lambda: pad_sequence([X[0], X[0, :, :1]]), ShapeError, "same size after the time"),
+    (lambda: pack_sequence([X[0], X[0, :0]]), RuntimeError,
+     "Length of all samples has to be greater than 0"),
+    (lambda: pack_sequence([X[0, :1], X[0]]), RuntimeError, SORTED_MESSAGE),
+    (lambda: unpad_sequence(X, [5, 1, 1]), ShapeError, "every length must be in [0, 4]"),
+    (lambda: PackedSequence(X[0], Tensor(np.array([2, 2]))), ShapeError, "sum(batch_sizes)"),
+    (lambda: PackedSequence(X[0], Tensor(np.array([1, 2]))), ValueError, "non-increasing"),
+])
+def test_bad_input_raises_a_clear_error(call, error, words):
+    with pytest.raises(error) as info:
+        call()
+    assert words in str(info.value)
+
+
+def test_shape_errors_are_runtime_errors_as_in_pytorch():
+    with pytest.raises(RuntimeError):
+        pack_padded_sequence(X, [4, 3])
+
+
+def test_float_lengths_are_refused_where_pytorch_would_truncate_them():
+    # PyTorch turns lengths [3.7, 1.2] into [3, 1] without a word; a float is a mistake here.
+    with pytest.raises(RuntimeError, match="1D CPU int64 tensor"):
+        pack_padded_sequence(X, Tensor(np.array([3.7, 2.0, 1.2])))
+    assert rnn_utils.PackedSequence is PackedSequence
+    assert backend.name in ("numpy", "cupy")
+
+
+# -------------------------------------------------- packed layers: formulas and structure
+LAYERS = {"RNN": nn.RNN, "LSTM": nn.LSTM, "GRU": nn.GRU}
+
+
+@st.composite
+def packed_layer_cases(draw):
+    lengths = draw(st.lists(st.integers(1, 5), min_size=1, max_size=20))
+    return dict(mode=draw(st.sampled_from(sorted(LAYERS))), lengths=lengths,
+                num_layers=draw(st.integers(1, 2)), bidirectional=draw(st.booleans()),
+                batch_first=draw(st.booleans()), unroll=draw(st.booleans()),
+                seed=draw(st.integers(0, 2**16)))
+
+
+@given(packed_layer_cases())
+def test_a_packed_batch_is_its_sequences_run_one_by_one(case):
+    """Each sequence on its own (unbatched, its own length) gives the packed layer's output
+    rows, h_n column and input gradient: no state leaks between sequences, and the padding
+    plays no part. Also for more than 16 sequences with ties (where only the order of the
+    packed rows may differ from PyTorch's)."""
+    rng = np.random.default_rng(case["seed"])
+    layer = LAYERS[case["mode"]](3, 4, num_layers=case["num_layers"],
+                                 bidirectional=case["bidirectional"],
+                                 batch_first=case["batch_first"], unroll=case["unroll"],
+                                 dtype="float64")
+    lengths, T = case["lengths"], max(case["lengths"])
+    x = rng.standard_normal((len(lengths), T, 3) if case["batch_first"] else
+                            (T, len(lengths), 3))
+    x_leaf = leaf(x)
+    out, state = layer(pack_padded_sequence(x_leaf, lengths, case["batch_first"],
+                                            enforce_sorted=False))
+    h_n = state[0] if case["mode"] == "LSTM" else state
+    padded, _ = pad_packed_sequence(out, batch_first=True)
+    (padded * padded).sum().backward()
+    for n, length in enumerate(lengths):
+        seq = x[n, :length] if case["batch_first"] else x[:length, n]
+        seq_leaf = leaf(seq)
+        own_out, own_state = layer(seq_leaf)
+        own_h = own_state[0] if case["mode"] == "LSTM" else own_state
+        (own_out * own_out).sum().backward()
+        assert np.allclose(padded.numpy()[n, :length], own_out.numpy(), atol=1e-12)
+        assert np.allclose(h_n.numpy()[:, n], own_h.numpy(), atol=1e-12)
+        grad = x_leaf.grad.numpy()[n, :length] if case["batch_first"] else \
+            x_leaf.grad.numpy()[:length, n]
+        assert np.allclose(grad, seq_leaf.grad.numpy(), atol=1e-12)
+
+
+class RowCounter:
+    """Wraps a cell: records how many rows every step hands it."""
+
+    def __init__(self, cell):
+        self.cell, self.forward_rows, self.backward_rows = cell, [], []
+
+    def __getattr__(self, name):
+        return getattr(self.cell, name)
+
+    def forward_step(self, xp, rows, a, rec, prev, new):
+        self.forward_rows.append(a.shape[0])
+        assert rec.shape[0] == prev[0].shape[0] == new[0].shape[0] == a.shape[0]
+        return self.cell.forward_step(xp, rows, a, rec, prev, new)
+
+    def backward_step(self, xp, rows, d_states, d_a, d_rec):
+        self.backward_rows.append(d_a.shape[0])
+        return self.cell.backward_step(xp, rows, d_states, d_a, d_rec)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_the_fused_loop_computes_only_the_running_rows(reverse):
+    from tinygrad_rnn.nn import recurrence
+    from tinygrad_rnn.nn.cells import GRUEquations
+    lengths = [5, 3, 3, 1]
+    p = pack_padded_sequence(Tensor(np.ones((5, 4, 2))), lengths)
+    steps = recurrence.Steps(p.batch_sizes.numpy())
+    cell = RowCounter(GRUEquations())
+    weights = [leaf(np.full(s, 0.1)) for s in [(9, 2), (9, 3), (9,), (9,)]]
+    (h,) = recurrence.run_fused(cell, p.data, (leaf(np.zeros((4, 3))),), weights,
+                                reverse=reverse, steps=steps)
+    h.sum().backward()
+    sizes = [4, 3, 3, 1, 1]                  # batch_sizes: sequences running at each step
+    order = sizes[::-1] if reverse else sizes
+    assert cell.forward_rows == order and cell.backward_rows == order[::-1]
+    assert h.shape == (sum(lengths), 3)
+
+
+def test_packed_output_keeps_the_input_layout_and_h0_is_in_caller_order():
+    lstm = nn.LSTM(2, 3, dtype="float64")
+    p = pack_padded_sequence(Tensor(np.ones((4, 3, 2))), [2, 4, 1], enforce_sorted=False)
+    h0 = Tensor(np.arange(9.0).reshape(1, 3, 3))
+    out, (h_n, c_n) = lstm(p, (h0, Tensor(np.zeros((1, 3, 3)))))
+    assert out.batch_sizes is p.batch_sizes and out.sorted_indices is p.sorted_indices
+    assert out.unsorted_indices is p.unsorted_indices
+    # Sequence 2 (length 1): its h_n is one step from its own h0 row; run it alone to check.
+    alone, (h_alone, _) = lstm(Tensor(np.ones((1, 2))),
+                               (h0[:, 2], Tensor(np.zeros((1, 3)))))
+    assert np.allclose(h_n.numpy()[0, 2], h_alone.numpy()[0], atol=1e-14)
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda layer, p: layer(p._replace(data=p.data[:, :1])), ShapeError,
+     "input.size(-1) must be equal to input_size. Expected 2, got 1"),
+    (lambda layer, p: layer(p.float()), TypeError, "dtype"),
+    (lambda layer, p: layer(p, Tensor(np.zeros((1, 2, 3)))), ValueError,
+     "Expected hidden size (1, 3, 3), got (1, 2, 3)"),
+])
+def test_bad_packed_input_to_a_layer(call, error, words):
+    layer = nn.RNN(2, 3, dtype="float64")
+    p = pack_padded_sequence(Tensor(np.ones((4, 3, 2))), [4, 2, 1])
+    with pytest.raises(error) as info:
+        call(layer, p)
+    assert words in str(info.value)
+
+
+# ---------------------------------------------------------------------------- bptt tools
+@pytest.mark.parametrize("unroll", [False, True])
+def test_trace_of_a_packed_batch_is_each_sequence_traced_alone(unroll):
+    from tinygrad_rnn import bptt
+    lstm = nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True, unroll=unroll,
+                   dtype="float64")
+    lengths = [2, 5, 1, 4]
+    x = np.random.default_rng(0).standard_normal((4, 5, 3))
+    with bptt.trace(lstm) as tr:
+        out, _ = lstm(pack_padded_sequence(Tensor(x), lengths, True, enforce_sorted=False))
+        (out.data ** 2).sum().backward()
+    states, grads = tr.states, tr.grads                   # (rows, T, N, H)
+    assert states.shape == (4, 5, 4, 4)
+    for n, length in enumerate(lengths):
+        with bptt.trace(lstm) as alone:
+            own, _ = lstm(Tensor(x[n, :length]))
+            (own ** 2).sum().backward()
+        assert np.allclose(states[:, :length, n], alone.states[:, :, 0], atol=1e-13)
+        assert np.allclose(grads[:, :length, n], alone.grads[:, :, 0], atol=1e-13)
+        assert not states[:, length:, n].any() and not grads[:, length:, n].any()
+
+
+@pytest.mark.parametrize("mode", ["RNN", "GRU"])
+def test_jacobian_norms_of_a_packed_batch_stop_at_each_sequence_end(mode):
+    from tinygrad_rnn import bptt
+    layer = LAYERS[mode](3, 4, bidirectional=True, batch_first=True, dtype="float64")
+    x = np.random.default_rng(1).standard_normal((3, 6, 3))
+    same = bptt.jacobian_norms(layer, pack_padded_sequence(Tensor(x), [6, 6, 6], True))
+    assert np.allclose(same, bptt.jacobian_norms(layer, Tensor(x)), atol=1e-12)
+    norms = bptt.jacobian_norms(layer, pack_padded_sequence(Tensor(x), [6, 3, 2], True))
+    longest = bptt.jacobian_norms(layer, Tensor(x[0]))    # the only one running at t >= 3
+    assert np.allclose(norms[:, 3:], longest[:, 3:], atol=1e-12)
+    assert norms[0, 5] == pytest.approx(1.0) and norms[1, 0] == pytest.approx(1.0)
+    # step 2: the longest and the length-3 sequence (at its own end: ‖I‖ = 1) are running
+    assert norms[0, 2] == pytest.approx((longest[0, 2] + 1.0) / 2, rel=1e-12)
