@@ -1,9 +1,10 @@
 #!/usr/bin/env python
-"""One training step of a small sequence model, timed on four implementations.
+"""One training step of a small sequence model, timed on several implementations.
 
 The model is the one the seed notebooks train: ``nn.RNN(I, H, batch_first=True)`` (tanh), an
 ``nn.Linear(H, I)`` head on every time step (next-value prediction), the mean squared error
-against a target sequence, and one plain SGD update. One *step* is::
+against a target sequence, and one plain SGD update. ``--cell lstm`` or ``--cell gru`` puts
+an ``nn.LSTM`` or ``nn.GRU`` in place of the RNN. One *step* is::
 
     zero_grad → forward (RNN, Linear on every step, MSE) → backward (BPTT) → SGD update
 
@@ -16,6 +17,13 @@ Entries:
   and the timed dtype) before anything is timed.
 * ``torch``    — ``torch.nn.RNN`` + ``torch.nn.Linear`` + ``torch.optim.SGD``, when torch is
   importable (on ``--backend cupy`` only if torch sees a GPU: cuDNN against CuPy).
+* ``gemm``     — the *small-GEMM limit*: only the step's matrix products, each at its shape
+  (the input projection and the head over all T·N rows, the T recurrent ``(N, P) × (P, G·H)``
+  products forward and T ``(N, G·H) × (G·H, P)`` backward, the weight-gradient products), on
+  preallocated buffers; no elementwise work at all. No implementation can beat it.
+
+The numpy floor exists for the RNN only; for LSTM and GRU the gradients are checked against
+torch's (or, without torch, the unrolled layer's against the fused one's).
 
 Every configuration runs in its own child process, with the BLAS/OpenMP thread variables set
 (``--threads``, default 1) before NumPy or torch is imported, and ``torch.set_num_threads``.
@@ -23,8 +31,9 @@ Each entry is warmed up, then the entries are timed round-robin (the order rotat
 round), each sample running the step enough times to last ``--min-time``; the figure is the
 median over ``--repeats`` samples. Before timing, ``gc.freeze()`` hides everything set up so
 far (torch's modules among it) from the garbage collector, whose full collections the
-unrolled graph's many objects set off: as in a training script that has not imported torch. Ratios are to the floor (``× numpy``) and to PyTorch
-(``× torch``) from the same run.
+unrolled graph's many objects set off: as in a training script that has not imported torch.
+Ratios are to the floor (``× numpy``), to PyTorch (``× torch``) and to the small-GEMM limit
+(``× gemm``) from the same run.
 
 ``--memory`` measures the peak memory of one step, each entry in a child process of its own,
 after one warm-up step:
@@ -45,6 +54,7 @@ after one warm-up step:
 Examples::
 
     python benchmarks/rnn_step.py                      # all configs, 1 thread, table
+    python benchmarks/rnn_step.py --cell lstm --entries fused,unrolled,torch,gemm
     python benchmarks/rnn_step.py --configs M,L --memory
     python benchmarks/rnn_step.py --json > results.json
     python benchmarks/rnn_step.py --backend cupy
@@ -72,7 +82,9 @@ CONFIGS = {
     "L": (64, 256, 64, 200),
     "Long": (4, 32, 1, 2000),
 }
-ENTRIES = ("fused", "unrolled", "numpy", "torch")
+ENTRIES = ("fused", "unrolled", "numpy", "torch", "gemm")
+CELLS = {"rnn": 1, "lstm": 4, "gru": 3}     # cell: gate blocks G
+LAYER_NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 RESULT_TAG = "@@RESULT "
@@ -83,14 +95,15 @@ SEED = 0
 # ====================================================================== the step, four ways
 
 class Ours:
-    """tinygrad_rnn: RNN (fused or unrolled) + Linear + MSE + SGD."""
+    """tinygrad_rnn: RNN, LSTM or GRU (fused or unrolled) + Linear + MSE + SGD."""
 
-    def __init__(self, weights, x, y, dtype, unroll):
+    def __init__(self, weights, x, y, dtype, unroll, cell="rnn"):
         import tinygrad_rnn as tg
         from tinygrad_rnn import optim
-        I, H = weights["rnn.weight_ih_l0"].shape[1], weights["rnn.weight_hh_l0"].shape[0]
+        I, H = weights["rnn.weight_ih_l0"].shape[1], weights["rnn.weight_hh_l0"].shape[1]
         self.F = tg.nn.functional
-        self.rnn = tg.nn.RNN(I, H, batch_first=True, unroll=unroll, dtype=dtype)
+        layer = getattr(tg.nn, LAYER_NAMES[cell])
+        self.rnn = layer(I, H, batch_first=True, unroll=unroll, dtype=dtype)
         self.fc = tg.nn.Linear(H, weights["fc.weight"].shape[0], dtype=dtype)
         self.rnn.load_state_dict({k[4:]: v for k, v in weights.items() if k.startswith("rnn.")})
         self.fc.load_state_dict({k[3:]: v for k, v in weights.items() if k.startswith("fc.")})
@@ -184,15 +197,53 @@ class Floor:
         return self._forward_backward()
 
 
-class Torch:
-    """torch.nn.RNN + torch.nn.Linear + MSE + torch.optim.SGD."""
+class GemmLimit:
+    """The small-GEMM limit: the matrix products of one step alone, at their shapes, into
+    preallocated buffers (see the module docstring). ``grads()`` has nothing to check."""
 
-    def __init__(self, weights, x, y, dtype, device):
+    def __init__(self, weights, x, xp, cell):
+        N, T, I = x.shape
+        P = weights["rnn.weight_hh_l0"].shape[1]
+        GH, K = weights["rnn.weight_hh_l0"].shape[0], weights["fc.weight"].shape[0]
+        dtype = x.dtype
+
+        def rand(*shape):
+            return xp.asarray(xp.ones(shape, dtype=dtype) * 0.01)
+        self.xp, self.T = xp, T
+        self.x_rows, self.W_ih_T = rand(T * N, I), rand(I, GH)
+        self.W_hh_T, self.W_hh, self.W_fc_T, self.W_fc = rand(P, GH), rand(GH, P), \
+            rand(P, K), rand(K, P)
+        self.a, self.h, self.rec, self.carry = rand(T * N, GH), rand(T * N, P), rand(N, GH), \
+            rand(N, P)
+        self.y, self.d_a = rand(T * N, K), rand(T * N, GH)
+        self.g_ih, self.g_hh, self.g_fc, self.d_h = rand(GH, I), rand(GH, P), rand(K, P), \
+            rand(T * N, P)
+        self.N = N
+
+    def step(self):
+        xp, N = self.xp, self.N
+        xp.matmul(self.x_rows, self.W_ih_T, out=self.a)           # input projection
+        for t in range(self.T):                                   # recurrent, forward
+            xp.matmul(self.h[t * N:(t + 1) * N], self.W_hh_T, out=self.rec)
+        xp.matmul(self.h, self.W_fc_T, out=self.y)                # head
+        xp.matmul(self.y.T, self.h, out=self.g_fc)                # head weight gradient
+        xp.matmul(self.y, self.W_fc, out=self.d_h)                # head input gradient
+        for t in range(self.T - 1, -1, -1):                       # recurrent, backward
+            xp.matmul(self.d_a[t * N:(t + 1) * N], self.W_hh, out=self.carry)
+        xp.matmul(self.d_a.T, self.x_rows, out=self.g_ih)         # Σ_t δa_tᵀ x_t
+        xp.matmul(self.d_a.T, self.h, out=self.g_hh)              # Σ_t δa_tᵀ h_{t-1}
+
+
+class Torch:
+    """torch.nn.RNN (LSTM, GRU) + torch.nn.Linear + MSE + torch.optim.SGD."""
+
+    def __init__(self, weights, x, y, dtype, device, cell="rnn"):
         import torch
         self.torch = torch
         tdtype = getattr(torch, str(dtype))
-        I, H = weights["rnn.weight_ih_l0"].shape[1], weights["rnn.weight_hh_l0"].shape[0]
-        self.rnn = torch.nn.RNN(I, H, batch_first=True).to(device=device, dtype=tdtype)
+        I, H = weights["rnn.weight_ih_l0"].shape[1], weights["rnn.weight_hh_l0"].shape[1]
+        layer = getattr(torch.nn, LAYER_NAMES[cell])
+        self.rnn = layer(I, H, batch_first=True).to(device=device, dtype=tdtype)
         self.fc = torch.nn.Linear(H, weights["fc.weight"].shape[0]).to(device=device,
                                                                         dtype=tdtype)
         with torch.no_grad():
@@ -225,6 +276,7 @@ class Torch:
 def _child_setup(args):
     """Imports that must happen after the thread variables are set (by the parent)."""
     import numpy as np
+
     import tinygrad_rnn as tg
     if args.backend != "numpy":
         tg.backend.use(args.backend)
@@ -240,11 +292,11 @@ def _child_setup(args):
     return np, tg, torch
 
 
-def _make_problem(np, tg, config, dtype):
+def _make_problem(np, tg, config, dtype, cell="rnn"):
     """Initial weights (PyTorch's init, from tinygrad_rnn's seeded generator) and data."""
     I, H, N, T = CONFIGS[config]
     tg.manual_seed(SEED)
-    rnn = tg.nn.RNN(I, H, dtype="float64")
+    rnn = getattr(tg.nn, LAYER_NAMES[cell])(I, H, dtype="float64")
     fc = tg.nn.Linear(H, I, dtype="float64")
     weights = {"rnn." + n: p.numpy() for n, p in rnn.named_parameters()}
     weights.update({"fc." + n: p.numpy() for n, p in fc.named_parameters()})
@@ -255,18 +307,21 @@ def _make_problem(np, tg, config, dtype):
     return cast, x.astype(dtype), y.astype(dtype)
 
 
-def _make_entries(names, np, tg, torch, config, dtype, backend):
-    weights, x, y = _make_problem(np, tg, config, dtype)
+def _make_entries(names, np, tg, torch, config, dtype, backend, cell="rnn"):
+    weights, x, y = _make_problem(np, tg, config, dtype, cell)
     made = {}
     for name in names:
         if name == "fused":
-            made[name] = Ours(weights, x, y, dtype, unroll=False)
+            made[name] = Ours(weights, x, y, dtype, unroll=False, cell=cell)
         elif name == "unrolled":
-            made[name] = Ours(weights, x, y, dtype, unroll=True)
-        elif name == "numpy":
+            made[name] = Ours(weights, x, y, dtype, unroll=True, cell=cell)
+        elif name == "numpy" and cell == "rnn":
             made[name] = Floor(weights, x, y, tg.backend.xp)
         elif name == "torch" and torch is not None:
-            made[name] = Torch(weights, x, y, dtype, "cuda" if backend == "cupy" else "cpu")
+            made[name] = Torch(weights, x, y, dtype, "cuda" if backend == "cupy" else "cpu",
+                               cell=cell)
+        elif name == "gemm":
+            made[name] = GemmLimit(weights, tg.backend.xp.asarray(x), tg.backend.xp, cell)
     return made
 
 
@@ -274,19 +329,33 @@ def _to_host(tg, array):
     return array if isinstance(array, tg.backend.np.ndarray) else tg.backend.to_host(array)
 
 
-def _check_gradients(np, tg, torch, config, backend, names, dtype):
-    """Every entry's gradients against the floor's: float64 to ~1e-9, ``dtype`` to ~1e-4
-    (relative to the largest gradient), and ours keep ``dtype``. Raises on a mismatch."""
+def _reference_entry(names, cell):
+    """The entry every other entry's gradients are checked against: the NumPy floor for the
+    RNN; torch for LSTM and GRU (without torch: the unrolled layer, against the fused)."""
+    for name in (("numpy",) if cell == "rnn" else ("torch", "unrolled")):
+        if name in names:
+            return name
+    return None
+
+
+def _check_gradients(np, tg, torch, config, backend, names, dtype, cell="rnn"):
+    """Every entry's gradients against the reference's (:func:`_reference_entry`): float64 to
+    ~1e-9, ``dtype`` to ~1e-4 (relative to the largest gradient), and ours keep ``dtype``.
+    Raises on a mismatch."""
     report = {}
+    names = [n for n in names if n != "gemm"]
+    reference = _reference_entry(names, cell)
+    if reference is None:
+        return report
     for check_dtype, tol in (("float64", 1e-9), (dtype, 1e-4 if dtype == "float32" else 1e-9)):
-        entries = _make_entries(names, np, tg, torch, config, check_dtype, backend)
-        floor = {k: _to_host(tg, v) for k, v in entries.pop("numpy").grads().items()}
+        entries = _make_entries(names, np, tg, torch, config, check_dtype, backend, cell)
+        floor = {k: _to_host(tg, v) for k, v in entries.pop(reference).grads().items()}
         for name, entry in entries.items():
             grads = entry.grads()
             worst = 0.0
             for k, ref in floor.items():
                 got = _to_host(tg, grads[k])
-                if name != "torch" and got.dtype != np.dtype(check_dtype):
+                if name not in ("torch", "gemm") and got.dtype != np.dtype(check_dtype):
                     raise AssertionError(f"{config}/{name}: grad of {k} is {got.dtype}, "
                                          f"expected {check_dtype}")
                 scale = max(float(np.abs(ref).max()), 1e-30)
@@ -353,17 +422,18 @@ def _blas_info():
 def child_main(args):
     np, tg, torch = _child_setup(args)
     config = args.child
-    result = {"config": config, "shape": dict(zip("IHNT", CONFIGS[config])),
+    result = {"config": config, "cell": args.cell, "shape": dict(zip("IHNT", CONFIGS[config])),
               "dtype": args.dtype, "backend": args.backend, "threads": args.threads,
               "numpy": np.__version__, "torch": torch.__version__ if torch else None,
               "blas": _blas_info()}
-    names = [n for n in args.entries if n != "torch" or torch is not None]
-    if "numpy" not in names:
+    names = [n for n in args.entries if (n != "torch" or torch is not None)
+             and (n != "numpy" or args.cell == "rnn")]
+    if "numpy" not in names and args.cell == "rnn":
         names.append("numpy")   # the floor is the reference for the check and the ratios
     if not args.no_check:
         result["grad_check"] = _check_gradients(np, tg, torch, config, args.backend, names,
-                                                args.dtype)
-    entries = _make_entries(names, np, tg, torch, config, args.dtype, args.backend)
+                                                args.dtype, args.cell)
+    entries = _make_entries(names, np, tg, torch, config, args.dtype, args.backend, args.cell)
     sync = _sync_fn(tg, torch, args.backend)
     # Move everything alive now (torch's and NumPy's modules, the models) out of the garbage
     # collector's sight: its full collections, which an unrolled graph's many objects set
@@ -381,7 +451,7 @@ def memory_main(args):
     import tracemalloc
     np, tg, torch = _child_setup(args)
     entry = _make_entries([args.memory_entry], np, tg, torch, args.child, args.dtype,
-                          args.backend).get(args.memory_entry)
+                          args.backend, args.cell).get(args.memory_entry)
     out = {"config": args.child, "entry": args.memory_entry}
     if entry is None:
         print(RESULT_TAG + json.dumps(out), flush=True)
@@ -458,8 +528,8 @@ def _run_child(args, extra, memory=False) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--threads", str(args.threads),
            "--repeats", str(args.repeats), "--warmup", str(args.warmup),
            "--min-time", str(args.min_time), "--backend", args.backend, "--dtype", args.dtype,
-           "--entries", ",".join(args.entries)] + (["--no-check"] if args.no_check else []) \
-        + extra
+           "--entries", ",".join(args.entries), "--cell", args.cell] \
+        + (["--no-check"] if args.no_check else []) + extra
     proc = subprocess.run(cmd, env=_child_env(args.threads, memory), capture_output=True,
                           text=True)
     for line in proc.stdout.splitlines():
@@ -480,28 +550,32 @@ def _fmt_ratio(x):
 
 def print_table(results, memory: bool) -> None:
     first = results[0]
-    print(f"one training step (RNN tanh batch_first + Linear every step + MSE + SGD), "
+    layer = "RNN tanh" if first.get("cell", "rnn") == "rnn" else LAYER_NAMES[first["cell"]]
+    print(f"one training step ({layer} batch_first + Linear every step + MSE + SGD), "
           f"{first['dtype']}, backend {first['backend']}, {first['threads']} thread(s)")
     print(f"numpy {first['numpy']} [{first['blas']}], torch {first['torch'] or 'not run'}")
     if os.environ.get("OPENBLAS_CORETYPE") or os.environ.get("OPENBLAS_L2_SIZE"):
         print("note: OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are set; NumPy may run a slower kernel")
     head = f"{'config':<6} {'I':>3} {'H':>4} {'N':>3} {'T':>5}  {'entry':<9} {'ms/step':>9} " \
-           f"{'x numpy':>8} {'x torch':>8}"
+           f"{'x numpy':>8} {'x torch':>8} {'x gemm':>7}"
     if memory:
         head += f" {'peak MiB':>9} {'rss MiB':>8}"
     print(head)
     print("-" * len(head))
     for res in results:
         timing = res["timing"]
-        floor = timing["numpy"]["median_s"]
+        floor = timing["numpy"]["median_s"] if "numpy" in timing else None
         torch_t = timing["torch"]["median_s"] if "torch" in timing else None
+        gemm_t = timing["gemm"]["median_s"] if "gemm" in timing else None
         s = res["shape"]
         for i, name in enumerate(n for n in ENTRIES if n in timing):
             t = timing[name]["median_s"]
             cfg = f"{res['config']:<6} {s['I']:>3} {s['H']:>4} {s['N']:>3} {s['T']:>5}" if i == 0 \
                 else " " * 25
-            line = f"{cfg}  {name:<9} {t * 1e3:>9.3f} {_fmt_ratio(t / floor):>8} " \
-                   f"{_fmt_ratio(t / torch_t if torch_t else None):>8}"
+            line = f"{cfg}  {name:<9} {t * 1e3:>9.3f} " \
+                   f"{_fmt_ratio(t / floor if floor else None):>8} " \
+                   f"{_fmt_ratio(t / torch_t if torch_t else None):>8} " \
+                   f"{_fmt_ratio(t / gemm_t if gemm_t else None):>7}"
             if memory:
                 mem = res.get("memory", {}).get(name, {})
                 peak = mem.get("tracemalloc_bytes", mem.get("pool_bytes"))
@@ -509,8 +583,9 @@ def print_table(results, memory: bool) -> None:
                 line += f" {_fmt_mib(peak):>9} {_fmt_mib(rss):>8}"
             print(line)
         if "grad_check" in res:
-            worst = max(res["grad_check"].values())
-            print(" " * 27 + f"(gradients match the floor's: worst relative diff {worst:.1e})")
+            worst = max(res["grad_check"].values(), default=0.0)
+            print(" " * 27 + f"(gradients match the reference's: worst relative diff "
+                             f"{worst:.1e})")
     if memory:
         if first["backend"] == "cupy":
             print("peak MiB: device memory one step adds (CuPy pool / torch.cuda peak)")
@@ -528,6 +603,8 @@ def parse_args(argv=None):
     p.add_argument("--entries", default=",".join(ENTRIES),
                    help=f"comma-separated, from {', '.join(ENTRIES)} (default: all; the "
                         "numpy floor always runs)")
+    p.add_argument("--cell", choices=tuple(CELLS), default="rnn",
+                   help="the recurrent layer: rnn (tanh, default), lstm or gru")
     p.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP/torch threads (1)")
     p.add_argument("--repeats", type=int, default=15, help="timed samples per entry (15)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per entry first (2)")

@@ -40,6 +40,6 @@ def test_rnn_step_table_has_ratios():
     assert "x numpy" in out and "fused" in out
 
 
-@pytest.mark.parametrize("script", ["op_overhead.py", "memory_step.py"])
+@pytest.mark.parametrize("script", ["op_overhead.py", "memory_step.py", "online_gradients.py"])
 def test_other_benchmarks_have_help(script):
     assert "usage" in run_script(script, "--help").lower()

@@ -10,44 +10,16 @@ import pytest
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import Tensor, bptt, nn
-from tinygrad_rnn.autograd import no_grad
-from tinygrad_rnn.nn.gru import gru_unrolled
-from tinygrad_rnn.nn.lstm import lstm_unrolled
+from tinygrad_rnn.nn import recurrence
+from tinygrad_rnn.nn.cells import GRUEquations, LSTMEquations
 
 
-def _traced(layer, x, w_out):
-    """Trace one forward + backward of ``sum(output * w_out)``."""
-    with bptt.trace(layer) as tr:
-        output, _ = layer(Tensor(x))
-        (output * Tensor(w_out)).sum().backward()
-    return tr
+def lstm_unrolled(x, h0, c0, *weights, w_hr=None):
+    return recurrence.run_unrolled(LSTMEquations(w_hr), x, (h0, c0), weights)
 
 
-@pytest.mark.parametrize("make", [
-    lambda u: nn.LSTM(3, 4, num_layers=2, bidirectional=True, unroll=u, dtype="float64"),
-    lambda u: nn.LSTM(3, 4, proj_size=2, batch_first=True, unroll=u, dtype="float64"),
-    lambda u: nn.GRU(3, 4, num_layers=2, bidirectional=True, unroll=u, dtype="float64"),
-    lambda u: nn.GRU(3, 4, batch_first=True, unroll=u, dtype="float64"),
-], ids=["lstm_bidir_2", "lstm_proj_bf", "gru_bidir_2", "gru_bf"])
-def test_trace_sees_the_same_states_and_gradients_in_both_implementations(make):
-    tg.manual_seed(0)
-    fused, unrolled = make(False), make(True)
-    unrolled.load_state_dict(fused.state_dict())
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((2, 6, 3) if fused.batch_first else (6, 2, 3))
-    with no_grad():
-        out_shape = fused(Tensor(x))[0].shape
-    w_out = rng.standard_normal(out_shape)
-    a, b = _traced(fused, x, w_out), _traced(unrolled, x, w_out)
-    rows = fused.num_layers * fused.num_directions
-    assert a.states.shape == (rows, 6, 2, fused.output_size) == a.grads.shape
-    np.testing.assert_allclose(a.states, b.states, rtol=0, atol=1e-14)
-    np.testing.assert_allclose(a.grads, b.grads, rtol=1e-11, atol=1e-13)
-    # The top layer's forward direction: at the last step only the output's weight arrives.
-    top = (fused.num_layers - 1) * fused.num_directions
-    last = w_out[:, -1] if fused.batch_first else w_out[-1]
-    np.testing.assert_allclose(a.grads[top, -1], last[..., :fused.output_size], rtol=1e-14)
-    assert a.grad_norms().shape == (rows, 6)
+def gru_unrolled(x, h0, *weights):
+    return recurrence.run_unrolled(GRUEquations(), x, (h0,), weights)[0]
 
 
 def test_trace_finds_the_gated_layer_inside_a_model():
@@ -74,9 +46,7 @@ def test_the_autograd_jacobian_method_equals_the_written_out_chain_on_an_elman_r
     tg.manual_seed(1)
     rnn = nn.RNN(3, 5, num_layers=layers, bidirectional=bidirectional, dtype="float64")
     x = Tensor(np.random.default_rng(1).standard_normal((7, 2, 3)))
-    with no_grad(), bptt.trace(rnn) as tr:
-        rnn(x)
-    generic = bptt._gated_jacobian_norms(rnn, x, None, tr._state_arrays())
+    generic = bptt._gated_jacobian_norms(rnn, x, None)
     np.testing.assert_allclose(generic, bptt.jacobian_norms(rnn, x), rtol=1e-12)
 
 

@@ -31,17 +31,23 @@ previous ``backward()`` already freed::
 """
 from __future__ import annotations
 
+import inspect
 import numbers
 from typing import Iterator
 
 from . import backend
 from .autograd import enable_grad, no_grad
+from .errors import ShapeError
+from .nn.checks import is_int
 from .nn.module import Module
 from .nn.rnn import RNN
-from .nn.rnn_base import RNNBase
-from .tensor import Tensor
+from .nn.rnn_base import RNNBase, StateEvent
+from .tensor import RemovableHandle, Tensor
 
 np = backend.np  # host NumPy: the results are small tables for printing and plotting
+
+#: The traces entered on each layer (by id), innermost last.
+_ACTIVE: dict[int, list] = {}
 
 __all__ = ["trace", "Trace", "jacobian_norms", "spectral_radius", "chunks",
            "scale_recurrent_weights_"]
@@ -52,25 +58,22 @@ __all__ = ["trace", "Trace", "jacobian_norms", "spectral_radius", "chunks",
 class _Record:
     """What a trace saw of one layer and direction in one forward call.
 
-    ``states``: the hidden states ``(T, N, H)`` in input time order (detached);
-    ``grads``: ``∂L/∂h_t`` for the same steps, summed over backward calls (None until a
-    gradient arrives).
+    ``states``: ``t -> h_t`` ``(N, H)`` (detached copies); ``grads``: ``t -> ∂L/∂h_t``, summed
+    over backward calls (empty until a gradient arrives).
     """
     __slots__ = ("states", "grads")
 
     def __init__(self):
-        self.states = None
-        self.grads = None
+        self.states: dict = {}
+        self.grads: dict = {}
 
-    def add_grads(self, delta_h) -> None:
-        """Fused path: the gradients of all steps at once, ``(T, N, H)``."""
-        self.grads = delta_h.copy() if self.grads is None else self.grads + delta_h
-
-    def add_grad_at(self, t: int, delta_h_t) -> None:
-        """Unrolled path: the gradient of step ``t`` alone, ``(N, H)``."""
-        if self.grads is None:
-            self.grads = self.states.xp.zeros(self.states.shape, dtype=delta_h_t.dtype)
-        self.grads[t] += delta_h_t
+    def add(self, kind: str, t: int, value) -> None:
+        if kind == "state":
+            self.states[t] = value.copy()
+        elif t in self.grads:
+            self.grads[t] = self.grads[t] + value
+        else:
+            self.grads[t] = value.copy()
 
 
 class Trace:
@@ -83,46 +86,41 @@ class Trace:
 
     Several forward calls inside one ``with`` block (the chunks of truncated BPTT) are joined
     along the time axis in call order. Gradients from several ``backward()`` calls add up, as
-    ``.grad`` does.
+    ``.grad`` does. Built on the layer's public state hook
+    (:meth:`~tinygrad_rnn.nn.RNNBase.register_state_hook`).
     """
 
-    def __init__(self, rnn: RNN):
+    def __init__(self, rnn: RNNBase):
         self.rnn = rnn
         self.rows = rnn.num_layers * rnn.num_directions
-        self._calls: list[list[_Record]] = []     # one list of `rows` records per forward
-        self._previous = None
+        self._calls: dict[int, list[_Record]] = {}   # forward call -> one record per row
+        self._handle: RemovableHandle | None = None
 
     # -------------------------------------------------------------- context management
     def __enter__(self) -> "Trace":
-        self._previous = self.rnn._tracer        # nested traces: the innermost one records
-        self.rnn._tracer = self
+        _ACTIVE.setdefault(id(self.rnn), []).append(self)
+        self._handle = self.rnn.register_state_hook(self._see)
         return self
 
-    def __exit__(self, *exc) -> bool:
-        self.rnn._tracer = self._previous
-        return False
+    def __exit__(self, *exc) -> None:
+        # Only new forward calls stop being recorded: a backward pass after the block still
+        # reports the gradients of the calls made inside it.
+        active = _ACTIVE[id(self.rnn)]
+        active.remove(self)
+        if not active:
+            del _ACTIVE[id(self.rnn)]
+        if self._handle is not None:
+            self._handle.remove()
 
-    # ------------------------------------------------- called by RNN._run_direction
-    def callbacks(self, index: int, unrolled: bool) -> dict:
-        """Keyword arguments for the recurrence of row ``index``: the callback through which
-        this trace sees each ``∂L/∂h_t`` during backward."""
-        if index == 0:                            # row 0 runs first: a new forward call
-            self._calls.append([_Record() for _ in range(self.rows)])
-        record = self._calls[-1][index]
-        if not unrolled:
-            # The fused layer hands over all δh_t at once (its hand-written BPTT computes them).
-            return {"on_state_grads": record.add_grads}
-
-        def on_step(t: int, h_t: Tensor) -> None:
-            # In the unrolled graph h_t is an ordinary tensor: autograd calls this hook with
-            # its complete gradient (from the output at t and from h_{t+1}).
-            if h_t.requires_grad:
-                h_t.register_hook(lambda grad: record.add_grad_at(t, grad.data))
-        return {"on_step": on_step}
-
-    def record_states(self, index: int, states: Tensor) -> None:
-        """Keep the hidden states ``(T, N, H)`` of row ``index`` from the current forward."""
-        self._calls[-1][index].states = states.detach()
+    def _see(self, event: StateEvent) -> None:
+        """The state hook: file each ``h_t`` and ``∂L/∂h_t`` under its forward call and row.
+        Of nested traces of one layer, the innermost records a forward call."""
+        if event.call not in self._calls:
+            innermost = _ACTIVE.get(id(self.rnn), [None])[-1] is self
+            if event.kind != "state" or not innermost:
+                return
+            self._calls[event.call] = [_Record() for _ in range(self.rows)]
+        self._calls[event.call][event.row].add(event.kind, event.t, event.value.data)
 
     # ------------------------------------------------------------------------ results
     @property
@@ -157,11 +155,13 @@ class Trace:
     def _joined(self, what: str):
         """``states`` or ``grads`` of all rows, joined over forward calls along time:
         a backend array ``(rows, T, N, H)``."""
-        calls = [c for c in self._calls if all(r.states is not None for r in c)]
-        if not calls:   # (a forward that raised half-way leaves an incomplete call: skipped)
+        # (a forward that raised half-way leaves an incomplete call: skipped)
+        calls = [c for c in self._calls.values() if all(r.states for r in c)
+                 and len({len(r.states) for r in c}) == 1]
+        if not calls:
             raise RuntimeError("bptt.trace recorded nothing: run the RNN's forward pass inside "
                                "`with bptt.trace(rnn) as tr:` (backward may come after it)")
-        if what == "grads" and all(r.grads is None for call in calls for r in call):
+        if what == "grads" and not any(r.grads for call in calls for r in call):
             raise RuntimeError("bptt.trace has no gradients yet: call backward() on a loss "
                                "computed from the traced forward pass (outside no_grad())")
         rows = []
@@ -178,12 +178,15 @@ class Trace:
 
     @staticmethod
     def _piece(record: _Record, what: str):
-        """One row of one forward call: its states, or its gradients (zeros if none)."""
+        """One row of one forward call, ``(T, N, H)``: its states, or its gradients (zero
+        where none arrived)."""
+        steps = range(len(record.states))
+        states = [record.states[t] for t in steps]
+        xp = backend.module_of(states[0])
         if what == "states":
-            return record.states.data
-        if record.grads is None:          # no gradient reached this row in this call
-            return record.states.xp.zeros_like(record.states.data)
-        return record.grads
+            return xp.stack(states, axis=0)
+        return xp.stack([record.grads[t] if t in record.grads else xp.zeros_like(states[t])
+                         for t in steps], axis=0)
 
     def __repr__(self) -> str:
         return f"<bptt.Trace of {self.rows} row(s), {len(self._calls)} forward call(s)>"
@@ -216,7 +219,7 @@ def _find_rnn(model, owner: str) -> RNNBase:
     if not isinstance(model, Module):
         raise TypeError(f"{owner}: expected an nn.RNN, nn.LSTM or nn.GRU (or a module "
                         f"containing one), got {type(model).__name__}")
-    found = [m for m in model.modules() if isinstance(m, RNNBase)]
+    found: list[RNNBase] = [m for m in model.modules() if isinstance(m, RNNBase)]
     if len(found) != 1:
         raise ValueError(f"{owner}: expected exactly one nn.RNN, nn.LSTM or nn.GRU inside "
                          f"{type(model).__name__}, found {len(found)}; pass the RNN itself")
@@ -252,10 +255,10 @@ def jacobian_norms(rnn: Module, x: Tensor, h0: Tensor | None = None) -> np.ndarr
       held fixed; the cell path still carries it forward from step t + 1 on.
     """
     rnn = _find_rnn(rnn, "bptt.jacobian_norms")
+    if not isinstance(rnn, RNN):
+        return _gated_jacobian_norms(rnn, x, h0)
     with no_grad(), trace(rnn) as tr:
         rnn(x, h0)
-    if not isinstance(rnn, RNN):
-        return _gated_jacobian_norms(rnn, x, h0, tr._state_arrays())
     norms = []
     for row, states in enumerate(tr._state_arrays()):
         layer, direction = divmod(row, rnn.num_directions)
@@ -264,44 +267,62 @@ def jacobian_norms(rnn: Module, x: Tensor, h0: Tensor | None = None) -> np.ndarr
     return np.stack(norms, axis=0)
 
 
-def _gated_jacobian_norms(rnn: RNNBase, x, h0, rows: list) -> np.ndarray:
+def _gated_jacobian_norms(rnn: RNNBase, x: Tensor, h0) -> np.ndarray:
     """:func:`jacobian_norms` by autograd, for layers whose step Jacobian goes through gates.
 
-    ``rows``: the hidden states ``(T, N, H_out)`` of every layer and direction (from a traced
-    forward pass), from which each layer's input is rebuilt."""
-    layer_input, start_states, _ = rnn._canonical_inputs(x, h0)
-    layer_input = layer_input.detach().astype("float64")
-    D, norms = rnn.num_directions, []
-    for row in range(len(rows)):
-        layer, direction = divmod(row, D)
-        if layer > 0 and direction == 0:    # the next layer reads both directions of this one
-            below = rows[(layer - 1) * D:layer * D]
-            xp = backend.module_of(below[0])
-            layer_input = Tensor._wrap(xp.concatenate(below, axis=2)).astype("float64")
-        start = tuple(s[row].detach().astype("float64") for s in start_states)
-        weights = tuple(None if w is None else w.detach().astype("float64")
-                        for w in rnn.layer_weights(layer, direction))
-        norms.append(_autograd_chain_norms(rnn, layer_input, start, weights,
-                                           reverse=direction == 1))
-    return np.stack(norms, axis=0)
+    A float64 twin of the layer runs unrolled (a graph of primitive ops) with a state hook
+    that keeps every ``h_t`` tensor; for each row and each unit j of its last state, one
+    backward pass from ``h_last[:, j]`` gives row j of ``∂h_last/∂h_t`` for every t and every
+    sample at once (samples do not interact, so the sum that seeds the pass keeps them apart;
+    the other rows' states are not on the path from this row's ``h_t`` to its ``h_last``)."""
+    twin = _unrolled_float64_twin(rnn)
+    states: dict = {}                                    # (row, t) -> h_t, a graph tensor
+
+    def keep(event: StateEvent) -> None:
+        if event.kind == "state":
+            states[event.row, event.t] = event.value
+    handle = twin.register_state_hook(keep)
+    try:
+        with enable_grad():
+            twin(_float64(x), _float64(h0))
+    finally:
+        handle.remove()
+    T = max(t for _, t in states) + 1
+    return np.stack([_autograd_chain_norms([states[row, t] for t in range(T)],
+                                           reverse=row % rnn.num_directions == 1)
+                     for row in range(rnn.num_layers * rnn.num_directions)], axis=0)
 
 
-def _autograd_chain_norms(rnn: RNNBase, x: Tensor, start: tuple, weights: tuple,
-                          reverse: bool) -> np.ndarray:
-    """``‖∂h_last/∂h_t‖₂`` (batch mean) of one layer and direction: host array ``(T,)``.
+def _unrolled_float64_twin(rnn: RNNBase) -> RNNBase:
+    """A copy of ``rnn`` in float64 with ``unroll=True``, in evaluation mode, built from its
+    public constructor arguments (its attributes of the same names) and parameters."""
+    arguments = [name for name in inspect.signature(type(rnn).__init__).parameters
+                 if name not in ("self", "dtype", "unroll")]
+    twin = type(rnn)(**{name: getattr(rnn, name) for name in arguments}, unroll=True,
+                     dtype="float64")
+    mine = dict(rnn.named_parameters())
+    for name, param in twin.named_parameters():
+        param.data = mine[name].data.astype("float64")
+    twin.eval()
+    return twin
 
-    The unrolled recurrence is run from leaf copies of its initial state; a hook on every
-    ``h_t`` catches the gradient of one backward pass per unit j of the last state, which is
-    row j of ``∂h_last/∂h_t`` for every sample at once (samples do not interact, so the sum over
-    the batch that seeds the pass keeps them apart)."""
-    start = tuple(s.requires_grad_() for s in start)           # fresh leaves: a graph to walk
-    states: dict = {}                                           # t -> h_t (a graph tensor)
-    with enable_grad():
-        rnn._recurrence(x, start, weights, reverse, unroll=True, on_step=states.__setitem__)
-    T = x.shape[0]
-    last = 0 if reverse else T - 1
-    N, P = states[last].shape
-    xp = x.xp
+
+def _float64(value):
+    """``value`` (a Tensor, a tuple of them, or None) detached, as float64."""
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)):
+        return type(value)(_float64(v) for v in value)
+    return value.detach().astype("float64") if isinstance(value, Tensor) else value
+
+
+def _autograd_chain_norms(states: list, reverse: bool) -> np.ndarray:
+    """``‖∂h_last/∂h_t‖₂`` (batch mean) of one row from its graph states ``h_t`` ``(N, P)``
+    (input time order): host array ``(T,)``, one backward pass per unit of ``h_last``."""
+    T = len(states)
+    last = states[0] if reverse else states[-1]
+    N, P = last.shape
+    xp = last.xp
     jacobians = xp.zeros((T, N, P, P))                          # ∂h_last/∂h_t per sample
     unit = [0]                                                  # the j of the current pass
 
@@ -309,11 +330,12 @@ def _autograd_chain_norms(rnn: RNNBase, x: Tensor, start: tuple, weights: tuple,
         def hook(grad):                                         # grad: ∂h_last[:, j]/∂h_t
             jacobians[t, :, unit[0], :] = grad.data
         return hook
-    for t, h_t in states.items():
-        h_t.register_hook(catch(t))
+    handles = [h_t.register_hook(catch(t)) for t, h_t in enumerate(states)]
     for j in range(P):
         unit[0] = j
-        states[last][:, j].sum().backward(retain_graph=j < P - 1)
+        last[:, j].sum().backward(retain_graph=True)   # the rows share one graph
+    for handle in handles:
+        handle.remove()
     host = backend.to_host(jacobians)
     finite = np.isfinite(host).all(axis=(2, 3))                 # (T, N): overflowed → inf
     norms = np.linalg.norm(np.where(finite[..., None, None], host, 0.0), ord=2, axis=(2, 3))
@@ -355,7 +377,7 @@ def spectral_radius(w_hh) -> float:
     """
     matrix = backend.to_host(w_hh.data if isinstance(w_hh, Tensor) else w_hh)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-        raise ValueError(f"spectral_radius: expected a square 2-D matrix such as W_hh, got "
+        raise ShapeError(f"spectral_radius: expected a square 2-D matrix such as W_hh, got "
                          f"shape {tuple(matrix.shape)}")
     return float(np.abs(np.linalg.eigvals(matrix.astype("float64"))).max())
 
@@ -386,16 +408,26 @@ def chunks(x: Tensor, k: int, batch_first: bool = False) -> Iterator[Tensor]:
     same way (``zip(chunks(x, k), chunks(y, k))``) and carry the RNN's final state from one
     chunk to the next with ``.detach()`` (see the module docstring).
     """
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+    if not is_int(k) or k < 1:
         raise ValueError(f"bptt.chunks: k (steps per chunk) must be a positive integer, got "
                          f"{k!r}")
     if not isinstance(x, Tensor):
         raise TypeError(f"bptt.chunks: expected a Tensor, got {type(x).__name__}")
     axis = 1 if batch_first else 0
     if x.ndim <= axis:
-        raise ValueError(f"bptt.chunks: x of shape {x.shape} has no time axis {axis} "
+        raise ShapeError(f"bptt.chunks: x of shape {x.shape} has no time axis {axis} "
                          f"(batch_first={batch_first}); expected (L, N, ...) or (N, L, ...)")
     length = x.shape[axis]
     for start in range(0, length, int(k)):
         window = slice(start, min(start + int(k), length))
         yield x[window] if axis == 0 else x[:, window]
+
+
+# ------------------------------------------------------------------- the BPTT lab
+# Gradient algorithms and analyses that live in their own modules, exposed here so that
+# ``bptt.rtrl``, ``bptt.uoro`` … sit next to the tools above.
+from .compare import compare  # noqa: E402
+from .lyapunov import lyapunov_spectrum  # noqa: E402
+from .online import rtrl, uoro, uoro_samples  # noqa: E402
+
+__all__ += ["rtrl", "uoro", "uoro_samples", "lyapunov_spectrum", "compare"]

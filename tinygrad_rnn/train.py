@@ -241,12 +241,14 @@ class Trainer:
         return value
 
     def run(self, checkpoint: str | None = None, quiet: bool = False, save_every: int = 0,
-            log: Callable[[str], None] | None = None) -> History:
+            log: Callable[[str], None] | None = None,
+            on_step: Callable[["Trainer"], None] | None = None) -> History:
         """Train until ``config.steps`` steps are done, then save ``checkpoint`` (if given).
 
         Shows a progress bar with the running loss when stderr is a terminal (and not
         ``quiet``); otherwise, unless ``quiet``, prints a line at every tenth of the run.
-        Saves every ``save_every`` steps too (0: only at the end). On SIGINT/SIGTERM:
+        Saves every ``save_every`` steps too (0: only at the end); calls ``on_step(self)``
+        after every step (e.g. ``spectrum.SpectrumTracker``). On SIGINT/SIGTERM:
         finishes the current step, saves, and raises :class:`TrainingInterrupted`.
         """
         log = log or (lambda line: print(line, file=sys.stderr))
@@ -262,6 +264,8 @@ class Trainer:
                     started = time.perf_counter()
                     loss = self.train_step()
                     self.seconds += time.perf_counter() - started
+                    if on_step is not None:
+                        on_step(self)
                     running = loss if running is None else 0.95 * running + 0.05 * loss
                     bar.update(1)
                     if self.step % 10 == 0 or self.step == total:
@@ -425,7 +429,8 @@ class TrainResult:
 
 def train(config: TrainConfig | None = None, *, resume: str | None = None,
           checkpoint: str | None = None, quiet: bool = False, save_every: int = 0,
-          log: Callable[[str], None] | None = None, **overrides) -> TrainResult:
+          log: Callable[[str], None] | None = None,
+          on_step: Callable[[Trainer], None] | None = None, **overrides) -> TrainResult:
     """Train a task's model from scratch (``config``) or from a checkpoint (``resume``, with
     ``overrides`` such as ``steps=``), save ``checkpoint``, and evaluate it.
 
@@ -439,6 +444,7 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None,
     else:
         trainer = Trainer(dataclasses.replace(config, **overrides))
     start = trainer.step
-    trainer.run(checkpoint=checkpoint, quiet=quiet, save_every=save_every, log=log)
+    trainer.run(checkpoint=checkpoint, quiet=quiet, save_every=save_every, log=log,
+                on_step=on_step)
     metric = trainer.evaluate()
     return TrainResult(trainer, metric, time.perf_counter() - started, start)

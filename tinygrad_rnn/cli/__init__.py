@@ -6,7 +6,9 @@ Commands (each in its own module, exposing ``add_parser(subparsers)`` and
 * ``train TASK``: train a toy sequence model (:mod:`.train`);
 * ``bptt``: gradient norms through time, tanh vs ReLU RNN, and LSTM and GRU with ``--cell``
   (:mod:`.bptt`);
-* ``check``: replay the PyTorch fixtures on this install (:mod:`.check`).
+* ``check``: replay the PyTorch fixtures on this install (:mod:`.check`);
+* ``evaluate``, ``sample``: score a trained model, let a trained charlm write
+  (:mod:`.evaluate`, :mod:`.sample`).
 
 Errors in what the user asked for (bad arguments, a missing file, an unknown task or
 backend, sizes too large for the memory) are printed as one line, ``tinygrad_rnn: error:
@@ -21,7 +23,7 @@ import sys
 from typing import Sequence
 
 PROG = "python -m tinygrad_rnn"
-COMMANDS = ("train", "bptt", "check")
+COMMANDS = ("train", "bptt", "check", "evaluate", "sample")
 
 #: Exceptions that mean "the input was wrong" rather than "tinygrad_rnn has a bug".
 USER_ERRORS: tuple = (ValueError, TypeError, OSError)

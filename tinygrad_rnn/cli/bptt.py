@@ -14,6 +14,17 @@ and the spectral radius of W_hh (Elman RNNs only: a gated layer's W_hh stacks it
 ``--init-scale`` multiplies W_hh, moving the networks from vanishing (< 1) to exploding (> 1)
 gradients; ``--plot`` draws the curves on a log scale.
 Everything runs in float64 so that tiny gradients do not underflow to zero.
+
+Two more modes (the BPTT lab):
+
+* ``--compare``: exact BPTT, truncated BPTT for several chunk lengths, RTRL and UORO
+  (``--methods``) on the same batch, with a loss at every step: each gradient's cosine and
+  relative norm to the exact one, its time and peak memory (:mod:`tinygrad_rnn.compare`);
+  a bar chart with ``--plot``.
+* ``--checkpoint DIR [DIR ...]``: every analysis on models trained by ``train``, on their own
+  task's first batch: the gradient flow maps ``|dh_T/dh_t|`` and ``|dL/dh_t|`` over layer and
+  time (one heatmap, a row per model), the singular values of ``W_hh``, the Lyapunov
+  spectrum and the gradient comparison. Files go to ``DIR/bptt/`` (``--out`` to change).
 """
 from __future__ import annotations
 
@@ -25,7 +36,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .. import backend, bptt, nn
+from .. import compare as comparison
 from ..backend import get_default_dtype, set_default_dtype
+from ..gradient_flow import gradient_flow, plot_gradient_flow
+from ..step_jacobian import recurrent_layer
 from ..tensor import Tensor
 
 np = backend.np  # host NumPy for the printed table
@@ -41,6 +55,13 @@ MAX_ROWS = 20           # rows printed when --every is not given
 DEFAULT_PLOT = os.path.join("runs", "bptt", "bptt.png")
 #: Sizes of the task-free default (a task brings its own defaults).
 DEFAULTS = {"seq_len": 50, "hidden_size": 32, "batch_size": 8}
+#: Smaller sizes for --compare: RTRL costs O(H²·|θ|) = O(H⁴) per step and sample.
+COMPARE_DEFAULTS = {"hidden_size": 16, "batch_size": 4}
+DEFAULT_COMPARE_PLOT = os.path.join("runs", "bptt", "compare.png")
+#: --checkpoint skips RTRL (and many UORO draws) above this many multiply-adds.
+RTRL_BUDGET = 2e9
+LYAPUNOV_SHOWN = 5      # exponents printed by --checkpoint
+COMPARE_BATCH = 4       # --checkpoint compares gradients on this many sequences of batch 0
 
 DESCRIPTION = (
     "Gradient norms through time for a tanh and a ReLU RNN with the same weights (--cell: "
@@ -62,7 +83,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, metavar="N",
                    help=f"sequences per batch (default: {DEFAULTS['batch_size']}, or the "
                         "task's)")
-    p.add_argument("--cell", default=DEFAULT_CELLS, metavar="CELLS",
+    p.add_argument("--cell", metavar="CELLS",
                    help="networks to compare, comma-separated: rnn (= tanh,relu), tanh, "
                         "relu, lstm, gru, or all (= tanh,relu,lstm,gru) (default: rnn)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -76,9 +97,24 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="use a training task's first batch, model and loss instead of "
                         f"random inputs: {', '.join(task_names())}")
     p.add_argument("--plot", metavar="PATH",
-                   help=f"where to write the semilog plot of the norms (default: {DEFAULT_PLOT} "
-                        "when matplotlib is installed)")
+                   help=f"where to write the semilog plot of the norms, or with --compare the "
+                        f"bar charts (default: {DEFAULT_PLOT} or {DEFAULT_COMPARE_PLOT} when "
+                        "matplotlib is installed)")
     p.add_argument("--no-plot", action="store_true", help="print the table only")
+    p.add_argument("--compare", action="store_true",
+                   help="compare the gradients of exact BPTT, truncated BPTT, RTRL and UORO "
+                        "(cosine, relative norm, time, memory; a loss at every step); sizes "
+                        f"default to hidden {COMPARE_DEFAULTS['hidden_size']}, batch "
+                        f"{COMPARE_DEFAULTS['batch_size']} (RTRL costs O(H^4) per step)")
+    p.add_argument("--methods", metavar="LIST",
+                   help="with --compare/--checkpoint: comma-separated methods bptt, tbptt:K, "
+                        f"rtrl, uoro, uoro:D (default: {','.join(comparison.DEFAULT_METHODS)})")
+    p.add_argument("--checkpoint", nargs="+", metavar="DIR",
+                   help="run every analysis on models trained by `train` (run directories; "
+                        "several: one heatmap with a row per model)")
+    p.add_argument("--out", metavar="DIR",
+                   help="with --checkpoint: where to write the figures (default: DIR/bptt of "
+                        "the first checkpoint)")
     p.add_argument("--backend", choices=backend.CHOICES,
                    help=f"array backend (default: ${backend.ENV_VAR}, else numpy)")
     return p
@@ -115,8 +151,8 @@ class Problem:
 def parse_cells(text: str) -> list[str]:
     """``--cell``'s value as the list of networks to compare, in :data:`NETWORKS` order
     (``ValueError`` naming a bad entry)."""
-    chosen = set()
-    for part in text.split(","):
+    chosen: set[str] = set()
+    for part in (text or DEFAULT_CELLS).split(","):
         name = part.strip().lower()
         if name not in CELL_GROUPS:
             raise ValueError(f"--cell: unknown cell {part.strip()!r}; expected a comma-separated "
@@ -278,6 +314,22 @@ def check_args(args) -> None:
         from .. import tasks
         tasks.get(args.task)          # raises ValueError listing the valid names
     parse_cells(args.cell)
+    if args.checkpoint:
+        for option in ("task", "cell", "hidden_size", "seq_len", "batch_size"):
+            if getattr(args, option) is not None:
+                raise ValueError(f"--{option.replace('_', '-')} cannot be used with "
+                                 "--checkpoint: a trained model brings its own task and sizes")
+        if args.compare:
+            raise ValueError("--checkpoint already runs the comparison; leave out --compare")
+        if args.plot:
+            raise ValueError("--checkpoint writes its figures into --out DIR, not --plot")
+    if args.out and not args.checkpoint:
+        raise ValueError("--out is for --checkpoint (use --plot PATH otherwise)")
+    if args.methods is not None:
+        if not (args.compare or args.checkpoint):
+            raise ValueError("--methods needs --compare or --checkpoint")
+        for method in parse_methods(args.methods):
+            comparison.parse_method(method)        # a bad method fails before any work
 
 
 def run(args: argparse.Namespace) -> int:
@@ -288,6 +340,10 @@ def run(args: argparse.Namespace) -> int:
             backend.use(args.backend)
         except RuntimeError as exc:   # CuPy missing or no GPU: a bad --backend for this box
             raise ValueError(str(exc)) from None
+    if args.checkpoint:
+        return run_checkpoints(args)
+    if args.compare:
+        return run_compare(args)
     make_problem = task_problem if args.task else random_problem
     networks = parse_cells(args.cell)
     dtype = get_default_dtype()
@@ -316,3 +372,168 @@ def run(args: argparse.Namespace) -> int:
     elif not args.no_plot:
         print('(for a plot: pip install "tinygrad-rnn[plot]")')
     return 0
+
+
+# ------------------------------------------------------------------------------ --compare
+
+def parse_methods(text: str | None) -> list[str]:
+    """``--methods``' value as a list (the default methods when not given)."""
+    if text is None:
+        return list(comparison.DEFAULT_METHODS)
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    if not methods:
+        raise ValueError("--methods: give at least one method, e.g. bptt,tbptt:5,rtrl")
+    return methods
+
+
+def compare_problem(network: str, args) -> tuple:
+    """``(model, x, step_loss, description)`` for --compare: the task's first batch and its
+    per-step losses, or random inputs with a fixed random readout of every ``h_t``."""
+    H = args.hidden_size or COMPARE_DEFAULTS["hidden_size"]
+    N = args.batch_size or COMPARE_DEFAULTS["batch_size"]
+    backend.manual_seed(args.seed)
+    if args.task:
+        from .. import tasks
+        task = tasks.get(args.task)(seed=args.seed, batch_size=N, seq_len=args.seq_len)
+        if network in NONLINEARITIES:
+            model = task.make_model(hidden=H, nonlinearity=network)
+        else:
+            model = task.make_model(hidden=H, cell=network)
+        x, y = task.batch(0)
+        return (model, x, comparison.task_step_loss(task, model, x, y),
+                f"task {args.task!r}, batch 0, its loss split over the steps")
+    T = args.seq_len or DEFAULTS["seq_len"]
+    layer = make_layer(network, INPUT_SIZE, H)
+    x = Tensor.randn(T, N, INPUT_SIZE)
+    readout = Tensor.randn(H)
+    readout = readout / math.sqrt(float((readout * readout).sum().item()))
+
+    def step_loss(t: int, out_t: Tensor) -> Tensor:
+        return (out_t @ readout).mean() * (1.0 / T)
+    return layer, x, step_loss, "random inputs, loss = mean over steps of a random readout"
+
+
+def run_compare(args) -> int:
+    """Print the comparison table of every network (and draw the bar charts)."""
+    methods = parse_methods(args.methods)
+    dtype = get_default_dtype()
+    set_default_dtype("float64")
+    panels: dict = {}
+    description, shape, hidden = "", (), 0
+    try:
+        for network in parse_cells(args.cell):
+            model, x, step_loss, description = compare_problem(network, args)
+            bptt.scale_recurrent_weights_(model, args.init_scale)
+            panels[network] = comparison.compare(model, x, step_loss, methods, seed=args.seed)
+            shape, hidden = x.shape, recurrent_layer(model, "bptt --compare").hidden_size
+    finally:
+        set_default_dtype(dtype)
+    print(f"Gradient methods compared on {description}: input {shape}, hidden {hidden}, "
+          f"seed {args.seed}, W_hh scale {args.init_scale:g}, backend {backend.name}")
+    for network, results in panels.items():
+        print(f"\n{network}:")
+        print(comparison.format_table(results))
+    print("\ncosine and norms against exact BPTT; time of one run; peak memory: host bytes "
+          "allocated during a run (tracemalloc)")
+    plot_path = args.plot or (DEFAULT_COMPARE_PLOT if have_matplotlib() and not args.no_plot
+                              else None)
+    if plot_path:
+        os.makedirs(os.path.dirname(plot_path) or ".", exist_ok=True)
+        comparison.plot_comparison(panels, plot_path, f"Gradient methods vs exact BPTT "
+                                                      f"({description})")
+        print(f"plot written to {plot_path}")
+    return 0
+
+
+# --------------------------------------------------------------------------- --checkpoint
+
+def run_checkpoints(args) -> int:
+    """Every analysis on each trained model; one heatmap for all of them."""
+    from .trained import describe, load_run
+    dtype = get_default_dtype()
+    set_default_dtype("float64")          # the trained weights are cast up, as is the data
+    flows: dict = {}
+    comparisons: dict = {}
+    try:
+        for path in args.checkpoint:
+            trainer = load_run(path)
+            name = _run_name(trainer, path, flows)
+            print(f"=== {name}: {describe(trainer)} ({path})")
+            flows[name], comparisons[name] = analyse(trainer, args)
+    finally:
+        set_default_dtype(dtype)
+    out = args.out or os.path.join(args.checkpoint[0], "bptt")
+    if have_matplotlib() and not args.no_plot:
+        os.makedirs(out, exist_ok=True)
+        written = [plot_gradient_flow(flows, os.path.join(out, "flow.png"),
+                                      "gradient flow of trained models (batch 0)")]
+        shown = {n: r for n, r in comparisons.items() if r}
+        if shown:
+            written.append(comparison.plot_comparison(
+                shown, os.path.join(out, "compare.png"), "gradient methods vs exact BPTT"))
+        print("written: " + ", ".join(written))
+    return 0
+
+
+def _run_name(trainer, path: str, taken: dict) -> str:
+    c = trainer.config
+    name = f"{c.task}/{c.nonlinearity if c.cell == 'rnn' else c.cell}"
+    return name if name not in taken else f"{name} ({os.path.basename(os.path.normpath(path))})"
+
+
+def analyse(trainer, args) -> tuple:
+    """Print the analyses of one trained model; returns its gradient flow and comparison."""
+    task, model = trainer.task, trainer.model
+    rnn = model.rnn
+    x, y = task.batch(0)
+    flow = gradient_flow(model, x, lambda: task.loss(model(x), y))
+    model.zero_grad()
+    last = Measurement(flow.grad_norms[-1], flow.jacobian_norms[-1], None)
+    print(f"gradient flow through {x.shape[1]} steps (last layer; batch 0 of the task):")
+    print(format_table({"trained": last}, args.every))
+    print(summary("last", last, task.readout == "last"))
+    print("W_hh (per layer): " + "; ".join(_spectrum_line(rnn, layer)
+                                           for layer in range(rnn.num_layers)))
+    S = rnn.num_layers * rnn.hidden_size * (2 if isinstance(rnn, nn.LSTM) else 1)
+    k = min(LYAPUNOV_SHOWN, S)
+    spectrum = bptt.lyapunov_spectrum(rnn, x[0:1], k=k, warmup=x.shape[1] // 5)
+    print(f"Lyapunov exponents (top {k} of {S}, per step, sequence 0): "
+          + ", ".join(f"{v:+.4f}" for v in spectrum))
+    results: list = []
+    x, y = x[:COMPARE_BATCH], y[:COMPARE_BATCH]        # RTRL and UORO grow with the batch
+    try:
+        step_loss = comparison.task_step_loss(task, model, x, y)
+    except ValueError as exc:
+        print(f"gradient comparison skipped: {exc}")
+        return flow, results
+    methods = parse_methods(args.methods) if args.methods else \
+        _affordable(list(comparison.DEFAULT_METHODS), rnn, x)
+    results = comparison.compare(model, x, step_loss, methods, seed=args.seed)
+    print(f"gradient methods against exact BPTT (the first {x.shape[0]} sequences):")
+    print(comparison.format_table(results))
+    return flow, results
+
+
+def _spectrum_line(rnn, layer: int) -> str:
+    """σ_max of each gate block of W_hh (and the spectral radius for an Elman layer)."""
+    w_hh = backend.to_host(rnn.layer_weights(layer, 0)[1].data).astype("float64")
+    H = rnn.hidden_size
+    blocks = [w_hh[i:i + H] for i in range(0, w_hh.shape[0], H)]
+    sigmas = "/".join(f"{np.linalg.norm(b, ord=2):.3g}" for b in blocks)
+    text = f"layer {layer} sigma_max {sigmas}"
+    if isinstance(rnn, nn.RNN):
+        text += f", spectral radius {bptt.spectral_radius(w_hh):.3g}"
+    return text
+
+
+def _affordable(methods: list[str], rnn, x) -> list[str]:
+    """The default methods without RTRL and many-draw UORO when their cost (about
+    S²·|θ|·T·N multiply-adds) would take minutes; a list given with --methods is kept."""
+    S = rnn.num_layers * rnn.hidden_size * (2 if isinstance(rnn, nn.LSTM) else 1)
+    P = sum(p.numel() for p in rnn.parameters())
+    cost = S * S * P * x.shape[0] * x.shape[1]
+    if cost <= RTRL_BUDGET:
+        return methods
+    print(f"(RTRL would take about {cost:.1e} multiply-adds: left out, with uoro:D; "
+          "--methods rtrl insists)")
+    return [m for m in methods if m != "rtrl" and not m.startswith("uoro:")]

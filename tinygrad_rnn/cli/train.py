@@ -22,6 +22,7 @@ import sys
 
 from .. import backend, tasks
 from ..tasks.model import CELLS
+from ..spectrum import SpectrumTracker
 from ..train import (NONLINEARITIES, OPTIMIZERS, TrainConfig, TrainingInterrupted,
                      TrainResult, train)
 
@@ -103,6 +104,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     data.add_argument("--text", metavar="FILE",
                       help="charlm: train on this UTF-8 text file instead of the generated "
                            "corpus")
+    p.add_argument("--track-spectrum", type=int, nargs="?", const=0, metavar="EVERY",
+                   help="record the singular values and eigenvalues of W_hh every EVERY steps "
+                        "(default: 100 times per run) into summary.json, and plot "
+                        "spectrum.png")
     return p
 
 
@@ -131,13 +136,16 @@ def run(args: argparse.Namespace) -> int:
         job = dict(resume=args.resume, task=args.task, **given)
     else:
         job = dict(config=TrainConfig(args.task, **given))
+    tracker = None if args.track_spectrum is None else SpectrumTracker(args.track_spectrum)
     try:
         result = train(**job, checkpoint=checkpoint, quiet=args.quiet,
-                       save_every=args.save_every)
+                       save_every=args.save_every, on_step=tracker)
     except TrainingInterrupted as stop:
         print(interruption_message(stop, args), file=sys.stderr)
         return stop.exit_code
     written = [checkpoint, write_summary(result, os.path.join(out, SUMMARY))]
+    if tracker is not None:                      # adds "spectrum" to summary.json
+        written += tracker.save(out, SUMMARY, plot=not args.no_plot)[1:]
     if not args.no_plot and importlib.util.find_spec("matplotlib") is not None:
         written.append(write_plot(result, os.path.join(out, PLOT)))
     print(format_summary(result, written))

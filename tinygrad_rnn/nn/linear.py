@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from ..tensor import Tensor
+from .checks import check_positive_int
 from .module import Module, Parameter, check_input_dtype
 
 
@@ -22,9 +23,8 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
         super().__init__()
-        for name, value in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"Linear: {name} must be a positive integer, got {value!r}")
+        check_positive_int("Linear", "in_features", in_features)
+        check_positive_int("Linear", "out_features", out_features)
         self.in_features = in_features
         self.out_features = out_features
         bound = 1.0 / math.sqrt(in_features)

@@ -20,204 +20,15 @@ forget gate is open (``f_t ≈ 1``) the gradient flows back along the cell state
 unchanged over many steps (the "constant error carousel"), and the network learns when to
 open and close it.
 
-As for ``nn.RNN``, the recurrence of one layer and direction is written twice:
-
-* :func:`lstm_unrolled`: a per-time-step graph of primitive :class:`Tensor` ops, so autograd
-  itself performs backpropagation through time;
-* :func:`lstm_fused`: one graph node for the whole sequence, a forward loop over backend arrays
-  and the BPTT backward written out by hand (equations in its docstring).
-
-Both take ``x`` ``(T, N, H_in)``, ``h0`` ``(N, H_out)`` and ``c0`` ``(N, H)`` and return
-``(hs, cs)``: every hidden state ``(T, N, H_out)`` and every cell state ``(T, N, H)`` in time
-order (``reverse=True`` runs from t = T down to 1; its final states are then ``hs[0]``,
-``cs[0]``). ``H_out`` is ``proj_size`` when the projection ``W_hr`` ``(H_out, H)`` is given,
-else ``H``.
+The step equations (and their hand-written BPTT step) are ``cells.LSTMEquations``; the
+driver in ``recurrence.py`` runs them over the sequence, as for every cell.
 """
 from __future__ import annotations
 
-from typing import Callable
-
 from ..tensor import Tensor
+from .cells import LSTMEquations
 from .rnn_base import RNNBase, RNNCellBase
 
-
-# ------------------------------------------------------------------------ the recurrences
-
-def lstm_step(gates: Tensor, c_prev: Tensor) -> tuple[Tensor, Tensor]:
-    """One LSTM update from the gates' pre-activations ``(N, 4H)`` (i, f, g, o blocks) and the
-    previous cell state ``(N, H)``: returns ``(o ⊙ tanh(c), c)`` with
-    ``c = σ(f) ⊙ c_prev + σ(i) ⊙ tanh(g)`` (before any projection)."""
-    H = c_prev.shape[-1]
-    i = gates[:, 0:H].sigmoid()
-    f = gates[:, H:2 * H].sigmoid()
-    g = gates[:, 2 * H:3 * H].tanh()
-    o = gates[:, 3 * H:4 * H].sigmoid()
-    c = f * c_prev + i * g
-    return o * c.tanh(), c
-
-
-def lstm_unrolled(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor,
-                  b_ih: Tensor | None, b_hh: Tensor | None, w_hr: Tensor | None = None,
-                  reverse: bool = False,
-                  on_step: Callable[[int, Tensor], None] | None = None) -> tuple[Tensor, Tensor]:
-    """One LSTM layer as a per-time-step graph of primitive ops.
-
-    ``x`` ``(T, N, H_in)``, ``h0`` ``(N, H_out)``, ``c0`` ``(N, H)`` → ``(hs, cs)``, all hidden
-    states ``(T, N, H_out)`` and cell states ``(T, N, H)``. ``on_step(t, h_t)`` is called with
-    each new hidden state (``bptt.trace`` uses it).
-    """
-    # The input's share of the gates does not depend on h: one matmul for all steps.
-    projected = x @ w_ih.T                                    # (T, N, 4H)
-    if b_ih is not None:
-        projected = projected + (b_ih + b_hh)
-    w_hh_t = w_hh.T
-    w_hr_t = w_hr.T if w_hr is not None else None
-    T = x.shape[0]
-    steps = range(T - 1, -1, -1) if reverse else range(T)
-    h, c = h0, c0
-    hs, cs = [None] * T, [None] * T
-    for t in steps:
-        h, c = lstm_step(projected[t] + h @ w_hh_t, c)       # gates → (o ⊙ tanh(c_t), c_t)
-        if w_hr_t is not None:
-            h = h @ w_hr_t                                    # the projection
-        hs[t], cs[t] = h, c
-        if on_step is not None:
-            on_step(t, h)
-    return Tensor.stack(hs, axis=0), Tensor.stack(cs, axis=0)
-
-
-def _sigmoid_(xp, a) -> None:
-    """σ(a) in place, as ½(1 + tanh(a/2)): the same function, without exp overflow."""
-    a *= 0.5
-    xp.tanh(a, out=a)
-    a += 1
-    a *= 0.5
-
-
-def _previous(xp, states, first, reverse: bool):
-    """The state each step started from, in time order: ``states`` ``(T, N, K)`` shifted by
-    one step, with ``first`` (the initial state ``(N, K)``) where the direction begins."""
-    if reverse:
-        return xp.concatenate([states[1:], first[None]], axis=0)
-    return xp.concatenate([first[None], states[:-1]], axis=0)
-
-
-def lstm_fused(x: Tensor, h0: Tensor, c0: Tensor, w_ih: Tensor, w_hh: Tensor,
-               b_ih: Tensor | None, b_hh: Tensor | None, w_hr: Tensor | None = None,
-               reverse: bool = False,
-               on_state_grads: Callable | None = None) -> tuple[Tensor, Tensor]:
-    r"""One LSTM layer as a single graph node with hand-written BPTT.
-
-    ``x`` ``(T, N, H_in)``, ``h0`` ``(N, H_out)``, ``c0`` ``(N, H)`` → ``(hs, cs)`` as
-    :func:`lstm_unrolled`. The node (op ``lstm``) outputs ``[h_t | c_t]``, ``(T, N, H_out + H)``;
-    ``hs`` and ``cs`` are slices of it.
-
-    Forward: the input's share of the gates for all steps is one matmul, ``(T, N, 4H)``; the loop
-    adds ``h_{t-1} W_hhᵀ`` and applies the gate nonlinearities in place, so that buffer ends up
-    holding the gate values ``i_t, f_t, g_t, o_t`` that the backward pass needs, next to the
-    ``c_t`` kept in the output.
-
-    Backward (BPTT). With ``g^h_t``, ``g^c_t`` the gradients arriving from outside at ``h_t`` and
-    ``c_t`` (from the output, and from ``h_n``, ``c_n`` at the last step), walk t = T … 1
-    carrying the gradients that flow back from step t+1, and write ``a^i_t`` … ``a^o_t`` for the
-    gates' pre-activations and ``m_t = o_t ⊙ tanh(c_t)``::
-
-        δh_t  = g^h_t + δa_{t+1} W_hh                  (δa_{T+1} = 0)
-        δm_t  = δh_t W_hr                              (δm_t = δh_t without projection)
-        δc_t  = g^c_t + δc_{t+1} ⊙ f_{t+1} + δm_t ⊙ o_t ⊙ (1 - tanh²(c_t))
-        δa^i_t = δc_t ⊙ g_t ⊙ i_t (1 - i_t)          σ' = σ (1 - σ)
-        δa^f_t = δc_t ⊙ c_{t-1} ⊙ f_t (1 - f_t)
-        δa^g_t = δc_t ⊙ i_t ⊙ (1 - g_t²)              tanh' = 1 - tanh²
-        δa^o_t = δm_t ⊙ tanh(c_t) ⊙ o_t (1 - o_t)
-        δa_t  = [δa^i_t, δa^f_t, δa^g_t, δa^o_t]       (N, 4H)
-
-    The path ``δc_{t+1} ⊙ f_{t+1}`` is the one without a matrix product: it is why the LSTM's
-    gradients do not have to vanish. With every ``δa_t`` known, the parameter gradients are sums
-    over time, one matmul each::
-
-        ∂L/∂W_ih = Σ_t δa_tᵀ x_t        ∂L/∂W_hh = Σ_t δa_tᵀ h_{t-1}
-        ∂L/∂b_ih = ∂L/∂b_hh = Σ_t Σ_n δa_t
-        ∂L/∂W_hr = Σ_t δh_tᵀ m_t
-        ∂L/∂x_t  = δa_t W_ih             ∂L/∂h_0 = δa_1 W_hh,   ∂L/∂c_0 = δc_1 ⊙ f_1
-
-    ``on_state_grads(δh)`` (``(T, N, H_out)``, time order) lets ``bptt.trace`` see every δh_t.
-    """
-    xp = x.xp
-    X, W_ih, W_hh = x.data, w_ih.data, w_hh.data
-    W_hr = w_hr.data if w_hr is not None else None
-    T, N = X.shape[0], X.shape[1]
-    H, P = W_hh.shape[0] // 4, W_hh.shape[1]                 # P = H_out
-    order = range(T - 1, -1, -1) if reverse else range(T)
-
-    # ---- forward
-    gates = (X.reshape(T * N, -1) @ W_ih.T).reshape(T, N, 4 * H)  # x_t W_ihᵀ, every t
-    if b_ih is not None:
-        gates += b_ih.data + b_hh.data
-    out = xp.empty((T, N, P + H), dtype=X.dtype)             # [h_t | c_t]
-    hs, cs = out[:, :, :P], out[:, :, P:]
-    W_hh_T = W_hh.T
-    h, c = h0.data, c0.data
-    for t in order:
-        a = gates[t]
-        a += h @ W_hh_T                                      # pre-activations a^i … a^o
-        _sigmoid_(xp, a[:, 0:2 * H])                         # i_t, f_t
-        xp.tanh(a[:, 2 * H:3 * H], out=a[:, 2 * H:3 * H])   # g_t
-        _sigmoid_(xp, a[:, 3 * H:])                          # o_t
-        i, f, g, o = a[:, 0:H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-        c = f * c + i * g                                    # c_t
-        m = o * xp.tanh(c)                                   # o_t ⊙ tanh(c_t)
-        h = m @ W_hr.T if W_hr is not None else m            # h_t
-        cs[t] = c
-        hs[t] = h
-
-    parents = (x, h0, c0, w_ih, w_hh) + ((b_ih, b_hh) if b_ih is not None else ()) \
-        + ((w_hr,) if w_hr is not None else ())
-
-    def backward(grad):
-        g_h, g_c = grad[:, :, :P], grad[:, :, P:]
-        c_before = _previous(xp, cs, c0.data, reverse)       # c_{t-1} for every t
-        tanh_c = xp.tanh(cs)
-        delta = xp.empty_like(gates)                         # δa_t for every t
-        delta_h = xp.empty((T, N, P), dtype=X.dtype)         # δh_t for every t
-        carry_h = xp.zeros((N, P), dtype=X.dtype)            # δa_{t+1} W_hh
-        carry_c = xp.zeros((N, H), dtype=X.dtype)            # δc_{t+1} ⊙ f_{t+1}
-        for t in reversed(order):
-            i, f, g, o = (gates[t][:, k * H:(k + 1) * H] for k in range(4))
-            d_h = delta_h[t]
-            xp.add(g_h[t], carry_h, out=d_h)                 # δh_t
-            d_m = d_h @ W_hr if W_hr is not None else d_h    # δm_t
-            d_c = g_c[t] + carry_c + d_m * o * (1 - tanh_c[t] * tanh_c[t])   # δc_t
-            d_i, d_f, d_g, d_o = (delta[t][:, k * H:(k + 1) * H] for k in range(4))
-            xp.multiply(d_c * g, i * (1 - i), out=d_i)       # δa^i_t
-            xp.multiply(d_c * c_before[t], f * (1 - f), out=d_f)   # δa^f_t
-            xp.multiply(d_c * i, 1 - g * g, out=d_g)         # δa^g_t
-            xp.multiply(d_m * tanh_c[t], o * (1 - o), out=d_o)     # δa^o_t
-            carry_c = d_c * f
-            carry_h = delta[t] @ W_hh
-        if on_state_grads is not None:
-            on_state_grads(delta_h)
-
-        # ---- sums over time, one matmul each
-        flat = delta.reshape(T * N, 4 * H)
-        grad_x = (flat @ W_ih).reshape(X.shape) if x.requires_grad else None
-        grad_w_ih = flat.T @ X.reshape(T * N, -1)
-        h_before = _previous(xp, hs, h0.data, reverse)
-        grad_w_hh = flat.T @ h_before.reshape(T * N, P)
-        grads = (grad_x, carry_h if h0.requires_grad else None,
-                 carry_c if c0.requires_grad else None, grad_w_ih, grad_w_hh)
-        if b_ih is not None:
-            grad_b = flat.sum(axis=0)
-            grads += (grad_b, grad_b)
-        if W_hr is not None:
-            m = gates[:, :, 3 * H:] * tanh_c                 # m_t = o_t ⊙ tanh(c_t)
-            grads += (delta_h.reshape(T * N, P).T @ m.reshape(T * N, H),)
-        return grads
-
-    packed = Tensor._make(out, parents, backward, "lstm" + ("_reverse" if reverse else ""))
-    return packed[:, :, :P], packed[:, :, P:]
-
-
-# ---------------------------------------------------------------------------------- layers
 
 class LSTM(RNNBase):
     r"""Multi-layer LSTM, as ``torch.nn.LSTM`` (equations in the module docstring).
@@ -275,13 +86,8 @@ class LSTM(RNNBase):
         return (self._canonical_h0(h0, x, unbatched, "h0", self.output_size, "hidden[0]"),
                 self._canonical_h0(c0, x, unbatched, "c0", self.hidden_size, "hidden[1]"))
 
-    def _recurrence(self, x: Tensor, start: tuple, weights: tuple, reverse: bool,
-                    unroll: bool | None = None, **watch) -> tuple:
-        unroll = self.unroll if unroll is None else unroll
-        recurrence = lstm_unrolled if unroll else lstm_fused
-        hs, cs = recurrence(x, *start, *weights, reverse=reverse, **watch)
-        last = 0 if reverse else -1
-        return hs, (hs[last], cs[last])
+    def _cell(self, *extra_weights: Tensor) -> LSTMEquations:
+        return LSTMEquations(*extra_weights)          # weight_hr with proj_size > 0
 
 
 class LSTMCell(RNNCellBase):
@@ -307,8 +113,8 @@ class LSTMCell(RNNCellBase):
                             f"{type(hx).__name__}")
         h = self._canonical_state(h0, x, unbatched, "h")
         c = self._canonical_state(c0, x, unbatched, "c")
-        gates = x @ self.weight_ih.T + h @ self.weight_hh.T
-        if self.bias:
-            gates = gates + self.bias_ih + self.bias_hh
-        h, c = lstm_step(gates, c)
+        h, c = self._step(x, (h, c))
         return (h.squeeze(0), c.squeeze(0)) if unbatched else (h, c)
+
+    def _cell(self) -> LSTMEquations:
+        return LSTMEquations()

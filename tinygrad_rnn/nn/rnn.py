@@ -4,20 +4,16 @@ Same constructor arguments, parameter names (``weight_ih_l{k}``, ``weight_hh_l{k
 ``bias_ih_l{k}``, ``bias_hh_l{k}``, ``_reverse`` for the backward direction), initialisation
 U(-1/sqrt(H), 1/sqrt(H)), shapes and defaults as ``torch.nn.RNN``, so a PyTorch state dict loads
 as is. The layers, directions, states and input handling are shared with LSTM and GRU in
-``rnn_base.py``; the recurrence itself lives in ``recurrence.py``: ``unroll=False`` (default)
-uses the fused layer with hand-written BPTT, ``unroll=True`` the per-time-step autograd graph.
+``rnn_base.py``; the Elman step equations are ``cells.ElmanEquations``, run by the driver in
+``recurrence.py``: ``unroll=False`` (default) as the fused layer with hand-written BPTT,
+``unroll=True`` as the per-time-step autograd graph.
 """
 from __future__ import annotations
 
 from ..tensor import Tensor
-from .recurrence import NONLINEARITIES, elman_fused, elman_unrolled
+from .cells import ElmanEquations
+from .checks import NONLINEARITIES, check_choice
 from .rnn_base import RNNBase, RNNCellBase
-
-
-def _check_nonlinearity(owner: str, nonlinearity: str) -> None:
-    if nonlinearity not in NONLINEARITIES:
-        raise ValueError(f"{owner}: unknown nonlinearity {nonlinearity!r}; expected 'tanh' or "
-                         "'relu'")
 
 
 class RNN(RNNBase):
@@ -42,7 +38,7 @@ class RNN(RNNBase):
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, unroll: bool = False,
                  dtype=None):
-        _check_nonlinearity("RNN", nonlinearity)
+        check_choice("RNN", "nonlinearity", nonlinearity, NONLINEARITIES)
         super().__init__(input_size, hidden_size, num_layers=num_layers, bias=bias,
                          batch_first=batch_first, dropout=dropout, bidirectional=bidirectional,
                          unroll=unroll, dtype=dtype)
@@ -52,13 +48,8 @@ class RNN(RNNBase):
         """Run the whole sequence; returns ``(output, h_n)`` (shapes in the class docstring)."""
         return super().forward(input, h0)
 
-    def _recurrence(self, x: Tensor, start: tuple, weights: tuple, reverse: bool,
-                    unroll: bool | None = None, **watch) -> tuple:
-        unroll = self.unroll if unroll is None else unroll
-        recurrence = elman_unrolled if unroll else elman_fused
-        states = recurrence(x, start[0], *weights, nonlinearity=self.nonlinearity,
-                            reverse=reverse, **watch)
-        return states, (states[0] if reverse else states[-1],)
+    def _cell(self, *extra_weights: Tensor) -> ElmanEquations:
+        return ElmanEquations(self.nonlinearity)
 
     def _extra_options(self) -> str:
         return f", nonlinearity={self.nonlinearity!r}" if self.nonlinearity != "tanh" else ""
@@ -77,18 +68,17 @@ class RNNCell(RNNCellBase):
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  nonlinearity: str = "tanh", dtype=None):
-        _check_nonlinearity("RNNCell", nonlinearity)
+        check_choice("RNNCell", "nonlinearity", nonlinearity, NONLINEARITIES)
         super().__init__(input_size, hidden_size, bias=bias, dtype=dtype)
         self.nonlinearity = nonlinearity
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
         x, unbatched = self._canonical_input(input)
-        h = self._canonical_state(hx, x, unbatched)
-        a = x @ self.weight_ih.T + h @ self.weight_hh.T
-        if self.bias:
-            a = a + self.bias_ih + self.bias_hh
-        out = a.tanh() if self.nonlinearity == "tanh" else a.relu()
-        return out.squeeze(0) if unbatched else out
+        (h,) = self._step(x, (self._canonical_state(hx, x, unbatched),))
+        return h.squeeze(0) if unbatched else h
+
+    def _cell(self) -> ElmanEquations:
+        return ElmanEquations(self.nonlinearity)
 
     def _extra_options(self) -> str:
         return f", nonlinearity={self.nonlinearity!r}" if self.nonlinearity != "tanh" else ""

@@ -23,26 +23,39 @@ else is the same code, here:
 * the loop over layers and directions: dropout between layers (training mode only), each
   direction's outputs concatenated as the next layer's input, the final states stacked in
   PyTorch's order (layer 0 forward, layer 0 reverse, layer 1 forward, ...);
-* the hook through which ``bptt.trace`` watches every hidden state (``_tracer``).
+* the public state hook (:meth:`RNNBase.register_state_hook`): every ``h_t`` in the forward
+  pass and every ``∂L/∂h_t`` in the backward pass, with one callback shape (``bptt`` uses it).
 
-A subclass says how many gates it has (``_gates``), what its state is (``_state_names``:
-``("h0",)`` or ``("h0", "c0")``) and supplies :meth:`RNNBase._recurrence`.
+The time loop itself is ``recurrence.py``'s, for every cell. A subclass says how many gates it
+has (``_gates``), what its state is (``_state_names``: ``("h0",)`` or ``("h0", "c0")``) and
+which step equations to run (:meth:`RNNBase._cell`, from ``cells.py``).
 """
 from __future__ import annotations
 
 import math
-import numbers
+from typing import Any, Callable, NamedTuple
 
 from .. import backend
-from ..tensor import Tensor
+from ..errors import ShapeError
+from ..tensor import RemovableHandle, Tensor
 from . import functional as F
+from . import recurrence
+from .checks import check_positive_int, check_probability, is_int
 from .linear import uniform_parameter
 from .module import Module, check_input_dtype
 
 
-def _check_positive_int(owner: str, name: str, value) -> None:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
+class StateEvent(NamedTuple):
+    """What a state hook receives (see :meth:`RNNBase.register_state_hook`)."""
+    call: int      #: which forward call of the layer (0, 1, …) the step belongs to
+    row: int       #: layer and direction, in PyTorch's ``h_n`` order: ``layer * D + direction``
+    kind: str      #: ``"state"`` (forward pass) or ``"grad"`` (backward pass)
+    t: int         #: the step, in input time order (0 … L-1), for either direction
+    value: Any     #: ``h_t`` or ``∂L/∂h_t``, a Tensor ``(N, H_out)``
+
+
+StateHook = Callable[[StateEvent], None]
+
 
 
 class RNNBase(Module):
@@ -55,9 +68,7 @@ class RNNBase(Module):
     #: Gate blocks stacked in each weight matrix (1 Elman, 4 LSTM, 3 GRU).
     _gates = 1
     #: The recurrent state, as the user passes it: ``("h0",)`` or ``("h0", "c0")`` (LSTM).
-    _state_names = ("h0",)
-    #: The active ``bptt.trace`` recording this layer (set only by ``bptt.trace``).
-    _tracer = None
+    _state_names: tuple[str, ...] = ("h0",)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
@@ -65,16 +76,12 @@ class RNNBase(Module):
                  dtype=None):
         super().__init__()
         owner = self._mode
-        _check_positive_int(owner, "input_size", input_size)
-        _check_positive_int(owner, "hidden_size", hidden_size)
-        if not isinstance(num_layers, numbers.Integral) or num_layers < 1:
+        check_positive_int(owner, "input_size", input_size)
+        check_positive_int(owner, "hidden_size", hidden_size)
+        if not is_int(num_layers) or num_layers < 1:
             raise ValueError(f"{owner}: num_layers must be an integer >= 1, got {num_layers!r}")
-        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
-                or not 0.0 <= dropout <= 1.0:
-            raise ValueError("dropout should be a number in range [0, 1] representing the "
-                             f"probability of an element being zeroed, got {dropout!r}")
-        if isinstance(proj_size, bool) or not isinstance(proj_size, numbers.Integral) \
-                or proj_size < 0:
+        check_probability(dropout)
+        if not is_int(proj_size) or proj_size < 0:
             raise ValueError(f"{owner}: proj_size should be a positive integer or zero to "
                              f"disable projections, got {proj_size!r}")
         if proj_size >= hidden_size:
@@ -83,6 +90,8 @@ class RNNBase(Module):
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.proj_size, self.unroll = bidirectional, int(proj_size), unroll
+        self._state_hooks: list = []
+        self._forward_calls = 0
         self._init_parameters(dtype)
 
     @property
@@ -136,13 +145,14 @@ class RNNBase(Module):
         """Run the whole sequence; returns ``(output, h_n)`` (``(output, (h_n, c_n))`` for
         LSTM). Shapes are in the subclass's docstring."""
         x, state, unbatched = self._canonical_inputs(input, hx)
+        call, self._forward_calls = self._forward_calls, self._forward_calls + 1
         layer_input, finals = x, []
         for layer in range(self.num_layers):
             if layer > 0 and self.dropout > 0 and self.training:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
             outputs = []
             for direction in range(self.num_directions):
-                hs, final = self._run_direction(layer_input, state, layer, direction)
+                hs, final = self._run_direction(layer_input, state, layer, direction, call)
                 outputs.append(hs)
                 finals.append(final)
             layer_input = outputs[0] if len(outputs) == 1 else Tensor.cat(outputs, axis=2)
@@ -156,28 +166,61 @@ class RNNBase(Module):
             final_states = [s.squeeze(1) for s in final_states]
         return output, (final_states[0] if len(final_states) == 1 else tuple(final_states))
 
-    def _run_direction(self, x: Tensor, state: tuple, layer: int, direction: int) -> tuple:
+    def _run_direction(self, x: Tensor, state: tuple, layer: int, direction: int,
+                       call: int = 0) -> tuple:
         """Run one layer in one direction from its slice of the initial state(s).
 
         Returns ``(hs, final)``: all hidden states ``(L, N, H_out)`` in time order, and the
         direction's final state(s) as a tuple (``(h_T,)``, or ``(h_T, c_T)`` for LSTM)."""
-        index = layer * self.num_directions + direction
-        start = tuple(s[index] for s in state)
-        # Inside ``with bptt.trace(self)`` the tracer watches every h_t and its gradient.
-        watch = {} if self._tracer is None else self._tracer.callbacks(index, self.unroll)
-        hs, final = self._recurrence(x, start, self.layer_weights(layer, direction),
-                                     reverse=direction == 1, **watch)
-        if self._tracer is not None:
-            self._tracer.record_states(index, hs)
-        return hs, final
+        row = layer * self.num_directions + direction
+        start = tuple(s[row] for s in state)
+        w_ih, w_hh, b_ih, b_hh, *extra = self.layer_weights(layer, direction)
+        reverse = direction == 1
+        states = recurrence.run(self._cell(*extra), x, start, (w_ih, w_hh, b_ih, b_hh),
+                                reverse=reverse, unroll=self.unroll,
+                                watch=self._watch(call, row))
+        last = 0 if reverse else -1
+        return states[0], tuple(s[last] for s in states)
 
-    def _recurrence(self, x: Tensor, start: tuple, weights: tuple, reverse: bool,
-                    unroll: bool | None = None, **watch) -> tuple:
-        """One layer, one direction: ``x`` ``(L, N, H_in)``, ``start`` the initial state(s)
-        ``(N, ·)`` → ``(hs, final)`` as :meth:`_run_direction` returns. ``unroll`` picks the
-        implementation (None: ``self.unroll``); ``watch`` holds the tracer callbacks
-        (``on_step`` for the unrolled, ``on_state_grads`` for the fused implementation)."""
-        raise NotImplementedError(f"{type(self).__name__} must define _recurrence()")
+    def _cell(self, *extra_weights: Tensor) -> recurrence.Cell:
+        """The step equations of this layer's cell (``cells.py``), for one run."""
+        raise NotImplementedError(f"{type(self).__name__} must define _cell()")
+
+    # -------------------------------------------------------------------------- state hook
+    def register_state_hook(self, hook: StateHook) -> RemovableHandle:
+        """Watch every hidden state and its gradient: ``hook(event)`` is called with a
+        :class:`StateEvent` ``(call, row, kind, t, value)``
+
+        * in the forward pass with ``kind="state"`` and ``value`` = ``h_t`` ``(N, H_out)``;
+        * in the backward pass with ``kind="grad"`` and ``value`` = ``∂L/∂h_t`` ``(N, H_out)``,
+          the total gradient reaching ``h_t`` (from the output at t and from the steps after
+          it), in the order BPTT computes them: t = L-1 … 0 (0 … L-1 in a reverse row).
+
+        ``call`` numbers the layer's forward calls (a backward pass reports to the hooks
+        registered when its forward ran, under that forward's number); ``row`` is the layer
+        and direction in PyTorch's ``h_n`` order; ``t`` the step in input time order, also for
+        the reverse direction (``batch_first`` and unbatched input alike: unbatched is N = 1).
+        Both implementations call it; with ``unroll=True`` a state's ``value`` is the graph
+        tensor itself. Values are only valid during the call: copy what you keep. Returns a
+        handle whose ``remove()`` unregisters the hook. ``bptt.trace`` is built on it.
+        """
+        if not callable(hook):
+            raise TypeError(f"{self._mode}: register_state_hook expects a callable, got "
+                            f"{type(hook).__name__}")
+        self._state_hooks.append(hook)
+        return RemovableHandle(self._state_hooks, hook)
+
+    def _watch(self, call: int, row: int) -> recurrence.Watch | None:
+        """The driver's callback for one row, or None when nobody watches (no cost then)."""
+        if not self._state_hooks:
+            return None
+        hooks = list(self._state_hooks)
+
+        def watch(kind: str, t: int, value: Tensor) -> None:
+            event = StateEvent(call, row, kind, t, value)
+            for hook in hooks:
+                hook(event)
+        return watch
 
     # ---------------------------------------------------------------------- input checking
     def _canonical_inputs(self, input, hx) -> tuple[Tensor, tuple, bool]:
@@ -188,22 +231,22 @@ class RNNBase(Module):
             raise TypeError(f"{owner}: expected input to be a Tensor, got "
                             f"{type(input).__name__}")
         if input.ndim not in (2, 3):
-            raise ValueError(f"{owner}: Expected input to be 2D (L, H_in) or 3D "
+            raise ShapeError(f"{owner}: Expected input to be 2D (L, H_in) or 3D "
                              f"({'N, L' if self.batch_first else 'L, N'}, H_in), got "
                              f"{input.ndim}D tensor of shape {input.shape} instead")
         if not backend.is_floating(input.dtype):
             raise TypeError(f"{owner}: expected a floating point input, got dtype "
                             f"{input.dtype}; convert it with .float()")
-        check_input_dtype(owner, input, self.weight_ih_l0)
+        check_input_dtype(owner, input, self.layer_weights(0, 0)[0])
         if input.shape[-1] != self.input_size:
-            raise ValueError(f"{owner}: input.size(-1) must be equal to input_size. Expected "
+            raise ShapeError(f"{owner}: input.size(-1) must be equal to input_size. Expected "
                              f"{self.input_size}, got {input.shape[-1]}")
         length_axis = 1 if input.ndim == 3 and self.batch_first else 0
         if input.shape[length_axis] == 0:
-            raise ValueError(f"{owner}: expected a sequence of length >= 1, got input of "
+            raise ShapeError(f"{owner}: expected a sequence of length >= 1, got input of "
                              f"shape {input.shape}")
         if input.ndim == 3 and input.shape[1 - length_axis] == 0:
-            raise ValueError(f"{owner}: expected a batch of at least one sequence, got input "
+            raise ShapeError(f"{owner}: expected a batch of at least one sequence, got input "
                              f"of shape {input.shape}")
         unbatched = input.ndim == 2
         x = input.unsqueeze(1) if unbatched else \
@@ -231,7 +274,7 @@ class RNNBase(Module):
         expected_ndim = 2 if unbatched else 3
         if h0.ndim != expected_ndim:
             kind = "unbatched 2-D" if unbatched else "batched 3-D"
-            raise ValueError(f"{owner}: for {kind} input, {name} should be {expected_ndim}-D "
+            raise ShapeError(f"{owner}: for {kind} input, {name} should be {expected_ndim}-D "
                              f"but got {h0.ndim}-D tensor of shape {h0.shape}")
         if unbatched:
             h0 = h0.unsqueeze(1)
@@ -239,7 +282,7 @@ class RNNBase(Module):
         if h0.shape != expected:
             shown = expected if not unbatched else (layers, size)
             got = h0.shape if not unbatched else (h0.shape[0], h0.shape[2])
-            raise ValueError(f"{owner}: Expected {label} size {shown}, got {got}")
+            raise ShapeError(f"{owner}: Expected {label} size {shown}, got {got}")
         if h0.dtype != x.dtype:
             raise TypeError(f"{owner}: {name} dtype {h0.dtype} does not match input dtype "
                             f"{x.dtype}")
@@ -283,11 +326,13 @@ class RNNCellBase(Module):
 
     _mode = "RNNCell"
     _gates = 1
+    bias_ih: Tensor | None
+    bias_hh: Tensor | None
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype=None):
         super().__init__()
-        _check_positive_int(self._mode, "input_size", input_size)
-        _check_positive_int(self._mode, "hidden_size", hidden_size)
+        check_positive_int(self._mode, "input_size", input_size)
+        check_positive_int(self._mode, "hidden_size", hidden_size)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         G, bound = self._gates * hidden_size, 1.0 / math.sqrt(hidden_size)
         self.weight_ih = uniform_parameter(G, input_size, bound=bound, dtype=dtype)
@@ -302,9 +347,9 @@ class RNNCellBase(Module):
         owner = self._mode
         if not isinstance(input, Tensor) or input.ndim not in (1, 2):
             shape = getattr(input, "shape", type(input).__name__)
-            raise ValueError(f"{owner}: Expected input to be 1D or 2D, got {shape}")
+            raise ShapeError(f"{owner}: Expected input to be 1D or 2D, got {shape}")
         if input.shape[-1] != self.input_size:
-            raise ValueError(f"{owner}: input has inconsistent input_size: got "
+            raise ShapeError(f"{owner}: input has inconsistent input_size: got "
                              f"{input.shape[-1]} expected {self.input_size}")
         check_input_dtype(owner, input, self.weight_ih)
         unbatched = input.ndim == 1
@@ -319,12 +364,27 @@ class RNNCellBase(Module):
                             f"{type(hx).__name__}")
         h = hx.unsqueeze(0) if unbatched else hx
         if h.shape != (x.shape[0], self.hidden_size):
-            raise ValueError(f"{self._mode}: Expected hidden size "
+            raise ShapeError(f"{self._mode}: Expected hidden size "
                              f"{(x.shape[0], self.hidden_size)}, got {h.shape}")
         if h.dtype != x.dtype:
             raise TypeError(f"{self._mode}: {name} dtype {h.dtype} does not match input dtype "
                             f"{x.dtype}")
         return h
+
+    def _step(self, x: Tensor, states: tuple) -> tuple:
+        """One step of the layer's equations (``cells.py``) on ``x`` ``(N, H_in)`` and the
+        states ``(N, H)``."""
+        cell = self._cell()
+        x_share, h_share = x @ self.weight_ih.T, states[0] @ self.weight_hh.T
+        if self.bias_ih is not None and self.bias_hh is not None:
+            if cell.hidden_bias_apart:
+                x_share, h_share = x_share + self.bias_ih, h_share + self.bias_hh
+            else:
+                x_share = x_share + (self.bias_ih + self.bias_hh)
+        return cell.step(x_share, h_share, states)
+
+    def _cell(self) -> recurrence.Cell:
+        raise NotImplementedError(f"{type(self).__name__} must define _cell()")
 
     def _extra_options(self) -> str:
         return ""

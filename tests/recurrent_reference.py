@@ -1,9 +1,9 @@
-"""Shared by ``test_lstm.py`` and ``test_gru.py``: PyTorch's documented LSTM and GRU
+"""Shared by the tests of the recurrent layers: PyTorch's documented Elman, LSTM and GRU
 equations in plain NumPy, random configurations, and a forward+backward runner.
 
-The reference is written from the equations in PyTorch's documentation of ``nn.LSTM`` and
-``nn.GRU`` (gate order i, f, g, o and r, z, n; GRU's ``b_hn`` inside the reset product), not
-from the package's code, so a test comparing against it can fail.
+The reference is written from the equations in PyTorch's documentation of ``nn.RNN``,
+``nn.LSTM`` and ``nn.GRU`` (gate order i, f, g, o and r, z, n; GRU's ``b_hn`` inside the reset
+product), not from the package's code, so a test comparing against it can fail.
 """
 from __future__ import annotations
 
@@ -15,6 +15,12 @@ from tinygrad_rnn import Tensor
 
 def sigmoid(a):
     return 1.0 / (1.0 + np.exp(-a))
+
+
+def elman_cell_reference(x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity="tanh"):
+    """One Elman step: ``h' = f(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh)``."""
+    a = x @ w_ih.T + b_ih + h @ w_hh.T + b_hh
+    return np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
 
 
 def lstm_cell_reference(x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr=None):
@@ -38,17 +44,21 @@ def gru_cell_reference(x, h, w_ih, w_hh, b_ih, b_hh):
     return (1 - z) * n + z * h
 
 
+#: Gate blocks stacked in each weight matrix.
+GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
+
+
 def reference(mode, x, state, params, *, num_layers, bidirectional, batch_first,
-              proj_size=0):
-    """The whole layer: ``x`` (L, N, I) / (N, L, I) / unbatched (L, I); ``state``: None,
-    ``h0`` (GRU) or ``(h0, c0)`` (LSTM) in the user's layout. Returns ``(output, h_n)`` or
-    ``(output, (h_n, c_n))``."""
+              proj_size=0, nonlinearity="tanh"):
+    """The whole layer (``mode``: RNN, LSTM or GRU): ``x`` (L, N, I) / (N, L, I) / unbatched
+    (L, I); ``state``: None, ``h0`` (RNN, GRU) or ``(h0, c0)`` (LSTM) in the user's layout.
+    Returns ``(output, h_n)`` or ``(output, (h_n, c_n))``."""
     lstm = mode == "LSTM"
     unbatched = x.ndim == 2
     seq = x[:, None] if unbatched else (x.transpose(1, 0, 2) if batch_first else x)
     L, N = seq.shape[:2]
     D = 2 if bidirectional else 1
-    H = params["weight_hh_l0"].shape[0] // (4 if lstm else 3)
+    H = params["weight_hh_l0"].shape[0] // GATES[mode]
     P = proj_size or H
     if state is None:
         h0 = np.zeros((D * num_layers, N, P))
@@ -72,8 +82,11 @@ def reference(mode, x, state, params, *, num_layers, bidirectional, batch_first,
                 if lstm:
                     h, c = lstm_cell_reference(layer_in[t], h, c, w_ih, w_hh, b_ih, b_hh,
                                                params.get("weight_hr" + sfx))
-                else:
+                elif mode == "GRU":
                     h = gru_cell_reference(layer_in[t], h, w_ih, w_hh, b_ih, b_hh)
+                else:
+                    h = elman_cell_reference(layer_in[t], h, w_ih, w_hh, b_ih, b_hh,
+                                             nonlinearity)
                 out[t] = h
             outs.append(out)
             finals_h.append(h)
@@ -91,11 +104,13 @@ def reference(mode, x, state, params, *, num_layers, bidirectional, batch_first,
 
 @st.composite
 def configs(draw, mode):
-    """A random layer configuration (with ``proj_size`` sometimes, for LSTM)."""
+    """A random layer configuration (with ``proj_size`` sometimes, for LSTM; with either
+    nonlinearity for RNN)."""
     unbatched = draw(st.booleans())
     hidden = draw(st.integers(1, 5))
     proj = draw(st.integers(0, hidden - 1)) if mode == "LSTM" else 0
-    return dict(
+    nonlinearity = draw(st.sampled_from(["tanh", "relu"])) if mode == "RNN" else "tanh"
+    return dict(nonlinearity=nonlinearity,
         input_size=draw(st.integers(1, 4)), hidden_size=hidden, proj_size=proj,
         num_layers=draw(st.integers(1, 3)), bidirectional=draw(st.booleans()),
         bias=draw(st.booleans()), batch_first=draw(st.booleans()),
@@ -107,7 +122,15 @@ def module_kwargs(cfg, mode):
     kw = {k: cfg[k] for k in ("num_layers", "bias", "batch_first", "bidirectional")}
     if mode == "LSTM" and cfg["proj_size"]:
         kw["proj_size"] = cfg["proj_size"]
+    if mode == "RNN" and cfg["nonlinearity"] != "tanh":
+        kw["nonlinearity"] = cfg["nonlinearity"]
     return kw
+
+
+def reference_kwargs(cfg, mode):
+    """The keyword arguments of :func:`reference` for configuration ``cfg``."""
+    kw = {k: cfg[k] for k in ("num_layers", "bidirectional", "batch_first")}
+    return {**kw, "proj_size": cfg["proj_size"], "nonlinearity": cfg["nonlinearity"]}
 
 
 def make_inputs(mode, cfg, rng, dtype="float64"):
@@ -125,7 +148,7 @@ def make_inputs(mode, cfg, rng, dtype="float64"):
     if not cfg["h0_given"]:
         return x, None
     h0 = rng.standard_normal((layers, *batch, P)).astype(dtype)
-    if mode == "GRU":
+    if mode != "LSTM":
         return x, h0
     return x, (h0, rng.standard_normal((layers, *batch, H)).astype(dtype))
 

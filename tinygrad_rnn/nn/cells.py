@@ -1,0 +1,259 @@
+r"""The step equations of the Elman, LSTM and GRU cells, for the driver in ``recurrence.py``.
+
+Each cell is written twice, side by side: :meth:`step` with primitive :class:`Tensor` ops
+(the unrolled graph, and the ``nn.*Cell`` modules), and the pair :meth:`forward_step` /
+:meth:`backward_step` over raw arrays with BPTT written out by hand (the fused node). The time
+loop, the input projection, ``h_{t-1}``, the state hook and the sums over time are the
+driver's. Notation: ``a`` the input share ``x_t W_ihᵀ + b`` of the pre-activations, ``r`` the
+recurrent share ``h_{t-1} W_hhᵀ``, ``δ`` a gradient of the loss.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..tensor import Tensor
+from .recurrence import Cell
+
+
+class ElmanEquations(Cell):
+    r"""``h_t = f(a_t + r_t)`` with ``f`` = tanh or ReLU.
+
+    BPTT step: ``δ(a_t + r_t) = δh_t ⊙ f'``, with ``f'`` read from the stored ``h_t``:
+    ``1 - h_t²`` (tanh), ``[h_t > 0]`` (ReLU). No path to ``h_{t-1}`` but through ``W_hh``.
+    """
+
+    def __init__(self, nonlinearity: str = "tanh"):
+        self.nonlinearity = nonlinearity
+        self.name = f"rnn_{nonlinearity}"
+
+    def step(self, x_share: Tensor, h_share: Tensor, states: tuple) -> tuple:
+        a = x_share + h_share
+        return (a.tanh() if self.nonlinearity == "tanh" else a.relu(),)
+
+    def forward_step(self, xp, t, a, rec, prev, new) -> None:
+        h = new[0]
+        xp.add(a, rec, out=h)
+        if self.nonlinearity == "tanh":
+            xp.tanh(h, out=h)
+        else:
+            xp.maximum(h, 0, out=h)
+
+    def begin_backward(self, xp, gates, states, before) -> None:
+        h = states[0]
+        if self.nonlinearity == "tanh":
+            self.slope = 1 - h * h                           # f'(a_t) of every step
+        else:
+            self.slope = xp.sign(h)                          # [h_t > 0], as h_t ≥ 0
+
+    def backward_step(self, xp, t, d_states, d_a, d_rec) -> tuple:
+        xp.multiply(d_states[0], self.slope[t, :len(d_a)], out=d_a)
+        return (None,)
+
+
+class LSTMEquations(Cell):
+    r"""Gates i, f, g, o (PyTorch's order) from ``a_t + r_t`` ``(N, 4H)``::
+
+        i, f, o = σ(·),  g = tanh(·)
+        c_t = f ⊙ c_{t-1} + i ⊙ g,    m_t = o ⊙ tanh(c_t),    h_t = m_t (or m_t W_hrᵀ)
+
+    BPTT step, with ``δh_t`` and ``δc_t`` arriving (``δc_t`` includes ``δc_{t+1} ⊙ f_{t+1}``,
+    the path without a matrix product that lets LSTM gradients survive long spans)::
+
+        δm_t  = δh_t (or δh_t W_hr)
+        δc_t += δm_t ⊙ o ⊙ (1 - tanh²(c_t))
+        δa_t  = [δc_t ⊙ g ⊙ σ'(i),  δc_t ⊙ c_{t-1} ⊙ σ'(f),  δc_t ⊙ i ⊙ (1 - g²),
+                 δm_t ⊙ tanh(c_t) ⊙ σ'(o)]                      σ' = σ (1 - σ)
+        to c_{t-1}: δc_t ⊙ f;       ∂L/∂W_hr = Σ_t δh_tᵀ m_t
+
+    The factors beside ``δc_t`` and ``δm_t`` depend on the forward pass only, so
+    :meth:`begin_backward` computes them for all steps at once.
+    """
+
+    name = "lstm"
+    #: m_t of every step, kept for ∂L/∂W_hr (with a projection only)
+    ms: Any = None
+
+    def __init__(self, w_hr: Tensor | None = None):
+        self.w_hr = w_hr
+
+    # ------------------------------------------------------------------------ unrolled
+    def step(self, x_share: Tensor, h_share: Tensor, states: tuple) -> tuple:
+        gates, c_prev = x_share + h_share, states[1]
+        H = c_prev.shape[-1]
+        i = gates[:, 0:H].sigmoid()
+        f = gates[:, H:2 * H].sigmoid()
+        g = gates[:, 2 * H:3 * H].tanh()
+        o = gates[:, 3 * H:4 * H].sigmoid()
+        c = f * c_prev + i * g
+        h = o * c.tanh()
+        return (h if self.w_hr is None else h @ self.w_hr.T, c)
+
+    def parameters(self) -> tuple:
+        return () if self.w_hr is None else (self.w_hr,)
+
+    # --------------------------------------------------------------------------- fused
+    def gate_scale(self, xp, width, dtype):
+        H = width // 4
+        scale = xp.full(width, 0.5, dtype=dtype)
+        scale[2 * H:3 * H] = 1                               # g is a tanh, not a σ
+        # After one tanh over all blocks, σ(a) = ½ tanh(a/2) + ½ on the σ blocks:
+        self.after_tanh = (scale, xp.where(scale == 1, 0, 0.5).astype(dtype))
+        return scale
+
+    def begin_forward(self, xp, a) -> None:
+        T, N, G = a.shape
+        self.scratch = xp.empty((N, G // 4), dtype=a.dtype)
+        self.ms = xp.empty((T, N, G // 4), dtype=a.dtype) if self.w_hr is not None else None
+        self.w_hr_t = None if self.w_hr is None else xp.ascontiguousarray(self.w_hr.data.T)
+
+    def forward_step(self, xp, t, a, rec, prev, new) -> None:
+        a += rec
+        xp.tanh(a, out=a)                                    # every gate in one call
+        a *= self.after_tanh[0]
+        a += self.after_tanh[1]
+        H = a.shape[1] // 4
+        i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        rows = len(a)                                        # the rows this step runs
+        h, c, tmp = new[0], new[1], self.scratch[:rows]
+        xp.multiply(f, prev[1], out=c)
+        xp.multiply(i, g, out=tmp)
+        c += tmp                                             # c_t
+        xp.tanh(c, out=tmp)
+        if self.w_hr is None:
+            xp.multiply(o, tmp, out=h)                       # h_t = o ⊙ tanh(c_t)
+        else:
+            m = self.ms[t, :rows]
+            xp.multiply(o, tmp, out=m)                       # m_t, kept for ∂L/∂W_hr
+            xp.matmul(m, self.w_hr_t, out=h)
+
+    def begin_backward(self, xp, gates, states, before) -> None:
+        T, N, G = gates.shape
+        H = G // 4
+        i, f, g, o = (gates[:, :, k * H:(k + 1) * H] for k in range(4))
+        tanh_c = xp.tanh(states[1])
+        slope = xp.multiply(tanh_c, tanh_c)
+        xp.subtract(1, slope, out=slope)
+        slope *= o                                           # ∂m/∂c = o ⊙ (1 - tanh²(c))
+        factors = xp.empty((T, N, 4, H), dtype=gates.dtype)  # δa = [δc, δc, δc, δm] ⊙ this
+        # In place, block by block (no temporaries): g σ'(i), c_{t-1} σ'(f), i (1 - g²),
+        # tanh(c) σ'(o), with σ' = σ (1 - σ).
+        for k, (gate, partner) in enumerate(((i, g), (f, before[1]), (g, i), (o, tanh_c))):
+            block = factors[:, :, k]
+            if k == 2:                                       # tanh': 1 - g²
+                xp.multiply(gate, gate, out=block)
+                xp.subtract(1, block, out=block)
+            else:                                            # σ': σ (1 - σ)
+                xp.subtract(1, gate, out=block)
+                block *= gate
+            block *= partner
+        self.o_tanh_slope, self.factors, self.forget = slope, factors, f
+        self.d_m = xp.empty((N, H), dtype=gates.dtype)
+        self.to_c_prev = xp.empty((N, H), dtype=gates.dtype)
+
+    def backward_step(self, xp, t, d_states, d_a, d_rec) -> tuple:
+        d_h, d_c = d_states
+        N, H = d_c.shape
+        to_c_prev = self.to_c_prev[:N]
+        d_m = d_h if self.w_hr is None else xp.matmul(d_h, self.w_hr.data, out=self.d_m[:N])
+        xp.multiply(d_m, self.o_tanh_slope[t, :N], out=to_c_prev)
+        d_c += to_c_prev                                     # δc_t
+        blocks, factors = d_a.reshape(N, 4, H), self.factors[t, :N]
+        xp.multiply(d_c[:, None, :], factors[:, :3], out=blocks[:, :3])
+        xp.multiply(d_m, factors[:, 3], out=blocks[:, 3])
+        xp.multiply(d_c, self.forget[t, :N], out=to_c_prev)
+        return (None, to_c_prev)
+
+    def parameter_grads(self, xp, delta_h) -> tuple:
+        if self.w_hr is None:
+            return ()
+        T, N, P = delta_h.shape
+        return (delta_h.reshape(T * N, P).T @ self.ms.reshape(T * N, -1),)
+
+
+class GRUEquations(Cell):
+    r"""Gates r, z, n (PyTorch's order); ``b_hh`` stays in the recurrent share ``r_t`` (the
+    reset gate multiplies its n block ``u_t = h_{t-1} W_hnᵀ + b_hn``, as in PyTorch)::
+
+        r = σ(a^r + r^r),   z = σ(a^z + r^z),   n = tanh(a^n + r ⊙ u_t)
+        h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}
+
+    BPTT step, with ``δh_t`` arriving (it includes ``δh_{t+1} ⊙ z_{t+1}``, the direct path
+    through the update gate)::
+
+        δa^n = δh_t ⊙ (1 - z) ⊙ (1 - n²)        δa^z = δh_t ⊙ (h_{t-1} - n) ⊙ σ'(z)
+        δa^r = δa^n ⊙ u_t ⊙ σ'(r)
+        δa_t = [δa^r, δa^z, δa^n]      (input share)
+        δr_t = [δa^r, δa^z, δa^n ⊙ r]  (recurrent share);     to h_{t-1}: δh_t ⊙ z
+    """
+
+    name = "gru"
+    hidden_bias_apart = True
+
+    def step(self, x_share: Tensor, h_share: Tensor, states: tuple) -> tuple:
+        h_prev = states[0]
+        H = h_prev.shape[-1]
+        r = (x_share[:, 0:H] + h_share[:, 0:H]).sigmoid()
+        z = (x_share[:, H:2 * H] + h_share[:, H:2 * H]).sigmoid()
+        n = (x_share[:, 2 * H:3 * H] + r * h_share[:, 2 * H:3 * H]).tanh()
+        return (n + z * (h_prev - n),)                       # = (1 - z) ⊙ n + z ⊙ h_prev
+
+    # --------------------------------------------------------------------------- fused
+    def gate_scale(self, xp, width, dtype):
+        scale = xp.full(width, 0.5, dtype=dtype)             # σ(a) = ½ tanh(a/2) + ½
+        scale[2 * (width // 3):] = 1                         # n: r multiplies u unscaled
+        return scale
+
+    def begin_forward(self, xp, a) -> None:
+        T, N, G = a.shape
+        self.u = xp.empty((T, N, G // 3), dtype=a.dtype)     # u_t, kept for backward
+        self.scratch = xp.empty((N, G // 3), dtype=a.dtype)
+
+    def forward_step(self, xp, t, a, rec, prev, new) -> None:
+        H = a.shape[1] // 3
+        rz = a[:, :2 * H]
+        rz += rec[:, :2 * H]
+        xp.tanh(rz, out=rz)
+        rz *= 0.5
+        rz += 0.5                                            # r_t, z_t
+        r, z, n = a[:, :H], a[:, H:2 * H], a[:, 2 * H:]
+        rows = len(a)                                        # the rows this step runs
+        u, tmp = self.u[t, :rows], self.scratch[:rows]
+        u[...] = rec[:, 2 * H:]
+        xp.multiply(r, u, out=tmp)
+        n += tmp
+        xp.tanh(n, out=n)                                    # n_t
+        xp.subtract(prev[0], n, out=tmp)
+        tmp *= z
+        xp.add(n, tmp, out=new[0])                           # h_t
+
+    def begin_backward(self, xp, gates, states, before) -> None:
+        T, N, G = gates.shape
+        H = G // 3
+        r, z, n = (gates[:, :, k * H:(k + 1) * H] for k in range(3))
+        factors = xp.empty((T, N, 3, H), dtype=gates.dtype)  # in place, block by block:
+        f_r, f_z, f_n = factors[:, :, 0], factors[:, :, 1], factors[:, :, 2]
+        xp.subtract(1, r, out=f_r)
+        f_r *= r
+        f_r *= self.u                                        # δa^r = δa^n ⊙ u σ'(r)
+        xp.subtract(1, z, out=f_z)
+        f_z *= z
+        xp.multiply(n, n, out=f_n)
+        xp.subtract(1, f_n, out=f_n)
+        tmp = xp.subtract(1, z)
+        f_n *= tmp                                           # δa^n = δh ⊙ (1 - z)(1 - n²)
+        xp.subtract(before[0], n, out=tmp)
+        f_z *= tmp                                           # δa^z = δh ⊙ (h_{t-1} - n) σ'(z)
+        self.factors, self.reset, self.update = factors, r, z
+        self.to_h_prev = xp.empty((N, H), dtype=gates.dtype)
+
+    def backward_step(self, xp, t, d_states, d_a, d_rec) -> tuple:
+        d_h = d_states[0]
+        N, H = d_h.shape
+        blocks, factors = d_a.reshape(N, 3, H), self.factors[t, :N]
+        xp.multiply(d_h[:, None, :], factors[:, 1:], out=blocks[:, 1:])   # δa^z, δa^n
+        xp.multiply(blocks[:, 2], factors[:, 0], out=blocks[:, 0])        # δa^r
+        d_rec[:, :2 * H] = d_a[:, :2 * H]
+        xp.multiply(blocks[:, 2], self.reset[t, :N], out=d_rec[:, 2 * H:])
+        to_h_prev = self.to_h_prev[:N]
+        xp.multiply(d_h, self.update[t, :N], out=to_h_prev)
+        return (to_h_prev,)
