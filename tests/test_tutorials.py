@@ -74,6 +74,46 @@ def test_04_vanishing_exploding(tmp_path):
     assert mse["lstm"] < 0.167 and mse["gru"] < 0.167  # the gated cells beat "answer 1"
 
 
+def test_05_tbptt_rtrl_uoro(tmp_path):
+    numbers = run_tutorial("05_tbptt_rtrl_uoro", tmp_path)
+    T, K = numbers["T"], numbers["K"]
+    cosine, norm, error = (numbers[k] for k in ("cosine", "relative_norm", "relative_error"))
+    # RTRL evaluates BPTT's double sum in the other order: equal to rounding (float64).
+    assert numbers["rtrl_vs_bptt"] < 1e-12
+    assert error["rtrl"] < 1e-12 and abs(cosine["rtrl"] - 1) < 1e-12
+    # One chunk of k ≥ T steps is BPTT itself; a detached state lets no future gradient into
+    # a chunk's last state, so there TBPTT(K) sees δ_t alone, as TBPTT(1) does everywhere.
+    assert error[f"tbptt:{T}"] < 1e-12 and abs(norm[f"tbptt:{T}"] - 1) < 1e-12
+    assert numbers["chunk_end_difference"] < 1e-12
+    assert numbers["tbptt_vs_manual"] < 1e-12          # the loop shown == compare's tbptt
+    # Shorter chunks drop paths that carry gradient (the target recalls x 4 steps back).
+    for k in (1, 2, K):
+        assert error[f"tbptt:{k}"] > 1e-3 and cosine[f"tbptt:{k}"] < 1 - 1e-6
+    for method in cosine:                              # Cauchy-Schwarz; the law of cosines
+        assert -1 - 1e-12 <= cosine[method] <= 1 + 1e-12
+        assert error[method] ** 2 == pytest.approx(
+            1 + norm[method] ** 2 - 2 * norm[method] * cosine[method], rel=1e-9, abs=1e-12)
+    # UORO. One draw has variance v·|g|^2 (v measured from the draws), so a mean of d draws
+    # has E|mean - g|^2 / |g|^2 = v/d.
+    v, draws = numbers["uoro_variance"], numbers["uoro_draws"]
+    assert v > 0                                       # an estimate, not the gradient
+    # The mean of all draws: P(error^2 > 25 v/D) <= 1/25 by Markov's inequality alone, and
+    # about 6e-7 with the CLT (Szekely & Bakirov 2003: a Gaussian quadratic form exceeds 25
+    # times its mean at most as often as one chi-square(1) does).
+    assert numbers["uoro_mean_error"] ** 2 <= 25 * v / draws
+    assert error["uoro:100"] ** 2 <= 25 * v / 100
+    # The rms error over m = D/d disjoint groups: mean-square error is a mean of m >= 64
+    # i.i.d. terms of mean v/d and (Gaussian limit) relative sd <= sqrt(2/m) <= 0.18, so a
+    # factor-2 band is > 2.8 sd wide; the error then shrinks like 1/sqrt(d).
+    sizes, rms = numbers["uoro_group_sizes"], numbers["uoro_rms_error"]
+    assert all(draws // d >= 64 for d in sizes)
+    for d, e in zip(sizes, rms):
+        assert 0.5 <= e ** 2 * d / v <= 2, (d, e ** 2 * d / v)
+    assert all(later < earlier for earlier, later in zip(rms, rms[1:]))
+    assert numbers["uoro_mean_error"] < rms[-1]
+    assert list(tmp_path.iterdir()) == []              # no stray files
+
+
 def test_06_backends(tmp_path):
     numbers = run_tutorial("06_backends", tmp_path)
     assert numbers["numpy_ran"] is True
