@@ -238,7 +238,9 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
     grads = {id(root): grad}
     owned: set[int] = set()  # keys whose gradient is a buffer this sweep allocated itself
     anomaly = _Mode.anomaly
-    with no_grad():  # hooks and backward closures must not record graphs themselves
+    # Hooks and backward closures must not record graphs themselves; BLAS runs on the
+    # package's thread setting (one thread by default: the products of BPTT are small).
+    with no_grad(), backend.blas_threads():
         while order:
             # Popping (rather than iterating) lets each intermediate tensor, and the array it
             # holds, be freed as soon as its node is done, instead of at the end of the sweep.
@@ -446,7 +448,7 @@ def _sweep_to_inputs(root, inputs, retain_graph: bool) -> list:
     found: list = [None] * len(inputs)
     grads = {id(root): root.data}
     owned: set[int] = set()
-    with no_grad():
+    with no_grad(), backend.blas_threads():
         while order:
             tensor = order.pop()
             key = id(tensor)

@@ -211,7 +211,7 @@ class Tensor:
     # ``_version`` (a VersionCounter) and ``_base`` (the tensor a view looks into) are left
     # unset on most tensors, and read with getattr(t, name, None): ops stay as cheap as before.
     __slots__ = ("data", "grad", "requires_grad", "_node", "_hooks", "_retains_grad",
-                 "_version", "_base", "__weakref__")
+                 "_version", "_base", "_consumed", "__weakref__")
     __array_priority__ = 1000  # so that ``ndarray * Tensor`` calls Tensor.__rmul__
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
@@ -269,6 +269,8 @@ class Tensor:
                 if p.requires_grad:
                     t.requires_grad = True
                     t._node = Node(op, parents, backward, saved, saves_output)
+                    for q in parents:  # read by a node: in-place changes can't be recorded
+                        q._consumed = True
                     break
         if view_of is not None:
             t._become_view_of(view_of)
@@ -653,10 +655,13 @@ class Tensor:
     # * under ``no_grad()``, or when no tensor involved requires a gradient, they just run
     #   (``with no_grad(): p -= lr * p.grad`` is how parameters are updated by hand);
     # * on a leaf that requires grad, with grad mode on, they raise PyTorch's error;
-    # * PyTorch can also record an in-place op on a tensor inside a graph. Here a graph node
-    #   points at its input *tensors*, so rewriting a tensor's history in place would
-    #   reroute the gradients of every op that already read it; such ops raise a clear
-    #   error instead and ask for the out-of-place form (``y = y + x``).
+    # * on a tensor that takes part in a graph (or when the value written requires grad),
+    #   the op is recorded in the graph, as PyTorch does: the tensor's history becomes
+    #   "what it was" → op (:meth:`_record_inplace`), so ``loss += step_loss`` and
+    #   ``outputs[t] = h`` work. A graph node points at its input *tensors*, so this is only
+    #   possible while no recorded op has read the tensor yet (``_consumed``); otherwise
+    #   rewriting its history would reroute the gradients of those ops, and the op raises a
+    #   clear error asking for the out-of-place form (``y = y + x``).
     #
     # Views (basic indexing, reshape, transpose, detach) share memory with their base as in
     # PyTorch, and therefore share its version counter: a graph that saved the base notices
@@ -705,21 +710,26 @@ class Tensor:
             if value.ndim != 0:
                 raise ShapeError(f"fill_ only supports 0-dimension value tensor but got tensor "
                                  f"with {value.ndim} dimensions.")
-            self._check_inplace(op, value)
+            record = self._check_inplace(op, value)
+            operands: tuple = (value,)
             value = value.data
         else:
-            self._check_inplace(op)
+            record, operands = self._check_inplace(op), ()
         try:
             self.data[...] = value
         except (ValueError, OverflowError):  # NaN or 1e30 into an integer tensor
             raise RuntimeError(f"value cannot be converted to type {self.dtype} without "
                                f"overflow ({op}({value}))") from None
-        return self._bump_version(op)
+        self._bump_version(op)
+        if record:  # the old values are gone (no gradient); a 0-d value gets the sum of g
+            self._record_inplace(op, operands, lambda g: (None,) + tuple(
+                g.sum().astype(v.dtype) for v in operands))
+        return self
 
     def copy_(self, src) -> "Tensor":
         """Copy ``src`` (broadcast to our shape, cast to our dtype) into this tensor."""
         src = self._operand(src)
-        self._check_inplace("copy_", src)
+        record = self._check_inplace("copy_", src)
         try:
             fits = backend.np.broadcast_shapes(src.shape, self.shape) == self.shape
         except ValueError:
@@ -729,7 +739,10 @@ class Tensor:
                              f"broadcast shape {list(src.shape)} (copy_: the source must "
                              "broadcast to the shape of the tensor copied into)")
         self._assign(..., src.data, "copy_")
-        return self._bump_version("copy_")
+        self._bump_version("copy_")
+        if record:  # the old values are overwritten: all of g goes to src
+            self._record_inplace("copy_", (src,), lambda g: (None, _reduce_to(g, src.data)))
+        return self
 
     def __setitem__(self, index, value) -> None:
         """``x[index] = value``: NumPy indexing (as in :meth:`__getitem__`); ``value`` is
@@ -737,12 +750,14 @@ class Tensor:
         value = self._operand(value)
         index, _ = _backend_index(index, self.xp)
         self._indexed(index)  # a bad index is reported first, as in PyTorch
-        self._check_inplace("setitem", value)
+        record = self._check_inplace("setitem", value)
         values, target_ndim = value.data, self.data[index].ndim
         while values.ndim > target_ndim and values.shape[0] == 1:  # leading 1s go, as in PyTorch
             values = values[0]
         self._assign(index, values, "setitem")
         self._bump_version("setitem")
+        if record:
+            self._record_inplace("setitem", (value,), _setitem_backward(index, value.data))
 
     def _inplace_binary(self, ufunc, other, op: str) -> "Tensor":
         """``self = self <ufunc> other`` in place, with the out-of-place op's result dtype
@@ -751,8 +766,9 @@ class Tensor:
             # An array is used at once and not kept, so it need not be copied as _operand does.
             other = Tensor._wrap(backend.to_backend(other, self.backend)) if backend.is_array(other) \
                 else self._operand(other)
-        self._check_inplace(op, other)
-        a, b = self.data, self._operand(other).data
+        record = self._check_inplace(op, other)
+        other = self._operand(other)
+        a, b = self.data, other.data
         dtype = _result_dtype(a, b)
         if op == "div_" and dtype.kind != "f":  # int / int is a float, as in PyTorch
             dtype = backend.get_default_dtype()
@@ -766,11 +782,17 @@ class Tensor:
                              f"shape {list(shape)} ({op}: an in-place op cannot change the "
                              "shape of the tensor it writes to)")
         _check_overlap(a, b, op)
+        # mul_/div_ by a tensor that needs a gradient: that gradient reads the old values
+        before = a.copy() if record and other.requires_grad and op in ("mul_", "div_") else None
         if dtype == a.dtype == b.dtype and dtype != _FLOAT16:
             ufunc(a, b, out=a)  # the common case (an optimizer step): no temporary array
         else:  # e.g. float16 += float32 tensor: compute as the out-of-place op, store back
             a[...] = _broadcast(ufunc, a, b, op)
-        return self._bump_version(op)
+        self._bump_version(op)
+        if record:
+            self._record_inplace(op, (other,), _inplace_binary_backward(op, a, b, before),
+                                 saved=(1,) if op in ("mul_", "div_") else ())
+        return self
 
     def _indexed(self, index, shown=None):
         """``self.data[index]``, with NumPy's IndexError reworded to name our shape (and the
@@ -798,10 +820,11 @@ class Tensor:
                              f"cannot be broadcast to indexing result of shape {list(target)} "
                              f"({op})") from None
 
-    def _check_inplace(self, op: str, *operands: "Tensor") -> None:
-        """Raise if an in-place ``op`` on this tensor would corrupt a graph (see above)."""
+    def _check_inplace(self, op: str, *operands: "Tensor") -> bool:
+        """Raise if an in-place ``op`` on this tensor would corrupt a graph (see above);
+        return whether the op must be recorded in the graph (:meth:`_record_inplace`)."""
         if not _Mode.grad_enabled:
-            return
+            return False
         base = getattr(self, "_base", None)
         if self.requires_grad:
             if self._node is None:
@@ -811,7 +834,8 @@ class Tensor:
                 raise RuntimeError("a view of a leaf Variable that requires grad is being "
                                    f"used in an in-place operation. ({op}: wrap the update in "
                                    "no_grad())")
-            raise RuntimeError(_INPLACE_IN_GRAPH_MESSAGE.format(op=op, what="this tensor"))
+            self._check_recordable(op, "this tensor")
+            return True
         if base is not None and base.requires_grad:
             raise RuntimeError("A view was created in no_grad mode and is being modified "
                                f"inplace with grad mode enabled ({op}). Modify the base "
@@ -819,8 +843,32 @@ class Tensor:
                                "no_grad()")
         for other in operands:
             if isinstance(other, Tensor) and other.requires_grad:
-                raise RuntimeError(_INPLACE_IN_GRAPH_MESSAGE.format(
-                    op=op, what="the value written into this tensor"))
+                self._check_recordable(op, "the value written into this tensor")
+                return True
+        return False
+
+    def _check_recordable(self, op: str, what: str) -> None:
+        """An in-place op can join the graph only if no recorded op has read this tensor
+        (nor a view of it), the tensor is not itself a view, and no hook watches it."""
+        if (op not in _RECORDABLE_INPLACE or getattr(self, "_consumed", False)
+                or getattr(self, "_base", None) is not None or self._hooks
+                or self._retains_grad):
+            raise RuntimeError(_INPLACE_IN_GRAPH_MESSAGE.format(op=op, what=what))
+
+    def _record_inplace(self, op: str, operands: tuple, backward: Callable,
+                        saved: tuple = ()) -> "Tensor":
+        """Make the in-place ``op`` just done part of the graph: this tensor's history
+        becomes ``before → op``, where ``before`` is a new graph vertex that takes over the
+        history it had. ``backward(g)`` returns the gradients of ``(before, *operands)``;
+        ``saved`` lists the positions among those whose values it reads (checked against
+        later in-place changes, as for every op)."""
+        before = Tensor._wrap(self.data)
+        before.requires_grad, before._node, before._consumed = self.requires_grad, self._node, True
+        for operand in operands:
+            operand._consumed = True
+        self._node = Node(op, (before,) + operands, backward, saved, False)
+        self.requires_grad = True
+        return self
 
     def _version_counter(self) -> VersionCounter:
         """This tensor's version counter, created on first use."""
@@ -842,6 +890,7 @@ class Tensor:
         root = getattr(base, "_base", None)
         self._base = base if root is None else root
         self._version = base._version_counter()
+        base._consumed = True  # the view reads its memory: no in-place op may be recorded
 
     # ------------------------------------------------------------------------------- matmul
     def matmul(self, other) -> "Tensor":
@@ -1891,9 +1940,44 @@ def _backend_index(index, xp):
     return (tuple(converted) if isinstance(index, tuple) else converted[0]), advanced
 
 
+def _inplace_binary_backward(op: str, a, b, before) -> Callable:
+    """Backward of ``a <op>= b`` recorded in a graph: gradients of (a as it was, b).
+    ``before``: a copy of a's old values (needed for b's gradient of mul_ and div_)."""
+    def backward(g):
+        if op == "add_":
+            return g, _reduce_to(g, b)
+        if op == "sub_":
+            return g, _reduce_to(-g, b)
+        if op == "mul_":
+            grad_b = None if before is None else _reduce_to(g * before, b)
+            return (g * b).astype(g.dtype, copy=False), grad_b
+        grad_b = None if before is None else _reduce_to(-g * before / (b * b), b)   # div_
+        return (g / b).astype(g.dtype, copy=False), grad_b
+    return backward
+
+
+def _setitem_backward(index, value) -> Callable:
+    """Backward of ``x[index] = value`` recorded in a graph: the old x gets g with the
+    overwritten part zeroed, the value gets g at ``index`` (summed over broadcasting)."""
+    def backward(g):
+        grad_before = g.copy()
+        grad_before[index] = 0
+        part = g[index]
+        while part.ndim < value.ndim:  # the leading 1s dropped in the forward
+            part = part[None]
+        return grad_before, _reduce_to(part, value)
+    return backward
+
+
+#: The in-place ops that can be recorded in a graph (see the in-place section of Tensor).
+_RECORDABLE_INPLACE = frozenset({"add_", "sub_", "mul_", "div_", "setitem", "copy_", "fill_",
+                                 "zero_"})
+
 _INPLACE_IN_GRAPH_MESSAGE = (
-    "{op}: in-place operations on tensors that take part in a recorded graph are not "
-    "supported ({what} requires grad): a graph node reads its inputs later, in backward(). "
+    "{op}: this in-place operation cannot be recorded in the graph ({what} requires grad, "
+    "and the tensor was already read by a recorded op or a view, is a view, has a hook, or "
+    "the op is not one of add_/sub_/mul_/div_/copy_/fill_/x[i] = v): the ops that read it "
+    "would get the gradient of its new value. "
     "Use the out-of-place form (y = y + x instead of y += x, torch.where-style selection "
     "instead of y[i] = v), or wrap the update in no_grad() if no gradient should flow "
     "through it.")

@@ -48,4 +48,4 @@ class Adagrad(Optimizer):
         clr = group["lr"] / (1 + (t - 1) * group["lr_decay"])
         state["sum"] += grad * grad
         std = xp.sqrt(state["sum"]) + group["eps"]
-        p.data -= clr * grad / std  # (γ_t g) / d, as torch's addcdiv_
+        p.sub_(clr * grad / std)  # (γ_t g) / d, as torch's addcdiv_

@@ -56,7 +56,7 @@ class Adam(Optimizer):
         state["step"] = t = state["step"] + 1
         if group["weight_decay"] != 0:
             if self._decoupled_weight_decay:
-                p.data *= 1 - group["lr"] * group["weight_decay"]
+                p.mul_(1 - group["lr"] * group["weight_decay"])
             else:
                 grad = grad + group["weight_decay"] * p.data
         m, v = state["exp_avg"], state["exp_avg_sq"]
@@ -68,7 +68,7 @@ class Adam(Optimizer):
             v = xp.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
         step_size = group["lr"] / (1 - beta1 ** t)
         denom = xp.sqrt(v) / (1 - beta2 ** t) ** 0.5 + group["eps"]
-        p.data -= step_size * m / denom  # (step_size * m) / denom, as torch's addcdiv_
+        p.sub_(step_size * m / denom)  # (step_size * m) / denom, as torch's addcdiv_
 
 
 class AdamW(Adam):

@@ -68,6 +68,6 @@ class RMSprop(Optimizer):
             buf = state["momentum_buffer"]
             buf *= group["momentum"]
             buf += grad / avg
-            p.data -= group["lr"] * buf
+            p.sub_(group["lr"] * buf)
         else:
-            p.data -= group["lr"] * grad / avg  # (γ g) / d, as torch's addcdiv_
+            p.sub_(group["lr"] * grad / avg)  # (γ g) / d, as torch's addcdiv_
