@@ -10,8 +10,9 @@ libraries run the program; values, dtypes, gradients and the type (and step) of 
 must agree.
 
 Two differences are by design and counted apart, never as agreement: PyTorch records an
-in-place op on a tensor inside a graph, tinygrad_rnn refuses it with a clear RuntimeError
-("... take part in a recorded graph ...", see docs/errors.md); and writing a view of a
+in-place op on a tensor inside a graph; tinygrad_rnn records it too while no recorded op
+(nor a view) has read that tensor yet, and otherwise refuses it with a clear RuntimeError
+("... cannot be recorded in the graph ...", see docs/errors.md); and writing a view of a
 tensor into that same tensor (``x[1:2] = x[-1]``, ``x.copy_(view of x)``) reads the value
 first, as NumPy does, where PyTorch sometimes refuses ("refer to a single memory location");
 and an in-place op reading memory it partly writes (``x += x[0:1]``) is always refused here,
@@ -41,7 +42,7 @@ SCALARS = [0.5, -2.0, 3, 0, "inf", "nan", 1e30]
 CLIPS = [(-0.5, 0.5), (None, 0.0), (0.0, None), (-1, 1), (0.25, 0.75)]
 DIMS = [None, 0, -1, [], [0, 1], 1]
 INDEXES = [0, -1, [0, 1], [[0, 1], [1, 3]], [[0, 2], 1], [1, 2]]
-REFUSED = "take part in a recorded graph"
+REFUSED = "cannot be recorded in the graph"
 OVERLAP = "refer to a single memory location"
 
 # op -> (weight, number of tensor arguments)

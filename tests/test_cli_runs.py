@@ -13,6 +13,9 @@ import pytest
 
 from test_cli import FAST, assert_one_line_error, cli, env
 
+#: Subprocesses: nothing here depends on the array backend.
+pytestmark = pytest.mark.single_backend
+
 
 def cli_with_backend(value: str, *args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tinygrad_rnn", *args], cwd=cwd,

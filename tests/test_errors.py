@@ -660,17 +660,30 @@ def _add_in_place(target, value):
     target += value
 
 
+def _read_then_add_in_place(_):
+    y = _graph_tensor()
+    y * 3                      # a recorded op reads y ...
+    y += 1                     # ... so y's history can no longer be rewritten
+
+
+def _view_then_write_graph_value(_):
+    buf = Tensor.zeros(3)
+    buf[1:]                    # a view reads buf's memory ...
+    buf[0] = _graph_tensor()[0]  # ... so a value that needs a gradient cannot be recorded
+
+
 INPLACE = [
     Case("inplace-leaf", "in-place and hooks", "`w += 1` on a parameter, grad mode on",
          lambda _: _add_in_place(Tensor(np.ones(3, np.float32), requires_grad=True), 1),
          RuntimeError, r"a leaf Variable that requires grad is being used in an in-place "
                        r"operation.*no_grad\(\)"),
-    Case("inplace-in-graph", "in-place and hooks", "`y += 1` where `y = w * 2` is in a graph",
-         lambda _: _add_in_place(_graph_tensor(), 1), RuntimeError,
-         r"add_: in-place operations on tensors that take part in a recorded graph are not "
-         r"supported.*y = y \+ x"),
-    Case("inplace-grad-value", "in-place and hooks", "`buf[0] = y`, `y` requires grad",
-         lambda _: Tensor.zeros(3).__setitem__(0, _graph_tensor()[0]), RuntimeError,
+    Case("inplace-in-graph", "in-place and hooks",
+         "`y += 1` where `y = w * 2` was already read by `y * 3`",
+         _read_then_add_in_place, RuntimeError,
+         r"add_: this in-place operation cannot be recorded in the graph.*y = y \+ x"),
+    Case("inplace-grad-value", "in-place and hooks",
+         "`buf[0] = y` (`y` requires grad) after a view of `buf` was taken",
+         _view_then_write_graph_value, RuntimeError,
          r"setitem: .*the value written into this tensor requires grad"),
     Case("inplace-no-grad-view", "in-place and hooks",
          "a view taken under `no_grad` changed in place outside it",

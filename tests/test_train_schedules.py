@@ -51,6 +51,7 @@ def test_unknown_schedule_and_changed_horizon_are_refused(tmp_path):
         Trainer.from_checkpoint(path, steps=8)
 
 
+@pytest.mark.single_backend  # runs the command line in a subprocess
 def test_command_line_options(tmp_path):
     from test_cli import FAST, cli
     result = cli("train", "sine", "--steps", "4", "--optim", "adamw", "--lr-schedule",

@@ -721,8 +721,9 @@ class Tensor:
             raise RuntimeError(f"value cannot be converted to type {self.dtype} without "
                                f"overflow ({op}({value}))") from None
         self._bump_version(op)
-        if record:  # the old values are gone (no gradient); a 0-d value gets the sum of g
-            self._record_inplace(op, operands, lambda g: (None,) + tuple(
+        if record:  # the old values are gone (a zero gradient, as in PyTorch); a 0-d value
+            xp = self.xp  # gets the sum of g
+            self._record_inplace(op, operands, lambda g: (xp.zeros_like(g),) + tuple(
                 g.sum().astype(v.dtype) for v in operands))
         return self
 
@@ -740,8 +741,10 @@ class Tensor:
                              "broadcast to the shape of the tensor copied into)")
         self._assign(..., src.data, "copy_")
         self._bump_version("copy_")
-        if record:  # the old values are overwritten: all of g goes to src
-            self._record_inplace("copy_", (src,), lambda g: (None, _reduce_to(g, src.data)))
+        if record:  # the old values are overwritten (a zero gradient): all of g goes to src
+            xp = self.xp
+            self._record_inplace("copy_", (src,),
+                                 lambda g: (xp.zeros_like(g), _reduce_to(g, src.data)))
         return self
 
     def __setitem__(self, index, value) -> None:
@@ -782,8 +785,14 @@ class Tensor:
                              f"shape {list(shape)} ({op}: an in-place op cannot change the "
                              "shape of the tensor it writes to)")
         _check_overlap(a, b, op)
-        # mul_/div_ by a tensor that needs a gradient: that gradient reads the old values
-        before = a.copy() if record and other.requires_grad and op in ("mul_", "div_") else None
+        before = None
+        if record and op in ("mul_", "div_"):
+            if other is self:  # x *= x: PyTorch's backward finds x changed, and refuses
+                raise RuntimeError(_INPLACE_IN_GRAPH_MESSAGE.format(op=op, what="this tensor"))
+            if self.xp.may_share_memory(a, b):  # x *= x.detach(): keep the factor's old values
+                b = b.copy()
+            if other.requires_grad:  # its gradient reads our old values
+                before = a.copy()
         if dtype == a.dtype == b.dtype and dtype != _FLOAT16:
             ufunc(a, b, out=a)  # the common case (an optimizer step): no temporary array
         else:  # e.g. float16 += float32 tensor: compute as the out-of-place op, store back
@@ -864,6 +873,8 @@ class Tensor:
         later in-place changes, as for every op)."""
         before = Tensor._wrap(self.data)
         before.requires_grad, before._node, before._consumed = self.requires_grad, self._node, True
+        # ``x += x``, ``x[0] = x``: the operand is this tensor as it was, i.e. ``before``
+        operands = tuple(before if operand is self else operand for operand in operands)
         for operand in operands:
             operand._consumed = True
         self._node = Node(op, (before,) + operands, backward, saved, False)

@@ -180,12 +180,14 @@ class Task:
         recording a graph. The sequences are run in chunks of at most
         :data:`EVAL_CHUNK_STEPS` time steps in all (each sequence is independent of the
         others, so the chunks' outputs joined are the output for the whole batch)."""
-        per_chunk = max(1, EVAL_CHUNK_STEPS // max(1, x.shape[1] if x.ndim > 1 else 1))
+        packed = not isinstance(x, Tensor)  # a PackedSequence: its rows interleave sequences
+        per_chunk = 1 if packed else \
+            max(1, EVAL_CHUNK_STEPS // max(1, x.shape[1] if x.ndim > 1 else 1))
         was_training = model.training
         model.eval()
         try:
             with no_grad():
-                if x.shape[0] <= per_chunk:
+                if packed or x.shape[0] <= per_chunk:
                     return model(x)
                 return Tensor.cat([model(x[i:i + per_chunk])
                                    for i in range(0, x.shape[0], per_chunk)])
