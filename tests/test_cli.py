@@ -197,3 +197,10 @@ def test_interrupt_saves_and_prints_the_resume_command(tmp_path, signum, code):
     result = cli(*argv, "--steps", str(stopped + 2), "--no-plot", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"resumed from step {stopped}" in result.stdout
+
+
+def test_version():
+    import tinygrad_rnn
+    result = cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"tinygrad_rnn {tinygrad_rnn.__version__}"

@@ -100,11 +100,16 @@ def test_graphviz_accepts_the_source(tmp_path):
     assert "<svg" in open(path).read()
 
 
-def test_draw_without_graphviz_says_how_to_get_it(tmp_path, monkeypatch):
+def test_draw_without_graphviz_writes_the_source_and_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     _, loss = rnn_loss(unroll=True)
-    with pytest.raises(viz.GraphvizNotFoundError) as info:
-        viz.draw(loss, tmp_path / "graph.png")
+    with pytest.warns(viz.GraphvizNotFoundWarning) as caught:
+        written = viz.draw(loss, tmp_path / "graph.png")
+    assert written == str(tmp_path / "graph.dot") and not (tmp_path / "graph.png").exists()
+    check_valid_dot(open(written).read())
+    assert "graph.dot" in str(caught[0].message)
+    with pytest.raises(viz.GraphvizNotFoundError) as info:   # strict: stop instead
+        viz.draw(loss, tmp_path / "graph.png", strict=True)
     message = str(info.value)
     for hint in ("apt-get install graphviz", "brew install graphviz", "conda install",
                  ".dot", "to_dot"):
@@ -177,3 +182,16 @@ def test_to_dot_work_grows_linearly_with_the_graph():
     """Twice the time steps, about twice the work (it was quadratic: T=4000 took 5.6 s)."""
     small, large = _lines_executed_in_viz(100), _lines_executed_in_viz(200)
     assert 1.5 < large / small < 2.3, (small, large)
+
+
+def test_inputs_are_labelled_by_name():
+    x = Tensor(np.ones((3, 1, 2), np.float32))
+    h0 = Tensor(np.zeros((1, 1, 4), np.float32))
+    rnn = nn.RNN(2, 4, unroll=True)
+    out, _ = rnn(x, h0)
+    source = viz.to_dot(out.sum(), params=rnn, inputs={"x": x, "h0": h0})
+    check_valid_dot(source)
+    labels = re.findall(r'label="([^"\\]*)', source)
+    assert "x" in labels and "h0" in labels and "weight_hh_l0" in labels
+    with pytest.raises(TypeError, match="inputs must be a"):
+        viz.to_dot(out, inputs=[x])

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import warnings
 from typing import Mapping
 
 from . import backend
@@ -30,7 +31,12 @@ GRAPHVIZ_HINT = ("install Graphviz, which provides the `dot` program: `apt-get i
 
 
 class GraphvizNotFoundError(RuntimeError):
-    """Raised by :func:`draw` when the Graphviz ``dot`` program is not on the PATH."""
+    """Raised by :func:`draw` with ``strict=True`` when the Graphviz ``dot`` program is not
+    on the PATH."""
+
+
+class GraphvizNotFoundWarning(UserWarning):
+    """Issued by :func:`draw` when ``dot`` is missing and it writes the DOT source instead."""
 
 
 # ----------------------------------------------------------------------- graph traversal
@@ -146,7 +152,7 @@ _STYLES = {
 
 
 def _node_line(name: str, tensor: Tensor, param_names: dict, is_root: bool,
-               state_step: int | None = None) -> str:
+               state_step: int | None = None, input_names: dict | None = None) -> str:
     """The DOT statement declaring one tensor, e.g. ``n3 [label="tanh\\n(2, 4) float32", …];``"""
     if tensor._node is not None:
         kind, title = "op", tensor._node.op
@@ -154,6 +160,9 @@ def _node_line(name: str, tensor: Tensor, param_names: dict, is_root: bool,
             title += f" = h_{state_step}"
     elif id(tensor) in param_names:
         kind, title = "param", param_names[id(tensor)]
+    elif input_names and _input_name(tensor, input_names):
+        kind = "param" if tensor.requires_grad else "input"
+        title = _input_name(tensor, input_names)
     elif tensor.requires_grad:
         kind, title = "param", "leaf (requires_grad)"
     elif tensor.data.size == 1:
@@ -176,13 +185,34 @@ def _param_names(params) -> dict:
     return {id(tensor): name for name, tensor in params.items()}
 
 
+def _input_name(tensor: Tensor, input_names: dict) -> str | None:
+    """The name of an input, or of the input a view was taken from (a layer reshapes ``x``
+    or slices ``h0`` before using them; the view shares the input's memory)."""
+    name = input_names.get(id(tensor))
+    if name is None:
+        base = getattr(tensor, "_base", None)
+        name = input_names.get(id(base)) if base is not None else None
+    return name
+
+
+def _input_names(inputs) -> dict:
+    """``{id(tensor): name}`` from a ``{name: tensor}`` mapping such as ``{"x": x}``."""
+    if inputs is None:
+        return {}
+    if not isinstance(inputs, Mapping):
+        raise TypeError("viz: inputs must be a {name: tensor} mapping such as "
+                        f"{{'x': x, 'h0': h0}}, got {type(inputs).__name__}")
+    return {id(tensor): name for name, tensor in inputs.items() if isinstance(tensor, Tensor)}
+
+
 def to_dot(tensor: Tensor, params: Module | Mapping[str, Tensor] | None = None,
-           title: str | None = None) -> str:
+           title: str | None = None, inputs: Mapping[str, Tensor] | None = None) -> str:
     """DOT source (a string) of the computation graph that produced ``tensor``.
 
     Each tensor is one box: blue boxes are ops (``op``, shape, dtype), orange ones parameters
     or other leaves that require a gradient (labelled by name when ``params`` is given, e.g.
-    ``params=model`` or ``params=dict(model.named_parameters())``), grey ones inputs. Arrows
+    ``params=model`` or ``params=dict(model.named_parameters())``), grey ones inputs
+    (labelled by name when ``inputs`` is given, e.g. ``inputs={"x": x, "h0": h0}``). Arrows
     point from an op's inputs to its result; the tensor itself has a thick border. Ops of an
     unrolled RNN are grouped by time step. Render with :func:`draw` or ``dot -Tpng``.
     """
@@ -194,10 +224,10 @@ def to_dot(tensor: Tensor, params: Module | Mapping[str, Tensor] | None = None,
     for parent, child in edges:
         consumers.setdefault(id(parent), []).append(child)
     cluster_of, state_step = _time_steps(tensors, consumers)
-    param_names = _param_names(params)
+    param_names, input_names = _param_names(params), _input_names(inputs)
 
     declared = {id(t): _node_line(names[id(t)], t, param_names, t is tensor,
-                                  state_step.get(id(t))) for t in tensors}
+                                  state_step.get(id(t)), input_names) for t in tensors}
     lines = ["digraph autograd {", "  rankdir=TB;",
              '  graph [fontname="Helvetica", fontsize=11];',
              '  node [fontname="Helvetica", fontsize=10];', "  edge [arrowsize=0.7];"]
@@ -220,16 +250,20 @@ def to_dot(tensor: Tensor, params: Module | Mapping[str, Tensor] | None = None,
 
 
 def draw(tensor: Tensor, path: str | os.PathLike,
-         params: Module | Mapping[str, Tensor] | None = None, title: str | None = None) -> str:
-    """Render the graph of ``tensor`` (see :func:`to_dot`) to ``path``; returns the path.
+         params: Module | Mapping[str, Tensor] | None = None, title: str | None = None,
+         inputs: Mapping[str, Tensor] | None = None, strict: bool = False) -> str:
+    """Render the graph of ``tensor`` (see :func:`to_dot`) to ``path``; returns the path
+    written.
 
     The format follows the extension: ``.png``, ``.svg``, ``.pdf``, … are rendered by
     Graphviz's ``dot`` program; ``.dot``/``.gv`` writes the DOT source itself (no Graphviz
-    needed). Raises :class:`GraphvizNotFoundError` saying how to install Graphviz when ``dot``
-    is not on the PATH.
+    needed). When ``dot`` is not on the PATH, the DOT source is written next to ``path``
+    (``graph.png`` → ``graph.dot``) with a :class:`GraphvizNotFoundWarning` saying how to get
+    Graphviz, so a notebook or script goes on; the returned path says which file was written.
+    ``strict=True`` raises :class:`GraphvizNotFoundError` instead.
     """
     path = os.fspath(path)
-    source = to_dot(tensor, params=params, title=title)
+    source = to_dot(tensor, params=params, title=title, inputs=inputs)
     fmt = os.path.splitext(path)[1].lstrip(".").lower() or "png"
     if fmt in ("dot", "gv"):
         with open(path, "w", encoding="utf-8") as f:
@@ -237,11 +271,19 @@ def draw(tensor: Tensor, path: str | os.PathLike,
         return path
     dot = shutil.which("dot")
     if dot is None:
-        raise GraphvizNotFoundError(
-            f"viz.draw: cannot render {path!r}: the Graphviz `dot` program was not found on the "
-            f"PATH; {GRAPHVIZ_HINT}. Without Graphviz you can still write the DOT source: "
-            "viz.draw(tensor, 'graph.dot') or open('graph.dot', 'w').write(viz.to_dot(tensor)), "
-            "and paste it into any online Graphviz viewer.")
+        message = (f"viz.draw: cannot render {path!r}: the Graphviz `dot` program was not "
+                   f"found on the PATH; {GRAPHVIZ_HINT}. Without Graphviz you can still write "
+                   "the DOT source: viz.draw(tensor, 'graph.dot') or open('graph.dot', "
+                   "'w').write(viz.to_dot(tensor)), and paste it into any online Graphviz "
+                   "viewer.")
+        if strict:
+            raise GraphvizNotFoundError(message)
+        fallback = os.path.splitext(path)[0] + ".dot"
+        with open(fallback, "w", encoding="utf-8") as f:
+            f.write(source)
+        warnings.warn(f"{message} Wrote the DOT source to {fallback!r} instead.",
+                      GraphvizNotFoundWarning, stacklevel=2)
+        return fallback
     result = subprocess.run([dot, f"-T{fmt}", "-o", path], input=source, text=True,
                             capture_output=True)
     if result.returncode != 0:

@@ -49,6 +49,11 @@ def _load_command(name: str):
         return None, f"{type(exc).__name__}: {exc}"
 
 
+def _version() -> str:
+    from .. import __version__
+    return __version__
+
+
 def build_parser() -> tuple[ArgumentParser, dict]:
     """The parser with every available sub-command, and ``{name: its module, or why it
     could not be imported}``."""
@@ -56,6 +61,7 @@ def build_parser() -> tuple[ArgumentParser, dict]:
         prog=PROG, description="Train and study recurrent networks with tinygrad_rnn.")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback when a command fails")
+    parser.add_argument("--version", action="version", version=f"tinygrad_rnn {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = {}
     for name in COMMANDS:
