@@ -395,6 +395,79 @@ def fuse(*args, **kwargs):
                               "(guard fused-kernel paths with cupy.STANDIN)")
 
 
-def ElementwiseKernel(*args, **kwargs):  # noqa: N802  (CuPy's name)
-    raise NotImplementedError("cupy.ElementwiseKernel compiles CUDA; the stand-in cannot run "
-                              "it (guard fused-kernel paths with cupy.STANDIN)")
+class ElementwiseKernel:
+    """``cupy.ElementwiseKernel``, run by translating its CUDA body to NumPy.
+
+    The real one compiles ``operation`` (CUDA C, executed once per element) into one GPU
+    kernel. The stand-in accepts the small subset of C that an elementwise kernel of this
+    package is written in, and runs it statement by statement on whole arrays, which computes
+    the same numbers (every statement is elementwise, so the order of elements does not
+    matter): declarations ``T name = expr;`` (``T`` or a C float type), assignments to output
+    parameters ``out = expr;``, the operators ``+ - * /`` and parentheses, and the functions
+    ``exp``, ``tanh``, ``log``, ``sqrt``, ``abs``/``fabs``, ``max``/``fmax``, ``min``/``fmin``.
+    Anything else (``if``, ``?:``, loops, ``raw`` parameters) is refused, so a kernel the
+    stand-in cannot check fails loudly instead of passing untested.
+    """
+
+    _FUNCTIONS = {"exp": "_np.exp", "tanh": "_np.tanh", "log": "_np.log", "sqrt": "_np.sqrt",
+                  "abs": "_np.abs", "fabs": "_np.abs", "max": "_np.maximum",
+                  "fmax": "_np.maximum", "min": "_np.minimum", "fmin": "_np.minimum"}
+
+    def __init__(self, in_params: str, out_params: str, operation: str, name: str = "kernel",
+                 **kwargs):
+        self.name = name
+        self.inputs = self._names(in_params)
+        self.outputs = self._names(out_params)
+        self.program = compile(self._translate(operation), f"<kernel {name}>", "exec")
+
+    @staticmethod
+    def _names(params: str) -> list:
+        names = []
+        for param in params.split(","):
+            words = param.split()
+            if not words:
+                continue
+            if "raw" in words or len(words) != 2:
+                raise NotImplementedError(f"stand-in ElementwiseKernel: parameter {param!r} "
+                                          "is not of the form 'T name'")
+            names.append(words[1])
+        return names
+
+    def _translate(self, operation: str) -> str:
+        import re
+        lines = []
+        for statement in operation.split(";"):
+            statement = " ".join(statement.split())
+            if not statement:
+                continue
+            if re.search(r"\b(if|else|for|while|return)\b|\?|\{|\}", statement):
+                raise NotImplementedError(f"stand-in ElementwiseKernel {self.name}: cannot "
+                                          f"translate {statement!r}")
+            statement = re.sub(r"^(const\s+)?(T|float|double)\s+", "", statement)
+            target, _, expression = statement.partition("=")
+            target = target.strip()
+            if not re.fullmatch(r"[A-Za-z_]\w*", target) or not expression:
+                raise NotImplementedError(f"stand-in ElementwiseKernel {self.name}: cannot "
+                                          f"translate {statement!r}")
+            for c_name, numpy_name in self._FUNCTIONS.items():
+                expression = re.sub(rf"\b{c_name}\s*\(", numpy_name + "(", expression)
+            expression = re.sub(r"(\d+\.\d*|\d+)f\b", r"\1", expression)  # 1.0f → 1.0
+            if target in self.outputs:
+                lines.append(f"{target}[...] = {expression.strip()}")
+            else:
+                lines.append(f"{target} = {expression.strip()}")
+        return "\n".join(lines)
+
+    def __call__(self, *args):
+        if len(args) != len(self.inputs) + len(self.outputs):
+            raise TypeError(f"kernel {self.name}: expected {len(self.inputs)} inputs and "
+                            f"{len(self.outputs)} outputs, got {len(args)} arguments")
+        if not all(isinstance(a, ndarray) for a in args[len(self.inputs):]):
+            raise TypeError(f"kernel {self.name}: outputs must be cupy.ndarray")
+        scope = {"_np": _np}
+        for name, value in zip(self.inputs + self.outputs, args):
+            scope[name] = _unwrap(value, f"kernel {self.name}")
+        with _np.errstate(over="ignore"):
+            exec(self.program, scope)
+        outs = args[len(self.inputs):]
+        return outs[0] if len(outs) == 1 else outs
