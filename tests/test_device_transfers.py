@@ -85,3 +85,40 @@ def test_large_arrays_go_to_the_device_through_pinned_memory(backend_name, monke
     Tensor(small)
     assert staged == [(big.shape,)]                         # only the large one is staged
     np.testing.assert_array_equal(moved.numpy(), big)
+
+
+@pytest.mark.parametrize("make", [lambda: nn.RNN(3, 5, num_layers=2, bidirectional=True),
+                                  lambda: nn.LSTM(3, 5, num_layers=2, bidirectional=True),
+                                  lambda: nn.LSTM(3, 5, proj_size=2),
+                                  lambda: nn.GRU(3, 5, num_layers=2, bidirectional=True)],
+                         ids=["rnn", "lstm", "lstm-proj", "gru"])
+def test_fused_kernels_compute_what_the_array_code_computes(make, backend_name, monkeypatch,
+                                                            float64_default):
+    """Under CuPy the fused cells run each step as one ElementwiseKernel (CUDA C); the
+    stand-in runs that C translated to NumPy. It must give the numbers of the cells' array
+    code (which the NumPy backend runs, and which is checked against PyTorch)."""
+    if backend_name != "cupy":
+        pytest.skip("the kernels exist under CuPy only")
+    used = []
+    real = backend.elementwise_kernel
+    monkeypatch.setattr(backend, "elementwise_kernel",
+                        lambda xp, name, *a: used.append(name) or real(xp, name, *a))
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((7, 4, 3))
+    w = rng.standard_normal((7, 4, 10))
+
+    def run():
+        import tinygrad_rnn as tg
+        tg.manual_seed(0)
+        layer = make()
+        xt = Tensor(x, requires_grad=True)
+        out, _ = layer(xt)
+        (out * Tensor(w[..., :out.shape[-1]])).sum().backward()
+        return [out.numpy(), xt.grad.numpy()] + [p.grad.numpy() for p in layer.parameters()]
+
+    with_kernels = run()
+    assert used and all(name.endswith(("forward", "backward")) for name in used)
+    monkeypatch.setattr(backend, "elementwise_kernel", lambda *a: None)
+    without = run()
+    for got, expected in zip(with_kernels, without):
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)

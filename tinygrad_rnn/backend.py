@@ -182,6 +182,29 @@ def scatter_add(target, index, values) -> None:
     module_of(target).add.at(target, index, values)
 
 
+_kernels: dict = {}
+
+
+def elementwise_kernel(xp, name: str, in_params: str, out_params: str, body: str):
+    """One fused elementwise kernel under CuPy, or ``None`` under NumPy.
+
+    A recurrent cell's per-step work is a dozen small elementwise operations; on a GPU each
+    one is a kernel launch, and the launches cost more than the arithmetic. Under CuPy the
+    cells run their step as one ``cupy.ElementwiseKernel`` (``body`` is CUDA C, one element
+    per thread, written next to the NumPy version it replaces), compiled once and cached.
+    NumPy has no such thing (and needs none): the cell then runs its NumPy code. The CuPy
+    stand-in of the test suite runs ``body`` translated to NumPy, so both paths are tested
+    on the CPU."""
+    factory = getattr(xp, "ElementwiseKernel", None)
+    if factory is None:
+        return None
+    key = (id(xp), name)
+    kernel = _kernels.get(key)
+    if kernel is None:
+        kernel = _kernels[key] = factory(in_params, out_params, body, f"tinygrad_rnn_{name}")
+    return kernel
+
+
 # --------------------------------------------------------------------------------- dtypes
 
 _default_dtype = numpy.dtype(numpy.float32)

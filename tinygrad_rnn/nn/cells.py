@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import backend
 from ..tensor import Tensor
 from .recurrence import Cell
 
@@ -38,6 +39,11 @@ class ElmanEquations(Cell):
 
     def forward_step(self, xp, rows, a, rec, prev, new) -> None:
         h = new[0]
+        kernel = self.nonlinearity == "tanh" and backend.elementwise_kernel(
+            xp, "elman_tanh_forward", "T a, T r", "T h", "h = tanh(a + r)")
+        if kernel:                                           # CuPy: one kernel
+            kernel(a, rec, h)
+            return
         xp.add(a, rec, out=h)
         if self.nonlinearity == "tanh":
             xp.tanh(h, out=h)
@@ -113,7 +119,27 @@ class LSTMEquations(Cell):
         self.ms = xp.empty((total, G // 4), dtype=a.dtype) if self.w_hr is not None else None
         self.w_hr_t = None if self.w_hr is None else xp.ascontiguousarray(self.w_hr.data.T)
 
+    #: The forward step below as one CUDA kernel (CuPy only): the gates in place, c_t, and
+    #: h_t (or m_t, with a projection). Pre-activations of σ gates arrive halved.
+    FORWARD_KERNEL = ("T ri, T rf, T rg, T ro, T cp", "T ai, T af, T ag, T ao, T c, T h",
+                      "ai = tanh(ai + ri) * 0.5f + 0.5f; af = tanh(af + rf) * 0.5f + 0.5f;"
+                      "ag = tanh(ag + rg); ao = tanh(ao + ro) * 0.5f + 0.5f;"
+                      "c = af * cp + ai * ag; h = ao * tanh(c)")
+    #: The backward step below as one CUDA kernel (CuPy only).
+    BACKWARD_KERNEL = ("T dm, T slope, T f0, T f1, T f2, T f3, T fg",
+                       "T dc, T dai, T daf, T dag, T dao, T tcp",
+                       "dc = dc + dm * slope; dai = dc * f0; daf = dc * f1; dag = dc * f2;"
+                       "dao = dm * f3; tcp = dc * fg")
+
     def forward_step(self, xp, rows, a, rec, prev, new) -> None:
+        kernel = backend.elementwise_kernel(xp, "lstm_forward", *self.FORWARD_KERNEL)
+        if kernel:                                           # CuPy: one kernel
+            H = a.shape[1] // 4
+            out = new[0] if self.w_hr is None else self.ms[rows]
+            kernel(*_blocks(rec, 4, H), prev[1], *_blocks(a, 4, H), new[1], out)
+            if self.w_hr is not None:
+                xp.matmul(out, self.w_hr_t, out=new[0])
+            return
         a += rec
         xp.tanh(a, out=a)                                    # every gate in one call
         a *= self.after_tanh[0]
@@ -161,6 +187,12 @@ class LSTMEquations(Cell):
         N, H = d_c.shape
         to_c_prev = self.to_c_prev[:N]
         d_m = d_h if self.w_hr is None else xp.matmul(d_h, self.w_hr.data, out=self.d_m[:N])
+        kernel = backend.elementwise_kernel(xp, "lstm_backward", *self.BACKWARD_KERNEL)
+        if kernel:                                           # CuPy: one kernel
+            factors = self.factors[rows]
+            kernel(d_m, self.o_tanh_slope[rows], *(factors[:, k] for k in range(4)),
+                   self.forget[rows], d_c, *_blocks(d_a, 4, H), to_c_prev)
+            return (None, to_c_prev)
         xp.multiply(d_m, self.o_tanh_slope[rows], out=to_c_prev)
         d_c += to_c_prev                                     # δc_t
         blocks, factors = d_a.reshape(N, 4, H), self.factors[rows]
@@ -213,8 +245,22 @@ class GRUEquations(Cell):
         self.u = xp.empty((total, G // 3), dtype=a.dtype)    # u_t, kept for backward
         self.scratch = xp.empty((batch, G // 3), dtype=a.dtype)
 
+    #: The forward step below as one CUDA kernel (CuPy only): r, z, n in place, u_t, h_t.
+    FORWARD_KERNEL = ("T rr, T rz, T un, T hp", "T ar, T az, T an, T u, T h",
+                      "ar = tanh(ar + rr) * 0.5f + 0.5f; az = tanh(az + rz) * 0.5f + 0.5f;"
+                      "u = un; an = tanh(an + ar * un); h = an + az * (hp - an)")
+    #: The backward step below as one CUDA kernel (CuPy only).
+    BACKWARD_KERNEL = ("T dh, T fr, T fz, T fn, T rs, T up",
+                       "T dar, T daz, T dan, T drr, T drz, T drn, T thp",
+                       "daz = dh * fz; dan = dh * fn; dar = dan * fr; drr = dar; drz = daz;"
+                       "drn = dan * rs; thp = dh * up")
+
     def forward_step(self, xp, rows, a, rec, prev, new) -> None:
         H = a.shape[1] // 3
+        kernel = backend.elementwise_kernel(xp, "gru_forward", *self.FORWARD_KERNEL)
+        if kernel:                                           # CuPy: one kernel
+            kernel(*_blocks(rec, 3, H), prev[0], *_blocks(a, 3, H), self.u[rows], new[0])
+            return
         rz = a[:, :2 * H]
         rz += rec[:, :2 * H]
         xp.tanh(rz, out=rz)
@@ -253,11 +299,22 @@ class GRUEquations(Cell):
     def backward_step(self, xp, rows, d_states, d_a, d_rec) -> tuple:
         d_h = d_states[0]
         N, H = d_h.shape
+        to_h_prev = self.to_h_prev[:N]
+        kernel = backend.elementwise_kernel(xp, "gru_backward", *self.BACKWARD_KERNEL)
+        if kernel:                                           # CuPy: one kernel
+            factors = self.factors[rows]
+            kernel(d_h, *(factors[:, k] for k in range(3)), self.reset[rows],
+                   self.update[rows], *_blocks(d_a, 3, H), *_blocks(d_rec, 3, H), to_h_prev)
+            return (to_h_prev,)
         blocks, factors = d_a.reshape(N, 3, H), self.factors[rows]
         xp.multiply(d_h[:, None, :], factors[:, 1:], out=blocks[:, 1:])   # δa^z, δa^n
         xp.multiply(blocks[:, 2], factors[:, 0], out=blocks[:, 0])        # δa^r
         d_rec[:, :2 * H] = d_a[:, :2 * H]
         xp.multiply(blocks[:, 2], self.reset[rows], out=d_rec[:, 2 * H:])
-        to_h_prev = self.to_h_prev[:N]
         xp.multiply(d_h, self.update[rows], out=to_h_prev)
         return (to_h_prev,)
+
+
+def _blocks(array, count: int, H: int) -> list:
+    """The ``count`` gate blocks ``(N, H)`` of an ``(N, count·H)`` array, as views."""
+    return [array[:, k * H:(k + 1) * H] for k in range(count)]
