@@ -23,8 +23,6 @@
 # If $\sigma_{\max} < 1$ the gradient must vanish geometrically. We measure it.
 
 # %%
-import matplotlib
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 import tinygrad_rnn as tg

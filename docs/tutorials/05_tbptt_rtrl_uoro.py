@@ -38,8 +38,6 @@
 # %%
 import time
 
-import matplotlib
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 import tinygrad_rnn as tg
