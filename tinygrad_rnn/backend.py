@@ -121,7 +121,7 @@ def _init_from_env() -> None:
 def check_available() -> None:
     """Raise the reason why the active backend cannot run, if it cannot."""
     if isinstance(xp, _Unavailable):
-        getattr(xp, "ndarray")
+        xp.ndarray
 
 
 # --------------------------------------------------------------------------------- arrays
@@ -328,7 +328,7 @@ def _threadpools():
     """threadpoolctl's view of the thread pools loaded in this process (BLAS, OpenMP)."""
     global _controller
     if _controller is None:
-        from threadpoolctl import ThreadpoolController   # scans the loaded libraries once
+        from threadpoolctl import ThreadpoolController  # scans the loaded libraries once
         _controller = ThreadpoolController()
     return _controller
 

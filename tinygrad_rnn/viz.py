@@ -17,7 +17,7 @@ import os
 import shutil
 import subprocess
 import warnings
-from typing import Mapping
+from typing import Mapping, cast
 
 from . import backend
 from .nn.module import Module
@@ -122,7 +122,8 @@ def _claim(state: Tensor, key: tuple, cluster_of: dict, consumers: dict) -> None
     frontier = [state]
     while frontier:
         tensor = frontier.pop()
-        for parent in tensor._node.parents:
+        node = tensor._node
+        for parent in node.parents if node is not None else ():
             if parent._node is None or id(parent) in cluster_of:
                 continue
             if all(cluster_of.get(id(c)) == key for c in consumers.get(id(parent), ())):
@@ -160,9 +161,8 @@ def _node_line(name: str, tensor: Tensor, param_names: dict, is_root: bool,
             title += f" = h_{state_step}"
     elif id(tensor) in param_names:
         kind, title = "param", param_names[id(tensor)]
-    elif input_names and _input_name(tensor, input_names):
-        kind = "param" if tensor.requires_grad else "input"
-        title = _input_name(tensor, input_names)
+    elif input_names and (input_name := _input_name(tensor, input_names)) is not None:
+        kind, title = ("param" if tensor.requires_grad else "input"), input_name
     elif tensor.requires_grad:
         kind, title = "param", "leaf (requires_grad)"
     elif tensor.data.size == 1:
@@ -305,12 +305,12 @@ def plot_norms(curves: Mapping[str, object], path: str | os.PathLike, *,
     Needs matplotlib (``pip install "tinygrad-rnn[plot]"``); raises ``ImportError`` saying so.
     """
     try:
-        from matplotlib.figure import Figure   # the object API: no GUI backend, no pyplot state
+        from matplotlib.figure import Figure  # the object API: no GUI backend, no pyplot state
     except ImportError:
         raise ImportError('plotting needs matplotlib: pip install "tinygrad-rnn[plot]" '
                           "(or pip install matplotlib)") from None
-    panels = curves if all(isinstance(v, Mapping) for v in curves.values()) \
-        else {"": curves}
+    panels = cast("Mapping[str, Mapping[str, object]]", curves) \
+        if all(isinstance(v, Mapping) for v in curves.values()) else {"": curves}
     fig = Figure(figsize=(6.5 * len(panels), 4.2), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (panel_title, panel) in zip(axes, panels.items()):
