@@ -12,7 +12,7 @@ import pytest
 
 from tinygrad_rnn import rundir
 from tinygrad_rnn.rundir import CheckpointLock, OutputError, prepare_output
-from tinygrad_rnn.train import Trainer, TrainConfig
+from tinygrad_rnn.train import TrainConfig, Trainer
 
 TINY = dict(batch_size=4, seq_len=8, hidden=6)
 

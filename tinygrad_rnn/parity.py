@@ -63,8 +63,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from . import backend, creation
-from . import nn
+from . import backend, creation, nn
 from .autograd import no_grad
 from .nn import functional as F
 from .tensor import Tensor
@@ -318,10 +317,15 @@ def _kw(meta, *names) -> dict:
     return {k: _axis(meta[k]) for k in names if k in meta}
 
 
+def _method(name: str) -> Callable:
+    """The ``TENSOR_OPS`` entry for a method without arguments: ``a.<name>()``."""
+    return lambda a, b, x, k: {"out": getattr(a, name)()}
+
+
 #: tensor_ops fixture ``meta["op"]`` -> ``fn(a, b, extra, meta)`` returning the named outputs;
 #: the same calls record_ops11.py made in PyTorch (``extra``: the ``mask``/``index`` tensors).
 TENSOR_OPS: Dict[str, Callable] = {
-    **{op: (lambda op: lambda a, b, x, k: {"out": getattr(a, op)()})(op)
+    **{op: _method(op)
        for op in ("abs", "sqrt", "rsqrt", "log1p", "expm1", "sin", "cos", "clone", "t")},
     "max_all": lambda a, b, x, k: {"out": a.max()},
     "min_all": lambda a, b, x, k: {"out": a.min()},
@@ -571,9 +575,9 @@ def _run_seeds(meta, arrays, root, unroll) -> Comparison:
     return [("output", output, arrays["output"]), ("h_n", h_n, arrays["h_n"])]
 
 
-RUNNERS = {"ops": _run_ops, "tensor_ops": _run_tensor_ops, "linear": _run_linear, "loss": _run_loss, "rnn": _run_rnn,
-           "lstm": _run_gated, "gru": _run_gated, "optim": _run_optim,
-           "state_dict": _run_state_dict, "seeds": _run_seeds}
+RUNNERS = {"ops": _run_ops, "tensor_ops": _run_tensor_ops, "linear": _run_linear,
+           "loss": _run_loss, "rnn": _run_rnn, "lstm": _run_gated, "gru": _run_gated,
+           "optim": _run_optim, "state_dict": _run_state_dict, "seeds": _run_seeds}
 
 
 def run_file(path, implementation: str = "-", catch: bool = False) -> List[Row]:

@@ -767,8 +767,10 @@ class Tensor:
         (PyTorch computes in that dtype and casts back) and broadcasting to our shape only."""
         if not isinstance(other, Tensor):
             # An array is used at once and not kept, so it need not be copied as _operand does.
-            other = Tensor._wrap(backend.to_backend(other, self.backend)) if backend.is_array(other) \
-                else self._operand(other)
+            if backend.is_array(other):
+                other = Tensor._wrap(backend.to_backend(other, self.backend))
+            else:
+                other = self._operand(other)
         record = self._check_inplace(op, other)
         other = self._operand(other)
         a, b = self.data, other.data

@@ -35,8 +35,7 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
-from .. import backend, bptt, nn
-from .. import compare as comparison
+from .. import backend, bptt, compare as comparison, nn
 from ..backend import get_default_dtype, set_default_dtype
 from ..gradient_flow import gradient_flow, plot_gradient_flow
 from ..step_jacobian import recurrent_layer

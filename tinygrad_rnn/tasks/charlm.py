@@ -22,8 +22,7 @@ from ..nn import functional as F
 from ..nn.module import Module
 from ..tensor import Tensor
 from . import grammar
-from .base import (SAMPLE_STREAM, TRAIN_STREAM, Defaults, Metric, Task, generator,
-                   to_tensor)
+from .base import SAMPLE_STREAM, TRAIN_STREAM, Defaults, Metric, Task, generator, to_tensor
 
 np = backend.np  # host NumPy: the data is generated on the CPU, then moved to the backend
 
