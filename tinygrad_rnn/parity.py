@@ -244,6 +244,7 @@ def _weighted_backward(outputs: Dict[str, Tensor], arrays: dict) -> None:
     for key, out in outputs.items():
         term = (out * Tensor(arrays[f"w_{key}"])).sum()
         loss = term if loss is None else loss + term
+    assert loss is not None, "a fixture case has at least one output"
     loss.backward()
 
 
@@ -415,13 +416,15 @@ def _run_linear(meta, arrays, root, unroll) -> Comparison:
     _weighted_backward({"out": out}, arrays)
     rows = [("out", out, arrays["out"]), ("grad_x", x.grad, arrays["grad_x"]),
             ("grad_weight", layer.weight.grad, arrays["grad_weight"])]
-    if meta["bias"]:
+    if layer.bias is not None:  # built with bias=meta["bias"]
         rows.append(("grad_bias", layer.bias.grad, arrays["grad_bias"]))
     return rows
 
 
 def _run_loss(meta, arrays, root, unroll) -> Comparison:
-    fn = {"mse_loss": F.mse_loss, "cross_entropy": F.cross_entropy}[meta["loss"]]
+    losses: Dict[str, Callable[..., Tensor]] = {"mse_loss": F.mse_loss,
+                                                "cross_entropy": F.cross_entropy}
+    fn = losses[meta["loss"]]
     x = _leaf(arrays["input"])
     out = fn(x, Tensor(arrays["target"]), reduction=meta["reduction"])
     _weighted_backward({"out": out}, arrays)
@@ -637,9 +640,10 @@ class CaseResult:
 def by_case(rows: Iterable[Row]) -> List[CaseResult]:
     """Group rows by (group, case, implementation), keeping their order, each with its
     worst row (the largest error relative to its tolerance)."""
-    grouped: Dict[tuple, List[Row]] = {}
+    grouped: Dict[Tuple[str, str, str], List[Row]] = {}
     for row in rows:
         grouped.setdefault((row.group, row.case, row.implementation), []).append(row)
 
-    return [CaseResult(*key, max(rs, key=lambda r: r.error / r.tolerance), tuple(rs))
-            for key, rs in grouped.items()]
+    return [CaseResult(group, case, implementation,
+                       max(rs, key=lambda r: r.error / r.tolerance), tuple(rs))
+            for (group, case, implementation), rs in grouped.items()]

@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from . import backend, optim, tasks
 from .backend import manual_seed
@@ -514,7 +514,7 @@ class _StopOnSignals:
                 self._previous[s] = signal.signal(s, self._handle)
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> Literal[False]:  # never swallows the exception
         for s, handler in self._previous.items():
             signal.signal(s, handler)
         return False
@@ -550,6 +550,7 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None,
     if resume is not None:
         trainer = Trainer.from_checkpoint(resume, **overrides)
     else:
+        assert config is not None  # exactly one of the two, checked above
         trainer = Trainer(dataclasses.replace(config, **overrides))
     start = trainer.step
     trainer.run(checkpoint=checkpoint, quiet=quiet, save_every=save_every, log=log,
