@@ -217,6 +217,7 @@ def format_summary(result: TrainResult, written: list[str]) -> str:
     """The text printed at the end of a run."""
     r = summary_record(result)
     c = result.trainer.config
+    assert c.cell is not None  # a trainer's settings are resolved
     layer = f"RNN({c.nonlinearity}, " if c.cell == "rnn" else f"{c.cell.upper()}("
     lines = [
         f"task     {r['task']}: {tasks.get(r['task']).summary}",
