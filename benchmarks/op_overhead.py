@@ -53,6 +53,7 @@ def _per_call_us(fn, number: int, repeats: int) -> float:
 def cases(op: str):
     """``{row: (forward, forward_backward)}`` closures for one op on 4×4 float32 data."""
     import numpy as np
+
     import tinygrad_rnn as tg
 
     a = np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32)

@@ -25,7 +25,7 @@ difference is that training can open them.)
 import argparse
 import time
 
-from tinygrad_rnn.train import Trainer, TrainConfig
+from tinygrad_rnn.train import TrainConfig, Trainer
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--seq-len", type=int, default=100, help="T (default: 100)")

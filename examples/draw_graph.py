@@ -12,7 +12,8 @@ The default (fused) RNN is drawn too, for contrast: one node for the whole seque
 backward is the same BPTT written out by hand.
 
 Run it:  python examples/draw_graph.py [OUTPUT_DIR]
-Writes runs/examples/draw_graph/rnn_graph.dot (and rnn_graph_fused.dot; another folder as the first argument); with Graphviz installed also rnn_graph.png.
+Writes runs/examples/draw_graph/rnn_graph.dot (and rnn_graph_fused.dot; another folder as the
+first argument); with Graphviz installed also rnn_graph.png.
 """
 import os
 import shutil

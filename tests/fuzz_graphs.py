@@ -100,8 +100,9 @@ def random_step(rng: random.Random, outcome: dict, views: set) -> dict:
     allowed: list = []
     while not allowed:
         op = rng.choices(OPS, OP_WEIGHTS)[0]
-        allowed = [i for i, d in enumerate(dtypes) if (d.startswith("float") or op not in
-                                                       FLOAT_ONLY) and (d != "bool" or op in BOOL_OK)]
+        allowed = [i for i, d in enumerate(dtypes)
+                   if (d.startswith("float") or op not in FLOAT_ONLY)
+                   and (d != "bool" or op in BOOL_OK)]
         if op == "hook":  # mostly on tensors that can take one; never on views (below)
             allowed = [i for i in allowed if (grads[i] or rng.random() < 0.1) and i not in views]
     recent = allowed[-4:]

@@ -2,7 +2,6 @@
 backends, seeding and the default dtype. Subprocesses check what happens at import time."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import pathlib
 import subprocess
@@ -12,8 +11,9 @@ import numpy as np
 import pytest
 
 import tinygrad_rnn as tg
-from conftest import REAL_CUPY
 from tinygrad_rnn import Tensor, backend
+
+from conftest import REAL_CUPY
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CUDA_HINT = 'pip install "tinygrad-rnn[cuda]"'
@@ -314,7 +314,7 @@ def test_blas_threads_limits_inside_and_restores_after(two_blas_threads):
 def test_training_runs_on_one_thread_whatever_blas_was_set_to(two_blas_threads):
     """BLAS was set to 2 threads after NumPy loaded (as ``import numpy`` first, then a
     variable set at tinygrad_rnn's import, would leave it): training still runs on one."""
-    from tinygrad_rnn.train import Trainer, TrainConfig
+    from tinygrad_rnn.train import TrainConfig, Trainer
     trainer = Trainer(TrainConfig("sine", steps=2, batch_size=2, seq_len=4, hidden=3))
     seen = []
     step = trainer.train_step

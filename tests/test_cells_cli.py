@@ -15,7 +15,7 @@ import tinygrad_rnn as tg
 from tinygrad_rnn import nn, tasks
 from tinygrad_rnn.cli import bptt as bptt_cli
 from tinygrad_rnn.tasks.model import CELLS
-from tinygrad_rnn.train import Trainer, TrainConfig, TrainingError, read_checkpoint
+from tinygrad_rnn.train import TrainConfig, Trainer, TrainingError, read_checkpoint
 
 from test_bptt import parse as parse_bptt
 from test_cli import assert_one_line_error, cli

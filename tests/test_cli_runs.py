@@ -70,6 +70,7 @@ def test_a_second_run_on_the_same_out_fails_at_once(tmp_path):
     finally:
         first.terminate()                       # SIGTERM: it saves and exits with 143
         first.wait(timeout=60)
+        first.stderr.close()
     assert first.returncode == 143
     assert not lock.exists()                    # released on the way out
     assert (tmp_path / "o" / "checkpoint.npz").is_file()

@@ -34,9 +34,8 @@ import pytest
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import Tensor, backend, nn, optim
-from tinygrad_rnn.nn import functional as F
 from tinygrad_rnn.errors import ShapeError
-from tinygrad_rnn.nn import utils as nn_utils
+from tinygrad_rnn.nn import functional as F, utils as nn_utils
 
 # NumPy's own RuntimeWarnings (overflow in exp...) come with the anomaly cases; not the subject.
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")

@@ -5,8 +5,8 @@ upstream weight ``w_out`` and the gradients ``grad_a`` ... of ``loss = sum(out *
 ``meta`` (a JSON string) names the op and its arguments. The schema is documented in
 ``tests/fixtures/record.py``; this file needs only NumPy.
 
-One table (the package's `parity.OPS`) maps every recorded op to our Tensor ops. A fixture whose op has no entry
-fails (it is never skipped), so a newly recorded op cannot go unchecked.
+One table (the package's `parity.OPS`) maps every recorded op to our Tensor ops. A fixture whose
+op has no entry fails (it is never skipped), so a newly recorded op cannot go unchecked.
 """
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def test_matches_pytorch(path):
 
     inputs = {n: Tensor(arrays[f"in_{n}"], requires_grad=True)
               for n in INPUTS if f"in_{n}" in arrays}
-    for n, t in inputs.items():
+    for t in inputs.values():
         assert t.dtype == np.dtype(dtype)
     out = OPS[op](list(inputs.values()), meta)
     assert_close(out.numpy(), arrays["out"], dtype, f"{path.name}: out")

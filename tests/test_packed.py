@@ -11,8 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from tinygrad_rnn import Tensor, backend, nn
 from tinygrad_rnn.errors import ShapeError

@@ -8,8 +8,7 @@ draws the model (sizes, weights, inputs, initial state) and the bound must hold 
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from tinygrad_rnn import Tensor, bptt, nn
 

@@ -25,8 +25,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from hypothesis import example, given
-from hypothesis import strategies as st
+from hypothesis import example, given, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tinygrad_rnn as tg

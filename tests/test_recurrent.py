@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import Tensor, nn
@@ -241,7 +240,8 @@ def test_dropout_acts_between_layers_only(mode, unroll):
 @pytest.mark.parametrize("mode", CELLS)
 def test_dropout_with_one_layer_changes_nothing(mode):
     tg.manual_seed(2)
-    rnn = layer(mode, 3, 4, dropout=0.9, dtype="float64")
+    with pytest.warns(UserWarning, match="non-zero dropout expects num_layers greater than 1"):
+        rnn = layer(mode, 3, 4, dropout=0.9, dtype="float64")
     x = np.random.default_rng(2).standard_normal((5, 2, 3))
     expected, _ = reference(mode, x, None, {n: p.numpy() for n, p in rnn.named_parameters()},
                             num_layers=1, bidirectional=False, batch_first=False)

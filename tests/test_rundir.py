@@ -7,12 +7,13 @@ import errno
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tinygrad_rnn import rundir
 from tinygrad_rnn.rundir import CheckpointLock, OutputError, prepare_output
-from tinygrad_rnn.train import Trainer, TrainConfig
+from tinygrad_rnn.train import TrainConfig, Trainer
 
 TINY = dict(batch_size=4, seq_len=8, hidden=6)
 
@@ -36,7 +37,7 @@ def test_lock_holds_our_pid_and_is_removed_after(tmp_path):
     ckpt = tmp_path / "out" / "c.npz"
     with CheckpointLock(str(ckpt)) as lock:
         assert (tmp_path / "out").is_dir()                     # made on the way
-        assert open(lock.path).read().strip() == str(os.getpid())
+        assert Path(lock.path).read_text().strip() == str(os.getpid())
         with CheckpointLock(str(ckpt)):                         # re-entrant in one process
             pass
         assert os.path.exists(lock.path)
@@ -57,7 +58,7 @@ def test_a_live_holder_keeps_others_out(tmp_path, other_process):
 def test_a_dead_holders_lock_is_taken_over(tmp_path):
     (tmp_path / "c.npz.lock").write_text(f"{dead_pid()}\n")
     with CheckpointLock(str(tmp_path / "c.npz")) as lock:
-        assert open(lock.path).read().strip() == str(os.getpid())
+        assert Path(lock.path).read_text().strip() == str(os.getpid())
 
 
 def test_a_lock_being_created_counts_as_held(tmp_path):

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from tinygrad_rnn import Tensor, backend, serialization
 from tinygrad_rnn.serialization import STRUCTURE_KEY, load, save

@@ -12,8 +12,14 @@ import numpy as np
 import pytest
 
 from tinygrad_rnn import Tensor
-from tinygrad_rnn.serialization import (MAX_DEPTH, MAX_KEY_BYTES, STRUCTURE_KEY, load, save,
-                                        stale_temporary_files)
+from tinygrad_rnn.serialization import (
+    MAX_DEPTH,
+    MAX_KEY_BYTES,
+    STRUCTURE_KEY,
+    load,
+    save,
+    stale_temporary_files,
+)
 
 INVALID = "is not a valid tinygrad_rnn checkpoint"
 

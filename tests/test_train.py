@@ -8,8 +8,14 @@ import pytest
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import tasks
-from tinygrad_rnn.train import (Trainer, TrainConfig, TrainingError, TrainingInterrupted,
-                                read_checkpoint, train)
+from tinygrad_rnn.train import (
+    TrainConfig,
+    Trainer,
+    TrainingError,
+    TrainingInterrupted,
+    read_checkpoint,
+    train,
+)
 
 #: A tiny sine run: a few milliseconds per step.
 TINY = dict(batch_size=4, seq_len=8, hidden=6)

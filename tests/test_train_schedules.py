@@ -7,7 +7,7 @@ import math
 import pytest
 
 from tinygrad_rnn import optim
-from tinygrad_rnn.train import Trainer, TrainConfig, TrainingError
+from tinygrad_rnn.train import TrainConfig, Trainer, TrainingError
 
 
 def config(**kw):

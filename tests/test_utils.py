@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from tinygrad_rnn import Tensor, backend
 from tinygrad_rnn.nn.utils import clip_grad_norm_, clip_grad_value_

@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,7 +98,7 @@ def test_errors():
 def test_graphviz_accepts_the_source(tmp_path):
     rnn, loss = rnn_loss(unroll=True, num_layers=2)
     path = viz.draw(loss, tmp_path / "graph.svg", params=rnn)
-    assert "<svg" in open(path).read()
+    assert "<svg" in Path(path).read_text()
 
 
 def test_draw_without_graphviz_writes_the_source_and_says_how_to_get_it(tmp_path, monkeypatch):
@@ -116,7 +117,7 @@ def test_draw_without_graphviz_writes_the_source_and_says_how_to_get_it(tmp_path
         assert hint in message
     # .dot needs no Graphviz: the source is written as is
     path = viz.draw(loss, tmp_path / "graph.dot")
-    check_valid_dot(open(path).read())
+    check_valid_dot(Path(path).read_text())
 
 
 @pytest.mark.skipif(os.name != "posix", reason="fake `dot` is a shell-free POSIX script")
@@ -131,7 +132,7 @@ def test_draw_runs_dot_with_the_format_of_the_extension(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: str(fake) if name == "dot" else None)
     _, loss = rnn_loss(unroll=True)
     out = viz.draw(loss, tmp_path / "graph.svg")
-    written = open(out).read()
+    written = Path(out).read_text()
     assert written.startswith("-Tsvg\ndigraph ")
     fake.write_text(f"#!{sys.executable}\nimport sys\nsys.exit('dot: syntax error')\n")
     with pytest.raises(RuntimeError, match="syntax error"):

@@ -7,21 +7,55 @@
 """
 import types as _types
 
-from . import backend
+from . import autograd, backend, bptt, nn, optim, tensor as _tensor_module, viz
 from .autograd import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .backend import (get_default_dtype, get_num_threads, manual_seed, set_default_dtype,
-                      set_num_threads)
+from .backend import (
+    get_default_dtype,
+    get_num_threads,
+    manual_seed,
+    set_default_dtype,
+    set_num_threads,
+)
+from .creation import (
+    arange,
+    cat,
+    empty,
+    empty_like,
+    eye,
+    full,
+    full_like,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randn,
+    randn_like,
+    stack,
+    tensor as _make_tensor,
+    where,
+    zeros,
+    zeros_like,
+)
+from .dtypes import (  # noqa: A004  (torch's names)
+    bool as bool,
+    double,
+    float as float,
+    float16,
+    float32,
+    float64,
+    half,
+    int as int,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    short,
+    uint8,
+)
 from .gradcheck import GradcheckError, gradcheck
-from .tensor import Tensor
-from . import autograd, bptt, nn, optim, viz
-from . import tensor as _tensor_module
-from .creation import (arange, cat, empty, empty_like, eye, full, full_like, ones, ones_like,
-                       rand, rand_like, randn, randn_like, stack, where, zeros, zeros_like)
-from .creation import tensor as _make_tensor
-from .dtypes import (double, float16, float32, float64, half, int8, int16, int32, int64,
-                     long, short, uint8)
-from .dtypes import bool as bool, float as float, int as int  # noqa: A004  (torch's names)
 from .serialization import load, save
+from .tensor import Tensor
 
 __version__ = "0.1.0"
 

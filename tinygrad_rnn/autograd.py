@@ -126,7 +126,9 @@ class Node:
     def free(self) -> None:
         """Drop the saved arrays and the links to the inputs; keep the name for messages."""
         self.parents = ()
-        self.backward = None
+        # The ignore keeps ``backward`` typed as callable for the sweeps that call it: they
+        # refuse a freed graph (``freed``, below) before they reach any node of it.
+        self.backward = None  # type: ignore[assignment]
 
     @property
     def freed(self) -> bool:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Iterator
+from typing import Any, Iterator, NoReturn
 
 import numpy
 
@@ -102,6 +102,9 @@ class _Unavailable:
         self._error = error
 
     def __getattr__(self, attribute: str):
+        self.raise_reason()
+
+    def raise_reason(self) -> NoReturn:
         raise type(self._error)(str(self._error))
 
     def __repr__(self) -> str:
@@ -121,7 +124,7 @@ def _init_from_env() -> None:
 def check_available() -> None:
     """Raise the reason why the active backend cannot run, if it cannot."""
     if isinstance(xp, _Unavailable):
-        xp.ndarray
+        xp.raise_reason()
 
 
 # --------------------------------------------------------------------------------- arrays

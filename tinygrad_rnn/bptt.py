@@ -231,7 +231,8 @@ def _find_rnn(model, owner: str) -> RNNBase:
 
 # ----------------------------------------------------------------------------- Jacobians
 
-def jacobian_norms(rnn: Module, x: Tensor, h0: Tensor | None = None) -> np.ndarray:
+def jacobian_norms(rnn: Module, x: Tensor | PackedSequence,
+                   h0: Tensor | None = None) -> np.ndarray:
     r"""``‖∂h_T/∂h_t‖`` for every step t: how much a change of ``h_t`` still moves the final
     state, the factor by which a gradient is scaled on its way from T back to t.
 

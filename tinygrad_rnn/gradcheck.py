@@ -40,7 +40,8 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 
 
     (out * weights).sum().backward()
     for i in checked:
-        analytic = backend.to_host(inputs[i].grad.data) if inputs[i].grad is not None \
+        grad = inputs[i].grad
+        analytic = backend.to_host(grad.data) if grad is not None \
             else backend.np.zeros(inputs[i].shape)
         numeric = _numeric_grad(scalar, inputs, i, eps)
         _compare(analytic, numeric, i, atol, rtol)

@@ -63,8 +63,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from . import backend, creation
-from . import nn
+from . import backend, creation, nn
 from .autograd import no_grad
 from .nn import functional as F
 from .tensor import Tensor
@@ -245,6 +244,7 @@ def _weighted_backward(outputs: Dict[str, Tensor], arrays: dict) -> None:
     for key, out in outputs.items():
         term = (out * Tensor(arrays[f"w_{key}"])).sum()
         loss = term if loss is None else loss + term
+    assert loss is not None, "a fixture case has at least one output"
     loss.backward()
 
 
@@ -318,10 +318,15 @@ def _kw(meta, *names) -> dict:
     return {k: _axis(meta[k]) for k in names if k in meta}
 
 
+def _method(name: str) -> Callable:
+    """The ``TENSOR_OPS`` entry for a method without arguments: ``a.<name>()``."""
+    return lambda a, b, x, k: {"out": getattr(a, name)()}
+
+
 #: tensor_ops fixture ``meta["op"]`` -> ``fn(a, b, extra, meta)`` returning the named outputs;
 #: the same calls record_ops11.py made in PyTorch (``extra``: the ``mask``/``index`` tensors).
 TENSOR_OPS: Dict[str, Callable] = {
-    **{op: (lambda op: lambda a, b, x, k: {"out": getattr(a, op)()})(op)
+    **{op: _method(op)
        for op in ("abs", "sqrt", "rsqrt", "log1p", "expm1", "sin", "cos", "clone", "t")},
     "max_all": lambda a, b, x, k: {"out": a.max()},
     "min_all": lambda a, b, x, k: {"out": a.min()},
@@ -411,13 +416,15 @@ def _run_linear(meta, arrays, root, unroll) -> Comparison:
     _weighted_backward({"out": out}, arrays)
     rows = [("out", out, arrays["out"]), ("grad_x", x.grad, arrays["grad_x"]),
             ("grad_weight", layer.weight.grad, arrays["grad_weight"])]
-    if meta["bias"]:
+    if layer.bias is not None:  # built with bias=meta["bias"]
         rows.append(("grad_bias", layer.bias.grad, arrays["grad_bias"]))
     return rows
 
 
 def _run_loss(meta, arrays, root, unroll) -> Comparison:
-    fn = {"mse_loss": F.mse_loss, "cross_entropy": F.cross_entropy}[meta["loss"]]
+    losses: Dict[str, Callable[..., Tensor]] = {"mse_loss": F.mse_loss,
+                                                "cross_entropy": F.cross_entropy}
+    fn = losses[meta["loss"]]
     x = _leaf(arrays["input"])
     out = fn(x, Tensor(arrays["target"]), reduction=meta["reduction"])
     _weighted_backward({"out": out}, arrays)
@@ -571,9 +578,9 @@ def _run_seeds(meta, arrays, root, unroll) -> Comparison:
     return [("output", output, arrays["output"]), ("h_n", h_n, arrays["h_n"])]
 
 
-RUNNERS = {"ops": _run_ops, "tensor_ops": _run_tensor_ops, "linear": _run_linear, "loss": _run_loss, "rnn": _run_rnn,
-           "lstm": _run_gated, "gru": _run_gated, "optim": _run_optim,
-           "state_dict": _run_state_dict, "seeds": _run_seeds}
+RUNNERS = {"ops": _run_ops, "tensor_ops": _run_tensor_ops, "linear": _run_linear,
+           "loss": _run_loss, "rnn": _run_rnn, "lstm": _run_gated, "gru": _run_gated,
+           "optim": _run_optim, "state_dict": _run_state_dict, "seeds": _run_seeds}
 
 
 def run_file(path, implementation: str = "-", catch: bool = False) -> List[Row]:
@@ -633,9 +640,10 @@ class CaseResult:
 def by_case(rows: Iterable[Row]) -> List[CaseResult]:
     """Group rows by (group, case, implementation), keeping their order, each with its
     worst row (the largest error relative to its tolerance)."""
-    grouped: Dict[tuple, List[Row]] = {}
+    grouped: Dict[Tuple[str, str, str], List[Row]] = {}
     for row in rows:
         grouped.setdefault((row.group, row.case, row.implementation), []).append(row)
 
-    return [CaseResult(*key, max(rs, key=lambda r: r.error / r.tolerance), tuple(rs))
-            for key, rs in grouped.items()]
+    return [CaseResult(group, case, implementation,
+                       max(rs, key=lambda r: r.error / r.tolerance), tuple(rs))
+            for (group, case, implementation), rs in grouped.items()]

@@ -96,7 +96,7 @@ def parse_grid(items: Sequence[str]) -> dict[str, list]:
 
 def combinations(grid: dict[str, list]) -> list[dict]:
     """Every combination of the grid's values, the last key varying fastest."""
-    combos = [{}]
+    combos: list[dict] = [{}]
     for key, values in grid.items():
         combos = [{**combo, key: value} for combo in combos for value in values]
     return combos
@@ -233,9 +233,10 @@ def run_sweep(job: Job, grid: dict[str, list], out: str, *, workers: int = 1,
             try:
                 for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
                     i = futures[future]
-                    rows[i], seconds = _collect(future, out, combos[i], identity)
+                    row, seconds = _collect(future, out, combos[i], identity)
+                    rows[i] = row
                     write_results(os.path.join(out, RESULTS), combos, rows)
-                    log(f"[{done}/{len(todo)}] {run_name(combos[i])}: {describe(rows[i])} "
+                    log(f"[{done}/{len(todo)}] {run_name(combos[i])}: {describe(row)} "
                         f"({seconds:.1f} s)")
             except BaseException:   # Ctrl-C: drop the runs not started yet, then stop
                 for future in futures:
@@ -344,7 +345,7 @@ def read_results(path: str) -> list[dict]:
 
 def plot_sweep(rows: list[dict], x: str, path: str, metric: str = "metric",
                lines: str | None = None, title: str = "", logx: bool = False,
-               ylabel: str | None = None, ax=None) -> str | None:
+               ylabel: str | None = None, ax=None) -> str:
     """Plot ``metric`` against setting ``x``, one line per value of setting ``lines``, the
     mean over any other setting that varies (e.g. seeds). Writes ``path`` (a PNG) unless
     drawing on a given matplotlib ``ax``. Returns ``path``."""

@@ -12,11 +12,12 @@ broadcast axes (``_reduce_to``), so every gradient has its input's shape and dty
 """
 from __future__ import annotations
 
+import builtins  # in the class body `float` is Tensor.float: annotations there say builtins.float
 import math
 import numbers
 import operator
 import warnings
-from typing import Callable, Iterable, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Sequence, TypeVar
 
 from . import autograd, backend
 from .autograd import IndexedGrad, Node, VersionCounter, _Mode
@@ -200,6 +201,8 @@ def _require_float(tensor: "Tensor", op: str) -> None:
                         "convert it first with .float() or .double()")
 
 
+_T = TypeVar("_T", bound="Tensor")  # a Tensor subclass (Parameter), for _wrap
+
 class Tensor:
     """A multi-dimensional array with reverse-mode autograd.
 
@@ -213,6 +216,8 @@ class Tensor:
     __slots__ = ("data", "grad", "requires_grad", "_node", "_hooks", "_retains_grad",
                  "_version", "_base", "_consumed", "__weakref__")
     __array_priority__ = 1000  # so that ``ndarray * Tensor`` calls Tensor.__rmul__
+    data: Any  # the backend's array
+    _consumed: bool  # set (on tensors a view or an in-place record read) by the ops below
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         if isinstance(data, Tensor):
@@ -233,7 +238,7 @@ class Tensor:
 
     # ------------------------------------------------------------------ construction helpers
     @classmethod
-    def _wrap(cls, array) -> "Tensor":
+    def _wrap(cls: type[_T], array) -> _T:
         """A tensor around an existing backend array (no copy, no checks, no graph)."""
         t = object.__new__(cls)
         t.data = array
@@ -297,7 +302,9 @@ class Tensor:
                 dtype = self.data.dtype if kind != "b" else backend.np.dtype("int64")
             else:
                 dtype = self.data.dtype if kind == "f" else backend.get_default_dtype()
-            if exact_scalar and dtype == _FLOAT16 and _FLOAT16_MAX < abs(other) < float("inf"):
+            # (the ignore: numbers.Number declares no __abs__, though every number has one)
+            if (exact_scalar and dtype == _FLOAT16
+                    and _FLOAT16_MAX < abs(other) < float("inf")):  # type: ignore[arg-type]
                 dtype = _FLOAT32
             return Tensor._wrap(self.xp.asarray(other, dtype=dtype))
         if backend.is_array(other) or isinstance(other, (list, tuple)):
@@ -628,10 +635,10 @@ class Tensor:
             return NotImplemented  # ``t == None`` is False, ``t < None`` a TypeError
         return Tensor._wrap(self.xp.asarray(_broadcast(fn, self.data, other.data, op)))
 
-    def __eq__(self, other):  # type: ignore[override]
+    def __eq__(self, other):
         return self._compare(other, operator.eq, "eq")
 
-    def __ne__(self, other):  # type: ignore[override]
+    def __ne__(self, other):
         return self._compare(other, operator.ne, "ne")
 
     def __lt__(self, other):
@@ -767,8 +774,10 @@ class Tensor:
         (PyTorch computes in that dtype and casts back) and broadcasting to our shape only."""
         if not isinstance(other, Tensor):
             # An array is used at once and not kept, so it need not be copied as _operand does.
-            other = Tensor._wrap(backend.to_backend(other, self.backend)) if backend.is_array(other) \
-                else self._operand(other)
+            if backend.is_array(other):
+                other = Tensor._wrap(backend.to_backend(other, self.backend))
+            else:
+                other = self._operand(other)
         record = self._check_inplace(op, other)
         other = self._operand(other)
         a, b = self.data, other.data
@@ -995,7 +1004,7 @@ class Tensor:
             return (self.xp.broadcast_to(g, a_shape),)
         return Tensor._make(self._sum_array(axes, keepdims), (self,), backward, "sum", saved=())
 
-    def _sum_array(self, axes: tuple, keepdims: bool, scale: float = 1.0):
+    def _sum_array(self, axes: tuple, keepdims: bool, scale: builtins.float = 1.0):
         """``data.sum(axes) * scale`` as an array. float16 is summed (and scaled) in float32
         and cast back, as PyTorch does: 100,000 halves summed in float16 would reach inf."""
         a = self.data
@@ -1742,8 +1751,8 @@ class Tensor:
         return cls._random(lambda s: backend.rng().random(s), shape, dtype, requires_grad)
 
     @classmethod
-    def uniform(cls, *shape, low: float = 0.0, high: float = 1.0, dtype=None,
-                requires_grad: bool = False) -> "Tensor":
+    def uniform(cls, *shape, low: builtins.float = 0.0, high: builtins.float = 1.0,
+                dtype=None, requires_grad: bool = False) -> "Tensor":
         """Uniform samples on [low, high) from the seeded host generator."""
         return cls._random(lambda s: backend.rng().uniform(low, high, s), shape, dtype,
                            requires_grad)

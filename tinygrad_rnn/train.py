@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal, TypeVar
 
 from . import backend, optim, tasks
 from .backend import manual_seed
@@ -76,6 +76,16 @@ class TrainingInterrupted(TrainingError):
 
 
 # ---------------------------------------------------------------------------- settings
+
+_Setting = TypeVar("_Setting")
+
+
+def _filled(value: _Setting | None) -> _Setting:
+    """A setting of a resolved :class:`TrainConfig` (``resolved()`` fills in every None),
+    typed as such for the type checker."""
+    assert value is not None, "the settings were not resolved"
+    return value
+
 
 @dataclass
 class TrainConfig:
@@ -141,9 +151,10 @@ class TrainConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown learning-rate schedule {self.lr_schedule!r}; expected "
                              "one of " + ", ".join(LR_SCHEDULES))
-        if not (self.lr > 0 and math.isfinite(self.lr)):
+        lr, clip = _filled(self.lr), _filled(self.clip)
+        if not (lr > 0 and math.isfinite(lr)):
             raise ValueError(f"--lr must be a positive number, got {self.lr}")
-        if not (self.clip >= 0 and math.isfinite(self.clip)):
+        if not (clip >= 0 and math.isfinite(clip)):
             raise ValueError(f"--clip must be a number >= 0 (0: no clipping), got {self.clip}")
 
     def _steps_from_epochs(self) -> int:
@@ -151,7 +162,7 @@ class TrainConfig:
         if per_epoch is None:
             raise ValueError(f"task {self.task!r} draws fresh data at every step, so it has no "
                              "epochs; use --steps")
-        return self.epochs * per_epoch
+        return _filled(self.epochs) * per_epoch
 
     def make_task(self) -> Task:
         """The task these settings describe."""
@@ -244,11 +255,11 @@ class Trainer:
         manual_seed(self.config.seed)          # the same seed gives the same initial weights
         self.model = self.task.make_model(self.config.hidden, self.config.layers,
                                           self.config.nonlinearity, self.config.unroll,
-                                          cell=self.config.cell)
-        self.optimizer = make_optimizer(self.config.optim, self.model.parameters(),
-                                        self.config.lr)
-        self.scheduler = make_scheduler(self.config.lr_schedule, self.optimizer,
-                                        self.config.steps)
+                                          cell=_filled(self.config.cell))
+        self.optimizer = make_optimizer(_filled(self.config.optim), self.model.parameters(),
+                                        _filled(self.config.lr))
+        self.scheduler = make_scheduler(_filled(self.config.lr_schedule), self.optimizer,
+                                        _filled(self.config.steps))
         self.step = 0                          # optimisation steps done so far
         self.history = History()
         self.seconds = 0.0                     # training time so far, over all resumes
@@ -261,7 +272,8 @@ class Trainer:
         loss = self.task.loss(self.model(x), y)
         loss.backward()
         # Clipping with max_norm=inf only measures the norm (and changes nothing).
-        max_norm = self.config.clip if self.config.clip > 0 else math.inf
+        clip = _filled(self.config.clip)
+        max_norm = clip if clip > 0 else math.inf
         norm = clip_grad_norm_(self.model.parameters(), max_norm)
         self.optimizer.step()
         if self.scheduler is not None:
@@ -298,7 +310,7 @@ class Trainer:
 
     def _run(self, checkpoint: str | None, quiet: bool, save_every: int,
              log: Callable[[str], None], on_step: Callable[["Trainer"], None] | None) -> None:
-        total = self.config.steps
+        total = _filled(self.config.steps)
         bar = _progress_bar(self, total, disable=quiet or not sys.stderr.isatty())
         report_every = max(1, total // 10) if not quiet and bar.disable else 0
         running = None
@@ -369,7 +381,7 @@ class Trainer:
             raise TrainingError(f"checkpoint {path!r} does not fit the model it describes: "
                                 + " ".join(str(exc).split())) from None
         trainer.step = state["step"]
-        if trainer.config.steps < trainer.step:   # would train nothing, yet record the total
+        if _filled(trainer.config.steps) < trainer.step:  # would train nothing, yet record it
             total = trainer.config.steps
             asked = (f"--epochs {overrides['epochs']} ({total} steps)" if overrides.get("epochs")
                      else f"--steps {total}")
@@ -464,7 +476,7 @@ def _apply_overrides(saved: TrainConfig, overrides: dict[str, Any], path: str) -
     error (it would change the computation, so the run would not continue the same one)."""
     changes = {}
     if saved.cell != "rnn" and overrides.get("nonlinearity") is not None:
-        check_cell(saved.cell, overrides["nonlinearity"])    # the clearer message
+        check_cell(_filled(saved.cell), overrides["nonlinearity"])    # the clearer message
     for name, value in overrides.items():
         if name == "text" and value is not None:
             value = os.path.abspath(value)        # the checkpoint stores absolute paths
@@ -514,7 +526,7 @@ class _StopOnSignals:
                 self._previous[s] = signal.signal(s, self._handle)
         return self
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> Literal[False]:  # never swallows the exception
         for s, handler in self._previous.items():
             signal.signal(s, handler)
         return False
@@ -550,6 +562,7 @@ def train(config: TrainConfig | None = None, *, resume: str | None = None,
     if resume is not None:
         trainer = Trainer.from_checkpoint(resume, **overrides)
     else:
+        assert config is not None  # exactly one of the two, checked above
         trainer = Trainer(dataclasses.replace(config, **overrides))
     start = trainer.step
     trainer.run(checkpoint=checkpoint, quiet=quiet, save_every=save_every, log=log,

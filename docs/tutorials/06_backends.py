@@ -27,8 +27,7 @@ import os
 import subprocess
 import sys
 
-import tinygrad_rnn as tg
-from tinygrad_rnn import Tensor, backend, nn
+from tinygrad_rnn import Tensor, backend
 from tinygrad_rnn.backend import np
 
 print("active backend:", backend.name)

@@ -103,7 +103,7 @@ def _print_groups(results, groups) -> None:
         mine = [r for r in results if r.group == group]
         if not mine:
             continue
-        worst = {}
+        worst: dict[str, float] = {}  # dtype -> worst error
         for r in mine:
             dtype = r.worst.dtype
             worst[dtype] = max(worst.get(dtype, 0.0), r.worst.error)

@@ -11,8 +11,7 @@ import argparse
 import importlib.util
 import os
 
-from .. import sweep as sweeps
-from .. import tasks
+from .. import sweep as sweeps, tasks
 from .train import CONFIG_OPTIONS
 
 

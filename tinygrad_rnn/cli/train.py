@@ -22,10 +22,17 @@ import sys
 
 from .. import backend, tasks
 from ..rundir import CheckpointLock
-from ..tasks.model import CELLS
 from ..spectrum import SpectrumTracker
-from ..train import (LR_SCHEDULES, NONLINEARITIES, OPTIMIZERS, TrainConfig,
-                     TrainingInterrupted, TrainResult, train)
+from ..tasks.model import CELLS
+from ..train import (
+    LR_SCHEDULES,
+    NONLINEARITIES,
+    OPTIMIZERS,
+    TrainConfig,
+    TrainingInterrupted,
+    TrainResult,
+    train,
+)
 
 CHECKPOINT = "checkpoint.npz"
 SUMMARY = "summary.json"
@@ -210,6 +217,7 @@ def format_summary(result: TrainResult, written: list[str]) -> str:
     """The text printed at the end of a run."""
     r = summary_record(result)
     c = result.trainer.config
+    assert c.cell is not None  # a trainer's settings are resolved
     layer = f"RNN({c.nonlinearity}, " if c.cell == "rnn" else f"{c.cell.upper()}("
     lines = [
         f"task     {r['task']}: {tasks.get(r['task']).summary}",
@@ -232,7 +240,7 @@ def format_summary(result: TrainResult, written: list[str]) -> str:
 def write_plot(result: TrainResult, path: str) -> str:
     """``plot.png``: the loss curve (log scale, raw and smoothed) and the task's panel."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure   # no pyplot: no global state, no GUI backend
+    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
     trainer = result.trainer
     losses = trainer.history.loss
     fig = Figure(figsize=(12, 4.5), layout="constrained")

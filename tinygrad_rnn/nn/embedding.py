@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from ..autograd import no_grad
 from ..tensor import Tensor
-from . import functional as F
-from . import init
+from . import functional as F, init
 from .module import Module, Parameter
 
 

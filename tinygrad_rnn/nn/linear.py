@@ -15,8 +15,9 @@ def uniform_parameter(*shape: int, bound: float, dtype=None) -> Parameter:
 
     Drawn in its own dtype and wrapped without a copy, so making a layer needs no more
     memory than its parameters (see :func:`tinygrad_rnn.backend.uniform`)."""
-    weights = backend.uniform(shape, -bound, bound, dtype)
-    return Parameter._wrap(weights).requires_grad_(True)
+    parameter = Parameter._wrap(backend.uniform(shape, -bound, bound, dtype))
+    parameter.requires_grad_(True)
+    return parameter
 
 
 class Linear(Module):
@@ -25,6 +26,8 @@ class Linear(Module):
     ``weight``: ``(out_features, in_features)``; ``bias``: ``(out_features,)``; both drawn from
     U(-1/sqrt(in_features), 1/sqrt(in_features)) as in PyTorch.
     """
+
+    bias: Parameter | None  # registered with register_parameter, so that it may be None
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=None):
         super().__init__()

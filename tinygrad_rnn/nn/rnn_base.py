@@ -41,8 +41,7 @@ from typing import Any, Callable, NamedTuple, TypeVar
 from .. import backend
 from ..errors import ShapeError
 from ..tensor import RemovableHandle, Tensor
-from . import functional as F
-from . import recurrence
+from . import functional as F, recurrence
 from .checks import check_positive_int, check_probability, is_int
 from .linear import uniform_parameter
 from .module import Module, check_input_dtype, warn_dropout_without_layers

@@ -72,7 +72,7 @@ class Optimizer:
             raise TypeError("params argument given to the optimizer should be an iterable of "
                             "Tensors or dicts, but got a Tensor (wrap it in a list: [tensor])")
         _check_ordered(params)
-        groups = list(params)
+        groups: List[Any] = list(params)  # tensors, (name, tensor) pairs or option dicts
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
         if not isinstance(groups[0], dict):

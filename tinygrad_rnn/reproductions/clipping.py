@@ -30,6 +30,7 @@ import math
 import os
 
 from .. import backend, bptt
+from ..tensor import Tensor
 from ..train import TrainConfig, Trainer
 from .base import Plan, claim, mean, select, train_to_the_end, training_record
 
@@ -82,6 +83,7 @@ def jacobian_bound(trainer: Trainer, examples: int = 64) -> dict:
         return {"sigma_max": math.nan, "jacobian_first": math.nan, "bound_ratio": math.nan}
     sigma = float(np.linalg.norm(w_hh, ord=2))
     x, _ = trainer.task.test_set()
+    assert isinstance(x, Tensor), "the adding problem's sequences are one padded Tensor"
     norms = bptt.jacobian_norms(trainer.model, x[:examples])[0]          # (T,), last is 1
     lags = np.arange(len(norms))[::-1]                                   # T - t
     with np.errstate(over="ignore"):

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from .. import backend
 from ..autograd import no_grad
 from ..nn.module import Module
+from ..nn.utils.rnn import PackedSequence
 from ..tensor import Tensor
 from .model import SequenceModel, check_cell
 
@@ -131,8 +132,12 @@ class Task:
     #: The network :meth:`make_model` builds (a task with its own input format subclasses it).
     model_class: ClassVar[type[SequenceModel]] = SequenceModel
 
-    def batch(self, step: int) -> tuple[Tensor, Tensor]:
+    def batch(self, step: int) -> tuple[Tensor | PackedSequence, Tensor]:
         """Inputs and targets of training step ``step`` (deterministic in seed and step)."""
+        raise NotImplementedError
+
+    def test_set(self) -> tuple[Tensor | PackedSequence, Tensor]:
+        """The held-out inputs and targets, for a task that has a fixed test set."""
         raise NotImplementedError
 
     def loss(self, output: Tensor, target: Tensor) -> Tensor:
@@ -150,7 +155,7 @@ class Task:
         """Draw a prediction panel on a matplotlib ``ax`` (no matplotlib import needed here)."""
         ax.set_axis_off()
 
-    def report(self, model: Module) -> str:
+    def report(self, model: SequenceModel) -> str:
         """Extra text for the end-of-run summary (e.g. generated text); empty by default."""
         return ""
 
@@ -175,19 +180,19 @@ class Task:
         """What rebuilds this task: ``type(task)(**task.config())`` (JSON-able values)."""
         return {"seed": self.seed, "batch_size": self.batch_size, "seq_len": self.seq_len}
 
-    def predict(self, model: Module, x: Tensor) -> Tensor:
+    def predict(self, model: Module, x: Tensor | PackedSequence) -> Tensor:
         """The model's output for ``x`` ``(N, L, features)`` in evaluation mode, without
         recording a graph. The sequences are run in chunks of at most
         :data:`EVAL_CHUNK_STEPS` time steps in all (each sequence is independent of the
         others, so the chunks' outputs joined are the output for the whole batch)."""
-        packed = not isinstance(x, Tensor)  # a PackedSequence: its rows interleave sequences
-        per_chunk = 1 if packed else \
-            max(1, EVAL_CHUNK_STEPS // max(1, x.shape[1] if x.ndim > 1 else 1))
         was_training = model.training
         model.eval()
         try:
             with no_grad():
-                if packed or x.shape[0] <= per_chunk:
+                if not isinstance(x, Tensor):  # a PackedSequence: its rows interleave sequences
+                    return model(x)
+                per_chunk = max(1, EVAL_CHUNK_STEPS // max(1, x.shape[1] if x.ndim > 1 else 1))
+                if x.shape[0] <= per_chunk:
                     return model(x)
                 return Tensor.cat([model(x[i:i + per_chunk])
                                    for i in range(0, x.shape[0], per_chunk)])

@@ -22,8 +22,8 @@ from ..nn import functional as F
 from ..nn.module import Module
 from ..tensor import Tensor
 from . import grammar
-from .base import (SAMPLE_STREAM, TRAIN_STREAM, Defaults, Metric, Task, generator,
-                   to_tensor)
+from .base import SAMPLE_STREAM, TRAIN_STREAM, Defaults, Metric, Task, generator, to_tensor
+from .model import SequenceModel
 
 np = backend.np  # host NumPy: the data is generated on the CPU, then moved to the backend
 
@@ -118,7 +118,7 @@ class CharLMTask(Task):
         return float(-log2p[targets].mean())
 
     # ----------------------------------------------------------------------- sampling
-    def sample(self, model: Module, length: int = 300, prime: str | None = None,
+    def sample(self, model: SequenceModel, length: int = 300, prime: str | None = None,
                temperature: float = 0.8) -> str:
         """``prime`` followed by ``length`` characters drawn from the model, one at a time,
         the hidden state carried from each character to the next. Random draws come from
@@ -139,7 +139,7 @@ class CharLMTask(Task):
         model.train(was_training)
         return prime + "".join(out)
 
-    def report(self, model: Module) -> str:
+    def report(self, model: SequenceModel) -> str:
         return "sample (temperature 0.8):\n" + self.sample(model)
 
     def plot(self, ax, model: Module) -> None:

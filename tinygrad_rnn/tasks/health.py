@@ -23,8 +23,16 @@ from .. import backend
 from ..nn import functional as F
 from ..nn.module import Module
 from ..tensor import Tensor
-from .base import (DATA_STREAM, TEST_STREAM, TRAIN_STREAM, Defaults, Metric, Task, generator,
-                   to_tensor)
+from .base import (
+    DATA_STREAM,
+    TEST_STREAM,
+    TRAIN_STREAM,
+    Defaults,
+    Metric,
+    Task,
+    generator,
+    to_tensor,
+)
 
 np = backend.np  # host NumPy: the data is generated on the CPU, then moved to the backend
 

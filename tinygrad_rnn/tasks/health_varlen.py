@@ -46,7 +46,7 @@ class PackedClassifier(SequenceModel):
     """A :class:`SequenceModel` (readout "last") for a ``PackedSequence`` input: the head
     reads ``h_n`` of the last layer, each sequence's own final state."""
 
-    def forward_state(self, x: PackedSequence, state=None) -> tuple:
+    def forward_state(self, x: Tensor | PackedSequence, state=None) -> tuple:
         _, final = self.rnn(x, state)
         h_n = final[0] if isinstance(final, tuple) else final     # LSTM: (h_n, c_n)
         return self.fc(h_n[-1]), final                            # (N, H_out)
@@ -77,7 +77,9 @@ class HealthVarLenTask(HealthTask):
         return pack_padded_sequence(to_tensor(x), lengths.tolist(), batch_first=True,
                                     enforce_sorted=False)
 
-    def batch(self, step: int) -> tuple[PackedSequence, Tensor]:
+    # The ignores: HealthTask's inputs are Tensors, these are packed; the methods this class
+    # keeps from HealthTask (loss, evaluate through predict) take either, plot is its own.
+    def batch(self, step: int) -> tuple[PackedSequence, Tensor]:  # type: ignore[override]
         """Stays of step ``step`` (each epoch in a fresh order drawn from (seed, epoch)):
         a PackedSequence of ``batch_size`` records and their labels ``(batch_size,)``."""
         epoch, i = divmod(step, self.steps_per_epoch())
@@ -86,7 +88,7 @@ class HealthVarLenTask(HealthTask):
         return (self.packed(self.train_x[picked], self.train_lengths[picked]),
                 to_tensor(self.train_y[picked]))
 
-    def test_set(self) -> tuple[PackedSequence, Tensor]:
+    def test_set(self) -> tuple[PackedSequence, Tensor]:  # type: ignore[override]
         x, y, lengths = self.records(generator(self.seed, TEST_STREAM), self.test_people)
         return self.packed(x, lengths), to_tensor(y)
 

@@ -50,7 +50,8 @@ class SequenceModel(Module):
             raise ValueError(f"SequenceModel: readout must be one of {READOUTS}, got {readout!r}")
         check_cell(cell, nonlinearity)
         self.readout, self.cell = readout, cell
-        options = dict(num_layers=num_layers, batch_first=True, unroll=unroll)
+        options: dict[str, object] = dict(num_layers=num_layers, batch_first=True,
+                                          unroll=unroll)
         if cell == "rnn":
             options["nonlinearity"] = nonlinearity or "tanh"
         self.rnn = _LAYERS[cell](input_size, hidden_size, **options)
