@@ -125,3 +125,13 @@ def test_the_figure_is_written(tmp_path):
     results = bptt.compare(model, x, step_loss, methods=["bptt", "tbptt:2", "uoro"])
     path = comparison.plot_comparison({"rnn": results}, str(tmp_path / "c.png"))
     assert (tmp_path / "c.png").stat().st_size > 1000 and path.endswith("c.png")
+
+
+def test_a_packed_task_is_refused_with_a_reason():
+    from tinygrad_rnn import tasks
+    from tinygrad_rnn.compare import task_step_loss
+    task = tasks.get("health_varlen")(batch_size=4)
+    model = task.make_model(hidden=3)
+    x, y = task.batch(0)
+    with pytest.raises(ValueError, match="packed sequences of different lengths"):
+        task_step_loss(task, model, x, y)

@@ -107,7 +107,7 @@ def test_draw_without_graphviz_writes_the_source_and_says_how_to_get_it(tmp_path
     with pytest.warns(viz.GraphvizNotFoundWarning) as caught:
         written = viz.draw(loss, tmp_path / "graph.png")
     assert written == str(tmp_path / "graph.dot") and not (tmp_path / "graph.png").exists()
-    check_valid_dot(open(written).read())
+    check_valid_dot(Path(written).read_text())
     assert "graph.dot" in str(caught[0].message)
     with pytest.raises(viz.GraphvizNotFoundError) as info:   # strict: stop instead
         viz.draw(loss, tmp_path / "graph.png", strict=True)

@@ -41,6 +41,7 @@ from . import backend
 from .autograd import no_grad
 from .nn.module import Module
 from .nn.rnn_base import RNNBase
+from .nn.utils.rnn import PackedSequence
 from .online import rtrl, uoro, uoro_samples
 from .step_jacobian import recurrent_layer
 from .tensor import Tensor
@@ -197,7 +198,7 @@ def _score(method: str, grad, exact, seconds: float, peak: int, draws) -> Method
 
 # ---------------------------------------------------------------------- tasks and output
 
-def task_step_loss(task, model, x: Tensor, y: Tensor) -> StepLoss:
+def task_step_loss(task, model, x: Tensor | PackedSequence, y: Tensor) -> StepLoss:
     """The per-step losses of a training task, for :func:`compare`: with ``model`` a task's
     ``SequenceModel`` (its head is ``model.fc``) and ``(x, y)`` a batch, returns
     ``step_loss(t, out_t)`` whose sum over t equals ``task.loss(model(x), y)``.
@@ -207,6 +208,10 @@ def task_step_loss(task, model, x: Tensor, y: Tensor) -> StepLoss:
     per-step means). The split is checked once on this batch; a task whose loss is not of
     that form (copy: it reads only the recall steps) raises ``ValueError``.
     """
+    if not isinstance(x, Tensor):   # a PackedSequence: steps hold different sequences
+        raise ValueError(f"compare: task {task.name!r} gives packed sequences of different "
+                         "lengths; the comparison needs a padded batch (one loss per time "
+                         "step of every sequence): use a task with sequences of one length")
     T = x.shape[1]                                                # batch_first
 
     def step_loss(t: int, out_t: Tensor) -> Tensor:
