@@ -824,7 +824,7 @@ MISC = [
          ValueError, r"RNN: hidden_size must be a positive integer, got 0"),
     Case("rnn-nonlinearity", "constructors", "`nn.RNN(3, 4, nonlinearity='sigmoid')`",
          lambda _: nn.RNN(3, 4, nonlinearity="sigmoid"), ValueError,
-         r"unknown nonlinearity 'sigmoid'; expected 'tanh' or 'relu'"),
+         r"Unknown nonlinearity 'sigmoid'. Select from 'tanh' or 'relu'"),
     Case("rnn-dropout", "constructors", "`nn.RNN(3, 4, dropout=1.5)`",
          lambda _: nn.RNN(3, 4, dropout=1.5), ValueError,
          r"dropout should be a number in range \[0, 1\].*got 1.5"),

@@ -483,7 +483,7 @@ def test_shape_errors_are_value_errors_and_runtime_errors():
 
 CONSTRUCTOR_ERRORS = [
     ("RNN", {"nonlinearity": "sigmoid"},
-     r"unknown nonlinearity 'sigmoid'; expected 'tanh' or 'relu'"),
+     r"Unknown nonlinearity 'sigmoid'. Select from 'tanh' or 'relu'"),
     ("RNN", {"num_layers": 0}, r"num_layers must be an integer >= 1, got 0"),
     ("RNN", {"num_layers": -2}, r"num_layers must be an integer >= 1, got -2"),
     ("RNN", {"dropout": -0.1}, r"dropout should be a number in range \[0, 1\].*got -0.1"),
@@ -542,7 +542,7 @@ def test_cell_errors(mode, args, error, match):
 
 
 def test_rnn_cell_invalid_nonlinearity():
-    with pytest.raises(ValueError, match="unknown nonlinearity 'gelu'"):
+    with pytest.raises(ValueError, match="Unknown nonlinearity 'gelu'"):
         nn.RNNCell(3, 5, nonlinearity="gelu")
 
 

@@ -38,4 +38,6 @@ def check_choice(owner: str, name: str, value: Any, choices: tuple) -> None:
     """Refuse a value outside ``choices`` (a nonlinearity, a reduction)."""
     if value not in choices:
         expected = " or ".join(repr(c) for c in choices)
-        raise ValueError(f"{owner}: unknown {name} {value!r}; expected {expected}")
+        # PyTorch's words ("Unknown nonlinearity 'gelu'. Select from 'tanh' or 'relu'."),
+        # which code written for torch may match, then who raised it
+        raise ValueError(f"Unknown {name} {value!r}. Select from {expected} ({owner})")
