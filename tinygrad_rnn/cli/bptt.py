@@ -41,6 +41,7 @@ from ..gradient_flow import gradient_flow, plot_gradient_flow
 from ..nn.utils.rnn import PackedSequence
 from ..step_jacobian import recurrent_layer
 from ..tensor import Tensor
+from .options import add_backend_option, use_backend_option
 
 np = backend.np  # host NumPy for the printed table
 
@@ -115,8 +116,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR",
                    help="with --checkpoint: where to write the figures (default: DIR/bptt of "
                         "the first checkpoint)")
-    p.add_argument("--backend", choices=backend.CHOICES,
-                   help=f"array backend (default: ${backend.ENV_VAR}, else numpy)")
+    add_backend_option(p)
     return p
 
 
@@ -335,11 +335,7 @@ def check_args(args) -> None:
 def run(args: argparse.Namespace) -> int:
     """Measure, print the table (and write the plot); returns the exit status 0."""
     check_args(args)
-    if args.backend:
-        try:
-            backend.use(args.backend)
-        except RuntimeError as exc:   # CuPy missing or no GPU: a bad --backend for this box
-            raise ValueError(str(exc)) from None
+    use_backend_option(args)
     if args.checkpoint:
         return run_checkpoints(args)
     if args.compare:

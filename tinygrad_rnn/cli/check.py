@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from .. import backend, parity
+from .options import add_backend_option
 
 DESCRIPTION = (
     "Replay the fixtures recorded from PyTorch (tests/fixtures) on the active backend and "
@@ -32,9 +33,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--group", action="append", choices=parity.GROUPS, metavar="GROUP",
         help="check only this group (repeatable): " + ", ".join(parity.GROUPS))
-    parser.add_argument(
-        "--backend", choices=backend.CHOICES,
-        help=f"array backend to run on (default: ${backend.ENV_VAR}, else numpy)")
+    add_backend_option(parser, "array backend to run on")
     parser.add_argument(
         "-v", "--verbose", action="store_true",
         help="print every compared quantity, not only the worst of each case")

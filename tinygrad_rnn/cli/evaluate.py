@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from .. import backend
+from .options import add_backend_option, use_backend_option
 from .trained import describe, load_run
 
 
@@ -19,17 +19,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "to the trivial baseline's.")
     p.add_argument("--checkpoint", required=True, metavar="DIR",
                    help="a run directory written by `train` (or its checkpoint.npz)")
-    p.add_argument("--backend", choices=backend.CHOICES,
-                   help=f"array backend (default: ${backend.ENV_VAR}, else numpy)")
+    add_backend_option(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.backend:
-        try:
-            backend.use(args.backend)
-        except RuntimeError as exc:
-            raise ValueError(str(exc)) from None
+    use_backend_option(args)
     trainer = load_run(args.checkpoint)
     print(describe(trainer))
     print(trainer.evaluate().describe())

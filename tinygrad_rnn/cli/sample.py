@@ -13,7 +13,7 @@ import argparse
 import math
 from typing import Any
 
-from .. import backend
+from .options import add_backend_option, use_backend_option
 from .trained import load_run
 
 
@@ -31,8 +31,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="softmax temperature, > 0 (default: 0.8)")
     p.add_argument("--length", type=int, default=300, metavar="N",
                    help="characters to generate after the prime (default: 300)")
-    p.add_argument("--backend", choices=backend.CHOICES,
-                   help=f"array backend (default: ${backend.ENV_VAR}, else numpy)")
+    add_backend_option(p)
     return p
 
 
@@ -43,11 +42,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--length must be an integer >= 0, got {args.length}")
     if args.prime is not None and not args.prime:
         raise ValueError("--prime must not be empty (leave it out for the default)")
-    if args.backend:
-        try:
-            backend.use(args.backend)
-        except RuntimeError as exc:
-            raise ValueError(str(exc)) from None
+    use_backend_option(args)
     trainer = load_run(args.checkpoint)
     task: Any = trainer.task                      # a CharLMTask once the check below passes
     if trainer.config.task != "charlm":

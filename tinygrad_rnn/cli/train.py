@@ -33,6 +33,7 @@ from ..train import (
     TrainResult,
     train,
 )
+from .options import add_backend_option, use_backend_option
 
 CHECKPOINT = "checkpoint.npz"
 SUMMARY = "summary.json"
@@ -76,8 +77,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                                "with a finite data set: charlm, health)")
     run_opts.add_argument("--seed", type=int, metavar="N",
                           help="seed of the weights and of the data (default: 0)")
-    run_opts.add_argument("--backend", choices=backend.CHOICES,
-                          help=f"array backend (default: ${backend.ENV_VAR}, else numpy)")
+    add_backend_option(run_opts)
     run_opts.add_argument("--out", metavar="DIR",
                           help="output directory (default: runs/TASK, or the --resume "
                                "checkpoint's directory)")
@@ -127,11 +127,7 @@ def run(args: argparse.Namespace) -> int:
     if args.save_every < 0:
         raise ValueError(f"--save-every must be an integer >= 0, got {args.save_every}")
     tasks.get(args.task)                                  # an unknown task fails first
-    if args.backend:
-        try:
-            backend.use(args.backend)
-        except RuntimeError as exc:   # CuPy missing or no GPU: a bad --backend on this box
-            raise ValueError(str(exc)) from None
+    use_backend_option(args)
     given = {name: getattr(args, name) for name in CONFIG_OPTIONS
              if getattr(args, name) is not None}
     if args.unroll:
