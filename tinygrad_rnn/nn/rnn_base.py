@@ -294,14 +294,19 @@ class RNNBase(Module):
         if data.ndim != 2:
             raise ShapeError(f"{owner}: expected a PackedSequence whose data is 2-D "
                              f"(sum of lengths, H_in), got shape {data.shape}")
-        if not backend.is_floating(data.dtype):
-            raise TypeError(f"{owner}: expected a floating point input, got dtype "
-                            f"{data.dtype}; convert it with .float()")
-        check_input_dtype(owner, data, self.layer_weights(0, 0)[0])
-        if data.shape[-1] != self.input_size:
-            raise ShapeError(f"{owner}: input.size(-1) must be equal to input_size. Expected "
-                             f"{self.input_size}, got {data.shape[-1]}")
+        self._check_features(data)
         return data
+
+    def _check_features(self, input: Tensor) -> None:
+        """The last axis of an input: floating point, our weights' dtype, ``input_size``."""
+        owner = self._mode
+        if not backend.is_floating(input.dtype):
+            raise TypeError(f"{owner}: expected a floating point input, got dtype "
+                            f"{input.dtype}; convert it with .float()")
+        check_input_dtype(owner, input, self.layer_weights(0, 0)[0])
+        if input.shape[-1] != self.input_size:
+            raise ShapeError(f"{owner}: input.size(-1) must be equal to input_size. Expected "
+                             f"{self.input_size}, got {input.shape[-1]}")
 
     def _canonical_inputs(self, input, hx) -> tuple[Tensor, tuple, bool]:
         """Validate and bring input to ``(L, N, H_in)`` and the state(s) to
@@ -314,13 +319,7 @@ class RNNBase(Module):
             raise ShapeError(f"{owner}: Expected input to be 2D (L, H_in) or 3D "
                              f"({'N, L' if self.batch_first else 'L, N'}, H_in), got "
                              f"{input.ndim}D tensor of shape {input.shape} instead")
-        if not backend.is_floating(input.dtype):
-            raise TypeError(f"{owner}: expected a floating point input, got dtype "
-                            f"{input.dtype}; convert it with .float()")
-        check_input_dtype(owner, input, self.layer_weights(0, 0)[0])
-        if input.shape[-1] != self.input_size:
-            raise ShapeError(f"{owner}: input.size(-1) must be equal to input_size. Expected "
-                             f"{self.input_size}, got {input.shape[-1]}")
+        self._check_features(input)
         length_axis = 1 if input.ndim == 3 and self.batch_first else 0
         if input.shape[length_axis] == 0:
             raise ShapeError(f"{owner}: expected a sequence of length >= 1, got input of "

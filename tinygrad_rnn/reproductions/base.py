@@ -128,3 +128,13 @@ def mean(rows: list[dict], key: str) -> float:
 def select(rows: list[dict], **where) -> list[dict]:
     """The rows whose settings match ``where``."""
     return [r for r in rows if all(r.get(k) == v for k, v in where.items())]
+
+
+def figure(panels: int = 1):
+    """A matplotlib figure for a reproduction's plot (the object API: no GUI backend, no
+    pyplot state) and its axes: one, or a row of ``panels``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(6.5 if panels == 1 else 6 * panels, 4.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, (fig.subplots() if panels == 1 else fig.subplots(1, panels))

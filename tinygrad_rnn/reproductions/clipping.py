@@ -32,7 +32,7 @@ import os
 from .. import backend, bptt
 from ..tensor import Tensor
 from ..train import TrainConfig, Trainer
-from .base import Plan, claim, mean, select, train_to_the_end, training_record
+from .base import Plan, claim, figure, mean, select, train_to_the_end, training_record
 
 np = backend.np    # host NumPy: singular values of small matrices, for the report
 
@@ -122,13 +122,8 @@ def claims(rows: list[dict], plan: Plan) -> list[dict]:
 def plot(rows: list[dict], path: str) -> str:
     """Left: the training loss of every run (seed 0) against the step, a cross where it
     became NaN. Right: held-out MSE against T, one line per clipping threshold."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     from ..sweep import plot_sweep, run_name
-    fig = Figure(figsize=(12, 4.5), layout="constrained")
-    FigureCanvasAgg(fig)
-    curves, summary = fig.subplots(1, 2)
+    fig, (curves, summary) = figure(panels=2)
     for row in select(rows, seed=0, status="ok"):
         run_dir = os.path.join(os.path.dirname(path), run_name(
             {k: row[k] for k in ("T", "clip", "seed")}))

@@ -34,7 +34,16 @@ import math
 from .. import optim
 from ..tasks.copying import CopyTask
 from ..train import TrainConfig, Trainer
-from .base import Plan, claim, held_out_loss, mean, select, train_to_the_end, training_record
+from .base import (
+    Plan,
+    claim,
+    figure,
+    held_out_loss,
+    mean,
+    select,
+    train_to_the_end,
+    training_record,
+)
 
 NAME = "copy"
 PAPER = "Arjovsky, Shah & Bengio 2016, Unitary Evolution Recurrent Neural Networks (sec. 4.1)"
@@ -99,13 +108,8 @@ def claims(rows: list[dict], plan: Plan) -> list[dict]:
 
 def plot(rows: list[dict], path: str) -> str:
     """Cross-entropy per time step against T, per model, with the baseline curve."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     from ..sweep import plot_sweep
-    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
+    fig, ax = figure()
     plot_sweep(rows, "T", path, metric="ce_per_step", lines="cell", ax=ax,
                title="copy task (Arjovsky et al. 2016)")
     Ts = sorted({r["T"] for r in rows})

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from ..nn import init
 from ..train import TrainConfig, Trainer
-from .base import Plan, claim, mean, select, train_to_the_end, training_record
+from .base import Plan, claim, figure, mean, select, train_to_the_end, training_record
 
 NAME = "irnn-adding"
 PAPER = ("Le, Jaitly & Hinton 2015, A Simple Way to Initialize Recurrent Networks of "
@@ -92,13 +92,8 @@ def claims(rows: list[dict], plan: Plan) -> list[dict]:
 
 def plot(rows: list[dict], path: str) -> str:
     """Test MSE against T, one line per model, with the baseline."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     from ..sweep import plot_sweep
-    fig = Figure(figsize=(6.5, 4.5), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
+    fig, ax = figure()
     plot_sweep(rows, "T", path, metric="test_mse", lines="model", ax=ax,
                title="adding problem: IRNN vs tanh RNN (Le et al. 2015)")
     ax.axhline(BASELINE_MSE, color="k", ls="--", label="baseline (predict 1.0)")
