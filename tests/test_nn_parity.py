@@ -68,6 +68,20 @@ def test_matches_pytorch(path, implementation):
     assert not missing, f"not compared: {sorted(missing)}"
 
 
+@pytest.mark.parametrize("block_elements", [1, 40], ids=["step_by_step", "few_steps"])
+@pytest.mark.parametrize("path", [p for g in ("rnn", "lstm", "gru")
+                                  for p in parity.fixture_files(g, ROOT)][::4],
+                         ids=lambda p: p.stem)
+def test_fused_backward_cut_into_blocks_of_steps_matches_pytorch(path, block_elements,
+                                                                 monkeypatch):
+    # The fused backward prepares its factors per block of steps (cache-sized on the CPU);
+    # the fixtures' batches fit in one block, so cut them finer: block edges must not show.
+    from tinygrad_rnn.nn import recurrence
+    monkeypatch.setattr(recurrence, "BLOCK_ELEMENTS", block_elements)
+    rows = parity.run_file(path, "fused")
+    assert rows and all(r.passed for r in rows), _failures(rows)
+
+
 def test_both_rnn_implementations_are_replayed():
     for group in ("rnn", "lstm", "gru"):
         assert parity.implementations(group) == ("fused", "unrolled")

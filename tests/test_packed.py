@@ -185,6 +185,24 @@ def test_packed_layers_match_pytorch(path, unroll):
     assert expected <= compared, f"not compared: {sorted(expected - compared)}"
 
 
+@pytest.mark.parametrize("block_elements", [1, 40], ids=["step_by_step", "few_steps"])
+@pytest.mark.parametrize("path", fixtures(("layer",))[::3])
+def test_backward_cut_into_blocks_of_steps_still_matches_pytorch(path, block_elements,
+                                                                monkeypatch):
+    # The fused backward prepares its factors per block of steps (cache-sized on the CPU);
+    # the fixtures' batches fit in one block, so cut them finer: block edges must not show.
+    from tinygrad_rnn.nn import recurrence
+    monkeypatch.setattr(recurrence, "BLOCK_ELEMENTS", block_elements)
+    meta, arrays, actual = replay_layer(path, unroll=False)
+    for key in ("output", "h_n", "c_n", "output_padded"):
+        if key in arrays:
+            assert_close(key, actual[key], arrays[key], meta["dtype"])
+    grads = [k for k in arrays if k.startswith("grad.")]
+    assert grads
+    for key in grads:
+        assert_close(key, actual[key], arrays[key], meta["dtype"])
+
+
 # ----------------------------------------------------------------------- layout, formulas
 def test_layout_of_the_docstring_example():
     x = Tensor(np.arange(12.0).reshape(4, 3))     # x[t, n] = 3t + n: sequences a, b, c

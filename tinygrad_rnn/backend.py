@@ -198,14 +198,12 @@ def elementwise_kernel(xp, name: str, in_params: str, out_params: str, body: str
     NumPy has no such thing (and needs none): the cell then runs its NumPy code. The CuPy
     stand-in of the test suite runs ``body`` translated to NumPy, so both paths are tested
     on the CPU."""
-    factory = getattr(xp, "ElementwiseKernel", None)
-    if factory is None:
-        return None
     key = (id(xp), name)
-    kernel = _kernels.get(key)
-    if kernel is None:
-        kernel = _kernels[key] = factory(in_params, out_params, body, f"tinygrad_rnn_{name}")
-    return kernel
+    if key not in _kernels:   # once per kernel: NumPy's missing attribute is slow to look up
+        factory = getattr(xp, "ElementwiseKernel", None)
+        _kernels[key] = None if factory is None else \
+            factory(in_params, out_params, body, f"tinygrad_rnn_{name}")
+    return _kernels[key]
 
 
 # --------------------------------------------------------------------------------- dtypes

@@ -37,12 +37,14 @@ class ElmanEquations(Cell):
         a = x_share + h_share
         return (a.tanh() if self.nonlinearity == "tanh" else a.relu(),)
 
+    def begin_forward(self, xp, a, batch) -> None:
+        self.kernel = self.nonlinearity == "tanh" and backend.elementwise_kernel(
+            xp, "elman_tanh_forward", "T a, T r", "T h", "h = tanh(a + r)")
+
     def forward_step(self, xp, rows, a, rec, prev, new) -> None:
         h = new[0]
-        kernel = self.nonlinearity == "tanh" and backend.elementwise_kernel(
-            xp, "elman_tanh_forward", "T a, T r", "T h", "h = tanh(a + r)")
-        if kernel:                                           # CuPy: one kernel
-            kernel(a, rec, h)
+        if self.kernel:                                      # CuPy: one kernel
+            self.kernel(a, rec, h)
             return
         xp.add(a, rec, out=h)
         if self.nonlinearity == "tanh":
@@ -50,7 +52,7 @@ class ElmanEquations(Cell):
         else:
             xp.maximum(h, 0, out=h)
 
-    def begin_backward(self, xp, gates, states, before, d_a, batch) -> None:
+    def backward_block(self, xp, block, gates, states, before, d_a) -> None:
         h = states[0]                                        # f'(a_t) of every step:
         if self.nonlinearity == "tanh":
             xp.multiply(h, h, out=d_a)
@@ -79,7 +81,7 @@ class LSTMEquations(Cell):
         to c_{t-1}: δc_t ⊙ f;       ∂L/∂W_hr = Σ_t δh_tᵀ m_t
 
     The factors beside ``δc_t`` and ``δm_t`` depend on the forward pass only, so
-    :meth:`begin_backward` computes them for all steps at once.
+    :meth:`backward_block` computes them for a block of steps at once.
     """
 
     name = "lstm"
@@ -118,6 +120,7 @@ class LSTMEquations(Cell):
         self.scratch = xp.empty((batch, G // 4), dtype=a.dtype)
         self.ms = xp.empty((total, G // 4), dtype=a.dtype) if self.w_hr is not None else None
         self.w_hr_t = None if self.w_hr is None else xp.ascontiguousarray(self.w_hr.data.T)
+        self.kernel = backend.elementwise_kernel(xp, "lstm_forward", *self.FORWARD_KERNEL)
 
     #: The forward step below as one CUDA kernel (CuPy only): the gates in place, c_t, and
     #: h_t (or m_t, with a projection). Pre-activations of σ gates arrive halved.
@@ -132,11 +135,10 @@ class LSTMEquations(Cell):
                        "dao = dm * f3; tcp = dc * fg")
 
     def forward_step(self, xp, rows, a, rec, prev, new) -> None:
-        kernel = backend.elementwise_kernel(xp, "lstm_forward", *self.FORWARD_KERNEL)
-        if kernel:                                           # CuPy: one kernel
-            H = a.shape[1] // 4
+        H = a.shape[1] // 4
+        if self.kernel:                                      # CuPy: one kernel
             out = new[0] if self.w_hr is None else self.ms[rows]
-            kernel(*_blocks(rec, 4, H), prev[1], *_blocks(a, 4, H), new[1], out)
+            self.kernel(*_blocks(rec, 4, H), prev[1], *_blocks(a, 4, H), new[1], out)
             if self.w_hr is not None:
                 xp.matmul(out, self.w_hr_t, out=new[0])
             return
@@ -144,61 +146,65 @@ class LSTMEquations(Cell):
         xp.tanh(a, out=a)                                    # every gate in one call
         a *= self.after_tanh[0]
         a += self.after_tanh[1]
-        H = a.shape[1] // 4
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-        h, c, tmp = new[0], new[1], self.scratch[:len(a)]   # len(a): the rows this step runs
+        c, tmp = new[1], self.scratch[:len(a)]               # len(a): the rows this step runs
         xp.multiply(f, prev[1], out=c)
         xp.multiply(i, g, out=tmp)
         c += tmp                                             # c_t
         xp.tanh(c, out=tmp)
-        if self.w_hr is None:
-            xp.multiply(o, tmp, out=h)                       # h_t = o ⊙ tanh(c_t)
-        else:
-            m = self.ms[rows]
-            xp.multiply(o, tmp, out=m)                       # m_t, kept for ∂L/∂W_hr
-            xp.matmul(m, self.w_hr_t, out=h)
+        m = new[0] if self.w_hr is None else self.ms[rows]   # m_t, kept for ∂L/∂W_hr
+        xp.multiply(o, tmp, out=m)                           # m_t = o ⊙ tanh(c_t)
+        if self.w_hr is not None:
+            xp.matmul(m, self.w_hr_t, out=new[0])            # h_t = m_t W_hrᵀ
 
-    def begin_backward(self, xp, gates, states, before, d_a, batch) -> None:
-        total, G = gates.shape
-        H = G // 4
+    def begin_backward(self, xp, gates, block_rows, batch) -> None:
+        H, dtype = gates.shape[1] // 4, gates.dtype
+        self.tanh_c, self.o_tanh_slope = (xp.empty((block_rows, H), dtype=dtype)
+                                          for _ in range(2))
+        self.factors = xp.empty((block_rows, 4, H), dtype=dtype)
+        self.d_m = xp.empty((batch, H), dtype=dtype)
+        self.to_c_prev = xp.empty((batch, H), dtype=dtype)
+        self.backward_kernel = backend.elementwise_kernel(xp, "lstm_backward",
+                                                          *self.BACKWARD_KERNEL)
+
+    def backward_block(self, xp, block, gates, states, before, d_a) -> None:
+        rows, H = gates.shape[0], gates.shape[1] // 4
         i, f, g, o = (gates[:, k * H:(k + 1) * H] for k in range(4))
-        tanh_c = xp.tanh(states[1])
-        slope = xp.multiply(tanh_c, tanh_c)
+        tanh_c, slope = self.tanh_c[:rows], self.o_tanh_slope[:rows]
+        xp.tanh(states[1], out=tanh_c)
+        xp.multiply(tanh_c, tanh_c, out=slope)
         xp.subtract(1, slope, out=slope)
         slope *= o                                           # ∂m/∂c = o ⊙ (1 - tanh²(c))
-        factors = xp.empty((total, 4, H), dtype=gates.dtype)  # δa = [δc, δc, δc, δm] ⊙ this
+        factors = self.factors[:rows]                        # δa = [δc, δc, δc, δm] ⊙ this
         # In place, block by block (no temporaries): g σ'(i), c_{t-1} σ'(f), i (1 - g²),
         # tanh(c) σ'(o), with σ' = σ (1 - σ).
         for k, (gate, partner) in enumerate(((i, g), (f, before[1]), (g, i), (o, tanh_c))):
-            block = factors[:, k]
+            factor = factors[:, k]
             if k == 2:                                       # tanh': 1 - g²
-                xp.multiply(gate, gate, out=block)
-                xp.subtract(1, block, out=block)
+                xp.multiply(gate, gate, out=factor)
+                xp.subtract(1, factor, out=factor)
             else:                                            # σ': σ (1 - σ)
-                xp.subtract(1, gate, out=block)
-                block *= gate
-            block *= partner
-        self.o_tanh_slope, self.factors, self.forget = slope, factors, f
-        self.d_m = xp.empty((batch, H), dtype=gates.dtype)
-        self.to_c_prev = xp.empty((batch, H), dtype=gates.dtype)
+                xp.subtract(1, gate, out=factor)
+                factor *= gate
+            factor *= partner
+        self.forget = f
 
     def backward_step(self, xp, rows, d_states, d_a, d_rec) -> tuple:
         d_h, d_c = d_states
         N, H = d_c.shape
         to_c_prev = self.to_c_prev[:N]
         d_m = d_h if self.w_hr is None else xp.matmul(d_h, self.w_hr.data, out=self.d_m[:N])
-        kernel = backend.elementwise_kernel(xp, "lstm_backward", *self.BACKWARD_KERNEL)
-        if kernel:                                           # CuPy: one kernel
-            factors = self.factors[rows]
-            kernel(d_m, self.o_tanh_slope[rows], *(factors[:, k] for k in range(4)),
-                   self.forget[rows], d_c, *_blocks(d_a, 4, H), to_c_prev)
+        slope, factors, forget = self.o_tanh_slope[rows], self.factors[rows], self.forget[rows]
+        if self.backward_kernel:                             # CuPy: one kernel
+            self.backward_kernel(d_m, slope, *(factors[:, k] for k in range(4)), forget,
+                                 d_c, *_blocks(d_a, 4, H), to_c_prev)
             return (None, to_c_prev)
-        xp.multiply(d_m, self.o_tanh_slope[rows], out=to_c_prev)
+        xp.multiply(d_m, slope, out=to_c_prev)
         d_c += to_c_prev                                     # δc_t
-        blocks, factors = d_a.reshape(N, 4, H), self.factors[rows]
+        blocks = d_a.reshape(N, 4, H)
         xp.multiply(d_c[:, None, :], factors[:, :3], out=blocks[:, :3])
         xp.multiply(d_m, factors[:, 3], out=blocks[:, 3])
-        xp.multiply(d_c, self.forget[rows], out=to_c_prev)
+        xp.multiply(d_c, forget, out=to_c_prev)
         return (None, to_c_prev)
 
     def parameter_grads(self, xp, delta_h) -> tuple:
@@ -244,6 +250,7 @@ class GRUEquations(Cell):
         total, G = a.shape
         self.u = xp.empty((total, G // 3), dtype=a.dtype)    # u_t, kept for backward
         self.scratch = xp.empty((batch, G // 3), dtype=a.dtype)
+        self.kernel = backend.elementwise_kernel(xp, "gru_forward", *self.FORWARD_KERNEL)
 
     #: The forward step below as one CUDA kernel (CuPy only): r, z, n in place, u_t, h_t.
     FORWARD_KERNEL = ("T rr, T rz, T un, T hp", "T ar, T az, T an, T u, T h",
@@ -257,9 +264,8 @@ class GRUEquations(Cell):
 
     def forward_step(self, xp, rows, a, rec, prev, new) -> None:
         H = a.shape[1] // 3
-        kernel = backend.elementwise_kernel(xp, "gru_forward", *self.FORWARD_KERNEL)
-        if kernel:                                           # CuPy: one kernel
-            kernel(*_blocks(rec, 3, H), prev[0], *_blocks(a, 3, H), self.u[rows], new[0])
+        if self.kernel:                                      # CuPy: one kernel
+            self.kernel(*_blocks(rec, 3, H), prev[0], *_blocks(a, 3, H), self.u[rows], new[0])
             return
         rz = a[:, :2 * H]
         rz += rec[:, :2 * H]
@@ -276,42 +282,47 @@ class GRUEquations(Cell):
         tmp *= z
         xp.add(n, tmp, out=new[0])                           # h_t
 
-    def begin_backward(self, xp, gates, states, before, d_a, batch) -> None:
-        total, G = gates.shape
-        H = G // 3
+    def begin_backward(self, xp, gates, block_rows, batch) -> None:
+        H, dtype = gates.shape[1] // 3, gates.dtype
+        self.factors = xp.empty((block_rows, 3, H), dtype=dtype)
+        self.scratch = xp.empty((block_rows, H), dtype=dtype)
+        self.to_h_prev = xp.empty((batch, H), dtype=dtype)
+        self.backward_kernel = backend.elementwise_kernel(xp, "gru_backward",
+                                                          *self.BACKWARD_KERNEL)
+
+    def backward_block(self, xp, block, gates, states, before, d_a) -> None:
+        rows, H = gates.shape[0], gates.shape[1] // 3
         r, z, n = (gates[:, k * H:(k + 1) * H] for k in range(3))
-        factors = xp.empty((total, 3, H), dtype=gates.dtype)  # in place, block by block:
+        factors, tmp = self.factors[:rows], self.scratch[:rows]  # in place, block by block:
         f_r, f_z, f_n = factors[:, 0], factors[:, 1], factors[:, 2]
         xp.subtract(1, r, out=f_r)
         f_r *= r
-        f_r *= self.u                                        # δa^r = δa^n ⊙ u σ'(r)
+        f_r *= self.u[block]                                 # δa^r = δa^n ⊙ u σ'(r)
         xp.subtract(1, z, out=f_z)
         f_z *= z
         xp.multiply(n, n, out=f_n)
         xp.subtract(1, f_n, out=f_n)
-        tmp = xp.subtract(1, z)
+        xp.subtract(1, z, out=tmp)
         f_n *= tmp                                           # δa^n = δh ⊙ (1 - z)(1 - n²)
         xp.subtract(before[0], n, out=tmp)
         f_z *= tmp                                           # δa^z = δh ⊙ (h_{t-1} - n) σ'(z)
-        self.factors, self.reset, self.update = factors, r, z
-        self.to_h_prev = xp.empty((batch, H), dtype=gates.dtype)
+        self.reset, self.update = r, z
 
     def backward_step(self, xp, rows, d_states, d_a, d_rec) -> tuple:
         d_h = d_states[0]
         N, H = d_h.shape
         to_h_prev = self.to_h_prev[:N]
-        kernel = backend.elementwise_kernel(xp, "gru_backward", *self.BACKWARD_KERNEL)
-        if kernel:                                           # CuPy: one kernel
-            factors = self.factors[rows]
-            kernel(d_h, *(factors[:, k] for k in range(3)), self.reset[rows],
-                   self.update[rows], *_blocks(d_a, 3, H), *_blocks(d_rec, 3, H), to_h_prev)
+        factors, reset, update = self.factors[rows], self.reset[rows], self.update[rows]
+        if self.backward_kernel:                             # CuPy: one kernel
+            self.backward_kernel(d_h, *(factors[:, k] for k in range(3)), reset, update,
+                                 *_blocks(d_a, 3, H), *_blocks(d_rec, 3, H), to_h_prev)
             return (to_h_prev,)
-        blocks, factors = d_a.reshape(N, 3, H), self.factors[rows]
+        blocks = d_a.reshape(N, 3, H)
         xp.multiply(d_h[:, None, :], factors[:, 1:], out=blocks[:, 1:])   # δa^z, δa^n
         xp.multiply(blocks[:, 2], factors[:, 0], out=blocks[:, 0])        # δa^r
         d_rec[:, :2 * H] = d_a[:, :2 * H]
-        xp.multiply(blocks[:, 2], self.reset[rows], out=d_rec[:, 2 * H:])
-        xp.multiply(d_h, self.update[rows], out=to_h_prev)
+        xp.multiply(blocks[:, 2], reset, out=d_rec[:, 2 * H:])
+        xp.multiply(d_h, update, out=to_h_prev)
         return (to_h_prev,)
 
 

@@ -119,13 +119,8 @@ class Steps:
 
 
 def _before(xp, states, first, steps: Steps, reverse: bool):
-    """The state every row started from, ``(total, ·)``, gathered from the layer's states
-    and ``first`` (the initial state ``(batch, ·)``)."""
-    if steps.uniform:   # the plain shift by one step: no index needed
-        N = steps.batch
-        if reverse:
-            return xp.concatenate([states[N:], first], axis=0)
-        return xp.concatenate([first, states[:-N]], axis=0)
+    """The state every row of a packed batch started from, ``(total, ·)``, gathered from the
+    layer's states and ``first`` (the initial state ``(batch, ·)``)."""
     both = xp.concatenate([states, first], axis=0)
     return both[xp.asarray(steps.previous_rows(reverse))]
 
@@ -138,11 +133,11 @@ class Cell:
     always starts with ``h`` (the output, ``(N, P)``).
 
     The rows a step runs are the rows of the arrays the driver passes (``len(a)``), and
-    ``rows`` says where they are in the packed layout: a cell keeps its per-row buffers in
-    that layout (``(total, ·)``, allocated in :meth:`begin_forward`/:meth:`begin_backward`)
-    and reads a step's part as ``buf[rows]``; its scratch buffers have ``batch`` rows, of
-    which a step uses the first ``len(a)``. So the driver alone decides which rows are active
-    (packed sequences).
+    ``rows`` says where they are: in the forward pass, in the packed layout (a cell keeps its
+    per-row buffers there, ``(total, ·)``, allocated in :meth:`begin_forward`, and reads a
+    step's part as ``buf[rows]``); in the backward pass, within the current block of steps
+    (:meth:`backward_block`). Scratch buffers have ``batch`` rows, of which a step uses the
+    first ``len(a)``. So the driver alone decides which rows are active (packed sequences).
 
     Names used below: ``G·H`` the width of the pre-activations (all gate blocks side by side);
     the *input share* ``x_t W_ihᵀ + b`` and the *recurrent share* ``h_{t-1} W_hhᵀ``.
@@ -153,8 +148,8 @@ class Cell:
     #: True when ``b_hh`` must stay with the recurrent share (the GRU's reset gate multiplies
     #: it); otherwise both biases are added to the input share, once for all steps.
     hidden_bias_apart = False
-    #: True when :meth:`begin_backward` reads the previous states (``before``); a cell that
-    #: does not spares the driver a ``(T, N, ·)`` copy per state.
+    #: True when :meth:`backward_block` reads the previous states (``before``); a cell that
+    #: does not spares the driver a gathered copy per state (packed batches).
     uses_previous_states = True
 
     # ------------------------------------------------------------- unrolled (autograd)
@@ -188,22 +183,28 @@ class Cell:
         write the new states into the views ``new``."""
         raise NotImplementedError
 
-    def begin_backward(self, xp, gates, states: tuple, before: tuple | None, d_a,
-                       batch: int) -> None:
-        """Prepare the backward sweep from the whole forward pass at once (vectorised over
-        every row). ``d_a`` ``(rows, G·H)`` is the buffer :meth:`backward_step` will fill step
-        by step (a cell may park a factor there first and multiply it in place); ``gates``
-        ``(rows, G·H)`` as :meth:`forward_step` left it, ``states`` and ``before`` (the state
-        each row started from) ``(rows, ·)`` each, or ``before`` None when
-        :attr:`uses_previous_states` is False; no step has more than ``batch`` rows."""
+    def begin_backward(self, xp, gates, block_rows: int, batch: int) -> None:
+        """Allocate what :meth:`backward_block` and :meth:`backward_step` need: buffers for
+        blocks of at most ``block_rows`` rows (``gates`` ``(rows, G·H)`` gives width and
+        dtype); no step has more than ``batch`` rows."""
+
+    def backward_block(self, xp, block: slice, gates, states: tuple, before: tuple | None,
+                       d_a) -> None:
+        """Prepare the backward steps of one block of consecutive steps, the rows ``block``
+        of the layout, vectorised over all its rows: the factors that depend on the forward
+        pass only. ``gates`` ``(rows, G·H)`` as :meth:`forward_step` left them, ``states`` and
+        ``before`` (the state each row started from; None when :attr:`uses_previous_states`
+        is False) ``(rows, ·)`` each, all the block's rows; ``d_a`` the block's rows of the
+        buffer :meth:`backward_step` will fill step by step (a cell may park a factor there
+        first and multiply it in place)."""
 
     def backward_step(self, xp, rows: slice, d_states: tuple, d_a, d_rec) -> tuple:
-        """The BPTT step of the ``rows``. ``d_states``: the total gradient of every state
-        there (the cell may overwrite them). Write the gradient of the input share into
-        ``d_a`` ``(n, G·H)``
-        and, when :attr:`hidden_bias_apart`, of the recurrent share into ``d_rec`` (else
-        ``d_rec is d_a``). Return, per state, the gradient flowing to the previous step
-        other than through ``W_hh`` (None where there is none)."""
+        """The BPTT step of the ``rows`` (counted from the start of the block last given to
+        :meth:`backward_block`). ``d_states``: the total gradient of every state there (the
+        cell may overwrite them). Write the gradient of the input share into ``d_a``
+        ``(n, G·H)`` and, when :attr:`hidden_bias_apart`, of the recurrent share into
+        ``d_rec`` (else ``d_rec is d_a``). Return, per state, the gradient flowing to the
+        previous step other than through ``W_hh`` (None where there is none)."""
         raise NotImplementedError
 
     def parameter_grads(self, xp, delta_h) -> tuple:
@@ -270,8 +271,9 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
     Forward: the input shares of all rows are one matmul into ``a`` ``(rows, G·H)``; the loop
     adds the recurrent share ``h_{t-1} W_hhᵀ`` of the ``n_t`` running rows only (``W_hhᵀ``
     copied once to a contiguous array: a strided view makes every small matmul about twice as
-    slow) and calls the cell, which writes the new states into one output buffer
-    ``(rows, P [+ H])`` (``[h_t | c_t]``).
+    slow) and calls the cell, which writes the new states into their rows of one output
+    buffer: ``h`` of every row, then ``c`` of every row (each state contiguous, so the
+    cell's elementwise calls run on contiguous memory).
 
     Backward, walking the steps in the reverse of the forward order, with ``g_t`` the
     gradient arriving from outside at step t::
@@ -292,6 +294,11 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
         ∂L/∂W_ih = Σ δa_tᵀ x_t        ∂L/∂W_hh = Σ δr_tᵀ h_{t-1}   (h_{t-1}: the row's own
         ∂L/∂b_ih = Σ δa_t             ∂L/∂b_hh = Σ δr_t              previous state)
         ∂L/∂x_t  = δa_t W_ih
+
+    The factors of the BPTT step that depend on the forward pass only (``1 - h_t²``, the
+    gates' slopes) are computed by the cell for a *block* of consecutive steps at once
+    (:meth:`Cell.backward_block`): few calls per step when steps are small, and blocks small
+    enough (:data:`BLOCK_ELEMENTS`) to stay in the CPU's cache when they are large.
 
     Cost: the loops make no Python objects but array views and allocate nothing: every step
     writes into buffers made before the loop; a reverse step whose batch grows copies its
@@ -324,24 +331,22 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
     if scale is not None:
         a *= scale
         hidden_bias = None if hidden_bias is None else hidden_bias * scale
-    out = xp.empty((steps.total, sum(widths)), dtype=X.dtype)  # [h_t | c_t] of every row
-    offsets = [sum(widths[:k]) for k in range(len(widths) + 1)]
-    states = tuple(out[:, offsets[k]:offsets[k + 1]] for k in range(len(widths)))
+    out = xp.empty(steps.total * sum(widths), dtype=X.dtype)  # h of every row, then c
+    states = _split_states(out, steps.total, widths)
     rec = xp.empty((N, G), dtype=X.dtype)
     joined = [xp.empty((N, w), dtype=X.dtype) for w in widths]   # reverse, growing batch
     cell.begin_forward(xp, a, N)
-    step = cell.forward_step
+    step, dot = cell.forward_step, xp.dot
     # Each step's views (its rows of a, of every state and of rec), made once.
-    step_rows = [p[1] for p in plan]
     views = [(t, rows, n, kept, a[rows], new, rec[:n])
-             for (t, rows, n, kept, _), new in zip(plan, _views(states, step_rows))]
+             for (t, rows, n, kept, _), new in zip(plan, _views(states, [p[1] for p in plan]))]
     prev = tuple(s.data for s in start)
     for t, rows, n, kept, a_t, new, r in views:
         if kept < n:                          # some (or all) sequences begin here, at start
             prev = _with_start(prev, start, joined, kept, n)
         elif prev[0].shape[0] > n:            # forward: the sequences still running
             prev = tuple(p[:n] for p in prev)
-        xp.matmul(prev[0], W_hh_T, out=r)                    # h_{t-1} W_hhᵀ
+        dot(prev[0], W_hh_T, out=r)                          # h_{t-1} W_hhᵀ
         if hidden_bias is not None:
             r += hidden_bias
         step(xp, rows, a_t, r, prev, new)
@@ -353,12 +358,10 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
     parents = (x, *start, w_ih, w_hh) + ((b_ih, b_hh) if has_bias else ()) + cell.parameters()
 
     def backward(grad):
-        grad = grad.reshape(steps.total, -1)
-        before = tuple(_before(xp, s, s0.data, steps, reverse) for s, s0 in zip(states, start)) \
-            if cell.uses_previous_states else None
         d_a = xp.empty_like(a)
         d_rec = xp.empty_like(a) if cell.hidden_bias_apart else d_a
-        cell.begin_backward(xp, a, states, before, d_a, N)
+        previous, h_before = _previous_states(xp, states, start, steps, reverse,
+                                              cell.uses_previous_states)
         # δh of every row when someone needs them all (the hook, a projection's gradient);
         # else one (N, P) buffer serves every step.
         keep_all = watch is not None or bool(cell.parameters())
@@ -367,45 +370,114 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
         carries: tuple = (None,) * len(widths)               # the cell's own paths back
         through_w_hh = xp.zeros((N, widths[0]), dtype=X.dtype)  # δr_{t'} W_hh
         grad_start = [xp.zeros((N, w), dtype=X.dtype) for w in widths]
-        grads_out = [grad[:, offsets[k]:offsets[k + 1]] for k in range(len(widths))]
+        grads_out = _split_states(grad.reshape(-1), steps.total, widths)
         step = cell.backward_step
-        # Each step's views, made once: its rows of δh, of the outside gradients, of δa and
-        # δr, the other states' δ buffers and the part of δr W_hh it writes.
-        back = plan[::-1]
-        step_rows = [p[1] for p in back]
-        views = [(t, rows, n, kept, fed, delta_h[rows if keep_all else slice(0, n)], outside,
-                  d_rest, d_a[rows], d_rec[rows], through_w_hh[:n])
-                 for (t, rows, n, kept, fed), outside, d_rest in zip(
-                     back, _views(grads_out, step_rows),
-                     _views(d_others, [slice(0, p[2]) for p in back]))]
-        for t, rows, n, kept, fed, d_h, outside, d_rest, d_a_t, d_rec_t, through in views:
-            _add_incoming(xp, outside[0], through_w_hh, carries[0], fed, d_h)
-            for k, d in enumerate(d_rest, start=1):                # δc_t (LSTM)
-                _add_incoming(xp, outside[k], None, carries[k], fed, d)
-            if watch is not None:
-                watch("grad", t, Tensor._wrap(d_h))
-            carries = step(xp, rows, (d_h,) + d_rest, d_a_t, d_rec_t)
-            xp.matmul(d_rec_t, W_hh, out=through)
-            if kept < n:                          # rows that began from start: ∂L/∂start
-                grad_start[0][kept:n] = through_w_hh[kept:n]
-                for k, c in enumerate(carries):
-                    if c is not None:
-                        grad_start[k][kept:n] += c[kept:n]
+        blocks = _blocks_of_steps(plan[::-1], G, BLOCK_ELEMENTS if xp is backend.np else None)
+        cell.begin_backward(xp, a, max(b.stop - b.start for b, _ in blocks), N)
+        for block, block_plan in blocks:
+            cell.backward_block(xp, block, a[block], tuple(s[block] for s in states),
+                                previous(block), d_a[block])
+            # Each step's views: its rows (in the layout, and in the block), of δh, of the
+            # outside gradients, of δa and δr, the other states' δ buffers and the part of
+            # δr W_hh it writes.
+            block_rows = [p[1] for p in block_plan]
+            views = [(t, _shifted(rows, -block.start), n, kept, fed,
+                      delta_h[rows if keep_all else slice(0, n)], outside, d_rest, d_a[rows],
+                      d_rec[rows], through_w_hh[:n])
+                     for (t, rows, n, kept, fed), outside, d_rest in zip(
+                         block_plan, _views(grads_out, block_rows),
+                         _views(d_others, [slice(0, p[2]) for p in block_plan]))]
+            for t, local, n, kept, fed, d_h, outside, d_rest, d_a_t, d_rec_t, through in views:
+                _add_incoming(xp, outside[0], through_w_hh, fed, d_h)
+                if carries[0] is not None:                   # the GRU's z ⊙ δh_{t'}
+                    _add_back(carries[0], fed, d_h)
+                for k, d in enumerate(d_rest, start=1):      # δc_t (LSTM)
+                    _add_incoming(xp, outside[k], carries[k], fed, d)
+                if watch is not None:
+                    watch("grad", t, Tensor._wrap(d_h))
+                carries = step(xp, local, (d_h,) + d_rest, d_a_t, d_rec_t)
+                dot(d_rec_t, W_hh, out=through)
+                if kept < n:                      # rows that began from start: ∂L/∂start
+                    grad_start[0][kept:n] = through_w_hh[kept:n]
+                    for k, c in enumerate(carries):
+                        if c is not None:
+                            grad_start[k][kept:n] += c[kept:n]
         starts = tuple(g if s.requires_grad else None for g, s in zip(grad_start, start))
         grad_x = _input_grad(x, W_ih, d_a)
-        # Each row's own previous h for ∂L/∂W_hh: a padded batch needs no gathered copy.
-        h_before = before[0] if before is not None else None if steps.uniform else \
-            _before(xp, states[0], start[0].data, steps, reverse)
         grads = _weight_grads(x_rows, d_a, d_rec, states[0], start[0].data, h_before, steps,
                               reverse, has_bias)
         return (grad_x,) + starts + grads + cell.parameter_grads(xp, delta_h)
 
     op = cell.name + ("_reverse" if reverse else "")
+    node = Tensor._make(out, parents, backward, op)
     layout = (steps.total, -1) if packed else (steps.T, N, -1)
-    node = Tensor._make(out.reshape(layout), parents, backward, op)
     if len(widths) == 1:
-        return (node,)
-    return tuple(node[..., offsets[k]:offsets[k + 1]] for k in range(len(widths)))
+        return (node.reshape(layout),)
+    ends = [steps.total * sum(widths[:k]) for k in range(len(widths) + 1)]
+    return tuple(node[ends[k]:ends[k + 1]].reshape(layout) for k in range(len(widths)))
+
+
+#: The most ``rows × G·H`` elements of one block of steps (:meth:`Cell.backward_block`) on
+#: the CPU: 64 Ki elements, 256 KiB of float32 per array, so a block's gates, factors and
+#: gradients stay in the L2 cache while its steps use them. On a GPU, one block: every step.
+BLOCK_ELEMENTS = 1 << 16
+
+
+def _blocks_of_steps(plan: list, width: int, budget: int | None) -> list:
+    """Cut ``plan`` (in the order the steps run) into blocks of consecutive steps with at
+    most ``budget`` elements of width ``width`` (at least one step each; one block when
+    ``budget`` is None). Returns ``(rows, steps)`` per block: the block's rows in the layout
+    (consecutive steps own consecutive rows) and its part of the plan."""
+    blocks, current, count = [], [], 0
+    for entry in plan:
+        n = entry[2]
+        if current and budget is not None and (count + n) * width > budget:
+            blocks.append(current)
+            current, count = [], 0
+        current.append(entry)
+        count += n
+    blocks.append(current)
+    return [(slice(min(e[1].start for e in b), max(e[1].stop for e in b)), b) for b in blocks]
+
+
+def _shifted(rows: slice, by: int) -> slice:
+    return slice(rows.start + by, rows.stop + by)
+
+
+def _split_states(flat, total: int, widths: list) -> tuple:
+    """The states' ``(total, width)`` arrays, one after the other in the 1-D ``flat``."""
+    ends = [total * sum(widths[:k]) for k in range(len(widths) + 1)]
+    return tuple(flat[ends[k]:ends[k + 1]].reshape(total, w) for k, w in enumerate(widths))
+
+
+def _previous_states(xp, states: tuple, start, steps: Steps, reverse: bool,
+                     needed: bool) -> tuple:
+    """``(previous, h_before)``: ``previous(block)`` gives, per state, the state every row of
+    ``block`` started from (None when the cell does not read them: ``needed`` False), and
+    ``h_before`` the previous ``h`` of every row for ``∂L/∂W_hh`` (None for a padded batch,
+    whose weight gradient reads shifted views instead).
+
+    A padded batch needs no copies: a block's previous states are the rows one step before
+    (after, in reverse), joined with ``start`` only for the block holding the first step.
+    A packed batch gathers every row's previous state once (:func:`_before`)."""
+    firsts = tuple(s.data for s in start)
+    if not steps.uniform:
+        whole = tuple(_before(xp, s, s0, steps, reverse)
+                      for s, s0 in zip(states if needed else states[:1], firsts))
+        return (lambda block: tuple(w[block] for w in whole) if needed else None), whole[0]
+    N, total = steps.batch, steps.total
+
+    def previous(block: slice) -> tuple | None:
+        lo, hi = block.start, block.stop
+        if not needed:
+            return None
+        if reverse:
+            return tuple(s[lo + N:hi + N] if hi + N <= total else
+                         xp.concatenate([s[lo + N:], s0], axis=0)
+                         for s, s0 in zip(states, firsts))
+        return tuple(s[lo - N:hi - N] if lo >= N else xp.concatenate([s0, s[:hi - N]], axis=0)
+                     for s, s0 in zip(states, firsts))
+    return previous, None
 
 
 def _views(arrays: Sequence, rows: list) -> list:
@@ -427,19 +499,22 @@ def _with_start(prev: tuple, start, joined: list, kept: int, n: int) -> tuple:
     return tuple(buffer[:n] for buffer in joined)
 
 
-def _add_incoming(xp, outside, through, carry, fed: int, out) -> None:
-    """``out = outside``, plus ``through`` and ``carry`` (when not None) on the first ``fed``
-    rows: the gradient from outside at this step and what the step that ran after it sent
-    back to the rows it read."""
-    n = out.shape[0]
-    if through is not None and fed == n:
-        xp.add(outside, through[:n], out=out)
-    else:
-        out[...] = outside
-        if through is not None and fed:
-            out[:fed] += through[:fed]
-    if carry is not None and fed:
-        out[:fed] += carry[:fed]
+def _add_incoming(xp, outside, back, fed: int, out) -> None:
+    """``out = outside``, plus ``back`` (when not None) on the first ``fed`` rows: the
+    gradient from outside at this step and what the step that ran after it sent back to the
+    rows it read."""
+    if back is not None and fed == out.shape[0]:
+        xp.add(outside, back[:fed], out=out)
+        return
+    out[...] = outside
+    if back is not None and fed:
+        out[:fed] += back[:fed]
+
+
+def _add_back(back, fed: int, out) -> None:
+    """``out += back`` on the first ``fed`` rows (the rows the step after this one read)."""
+    if fed:
+        out[:fed] += back[:fed]
 
 
 def _input_grad(x: Tensor, W_ih, d_a):
