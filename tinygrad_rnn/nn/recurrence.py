@@ -428,7 +428,9 @@ def _blocks_of_steps(plan: list, width: int, budget: int | None) -> list:
     most ``budget`` elements of width ``width`` (at least one step each; one block when
     ``budget`` is None). Returns ``(rows, steps)`` per block: the block's rows in the layout
     (consecutive steps own consecutive rows) and its part of the plan."""
-    blocks, current, count = [], [], 0
+    blocks: list = []
+    current: list = []
+    count = 0
     for entry in plan:
         n = entry[2]
         if current and budget is not None and (count + n) * width > budget:
