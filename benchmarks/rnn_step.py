@@ -13,8 +13,9 @@ Entries:
 * ``fused``    — ``tinygrad_rnn`` with ``nn.RNN(..., unroll=False)`` (hand-written BPTT node)
 * ``unrolled`` — ``tinygrad_rnn`` with ``nn.RNN(..., unroll=True)`` (autograd does BPTT)
 * ``numpy``    — the *floor*: the same step written by hand on raw arrays in this file
-  (:class:`Floor`), no framework at all. Its gradients are checked against ours (float64,
-  and the timed dtype) before anything is timed.
+  (:class:`Floor`, :class:`FloorLSTM`), no framework at all: what NumPy itself allows. Its
+  gradients are checked against the reference (float64, and the timed dtype) before
+  anything is timed.
 * ``torch``    — ``torch.nn.RNN`` + ``torch.nn.Linear`` + ``torch.optim.SGD``, when torch is
   importable (on ``--backend cupy`` only if torch sees a GPU: cuDNN against CuPy).
 * ``gemm``     — the *small-GEMM limit*: only the step's matrix products, each at its shape
@@ -22,8 +23,9 @@ Entries:
   products forward and T ``(N, G·H) × (G·H, P)`` backward, the weight-gradient products), on
   preallocated buffers; no elementwise work at all. No implementation can beat it.
 
-The numpy floor exists for the RNN only; for LSTM and GRU the gradients are checked against
-torch's (or, without torch, the unrolled layer's against the fused one's).
+The numpy floor exists for the RNN and the LSTM. The RNN's gradients are checked against the
+floor's; the LSTM's and GRU's against torch's (without torch: the unrolled layer's, or the
+fused one's, itself checked against recorded PyTorch fixtures by the test suite).
 
 Every configuration runs in its own child process, with the BLAS/OpenMP thread variables set
 (``--threads``, default 1) before NumPy or torch is imported, and ``torch.set_num_threads``.
@@ -197,6 +199,101 @@ class Floor:
         return self._forward_backward()
 
 
+class FloorLSTM(Floor):
+    """The floor for ``--cell lstm``: the LSTM step by hand on raw arrays, as a careful person
+    would write it for speed (no framework at all). Gates i, f, g, o (PyTorch's order)::
+
+        a_t = x_t W_ihᵀ + b_ih + b_hh + h_{t-1} W_hhᵀ
+        i, f, o = σ(a^i, a^f, a^o),  g = tanh(a^g)      (σ(a) = ½ tanh(a/2) + ½: one tanh)
+        c_t = f ⊙ c_{t-1} + i ⊙ g,    h_t = o ⊙ tanh(c_t)
+
+    Backward, with ``δh_t = dŷ_t W_fc + δa_{t+1} W_hh`` and
+    ``δc_t = δh_t ⊙ o ⊙ (1 - tanh²(c_t)) + δc_{t+1} ⊙ f_{t+1}``::
+
+        δa_t = [δc_t ⊙ g σ'(i),  δc_t ⊙ c_{t-1} σ'(f),  δc_t ⊙ i (1 - g²),  δh_t ⊙ tanh(c_t) σ'(o)]
+
+    The factors beside ``δc_t`` and ``δh_t`` depend on the forward pass only: computed for
+    all steps at once. Per step: one matmul and nine array calls forward, one matmul and six
+    calls backward, into preallocated buffers; every big product is one matmul.
+    """
+
+    def _forward_backward(self):
+        xp, p, x = self.xp, self.p, self.x
+        N, T, I = x.shape
+        W_ih, W_hh, W_fc = p["rnn.weight_ih_l0"], p["rnn.weight_hh_l0"], p["fc.weight"]
+        G, K, dtype = W_hh.shape[0], W_fc.shape[0], x.dtype
+        H = G // 4
+        scale = xp.full(G, 0.5, dtype=dtype)
+        scale[2 * H:3 * H] = 1                           # g is a tanh, the others σ
+        shift = xp.where(scale == 1, 0, 0.5).astype(dtype)
+        x_rows = x.transpose(1, 0, 2).reshape(T * N, I)
+        a = x_rows @ W_ih.T
+        a += p["rnn.bias_ih_l0"] + p["rnn.bias_hh_l0"]
+        a *= scale
+        a = a.reshape(T, N, G)
+        W_hh_T = xp.ascontiguousarray(W_hh.T * scale)
+        hs, cs, tanh_c = (xp.empty((T, N, H), dtype=dtype) for _ in range(3))
+        recurrent, tmp = xp.empty((N, G), dtype=dtype), xp.empty((N, H), dtype=dtype)
+        h = c = xp.zeros((N, H), dtype=dtype)
+        for t in range(T):
+            gates = a[t]
+            xp.dot(h, W_hh_T, out=recurrent)
+            gates += recurrent
+            xp.tanh(gates, out=gates)
+            gates *= scale
+            gates += shift                               # i, f, g, o
+            xp.multiply(gates[:, H:2 * H], c, out=cs[t])
+            xp.multiply(gates[:, :H], gates[:, 2 * H:3 * H], out=tmp)
+            cs[t] += tmp                                 # c_t
+            xp.tanh(cs[t], out=tanh_c[t])
+            xp.multiply(gates[:, 3 * H:], tanh_c[t], out=hs[t])
+            h, c = hs[t], cs[t]
+        flat_h = hs.reshape(T * N, H)
+        diff = flat_h @ W_fc.T
+        diff += p["fc.bias"]
+        diff -= self.y.transpose(1, 0, 2).reshape(T * N, K)
+        diff *= 2.0 / diff.size                          # dL/dŷ
+        g = {"fc.weight": diff.T @ flat_h, "fc.bias": diff.sum(axis=0)}
+        delta_h = (diff @ W_fc).reshape(T, N, H)         # dŷ_t W_fc, becomes δh_t
+        i, f, gg, o = (a[..., k * H:(k + 1) * H] for k in range(4))
+        slope = tanh_c * tanh_c
+        xp.subtract(1, slope, out=slope)
+        slope *= o                                       # ∂h/∂c = o (1 - tanh²(c))
+        factors = xp.empty((T, N, 4, H), dtype=dtype)
+        c_prev = xp.concatenate([xp.zeros((1, N, H), dtype=dtype), cs[:-1]])
+        for k, (gate, partner) in enumerate(((i, gg), (f, c_prev), (gg, i), (o, tanh_c))):
+            factor = factors[:, :, k]
+            if k == 2:
+                xp.multiply(gate, gate, out=factor)
+                xp.subtract(1, factor, out=factor)       # 1 - g²
+            else:
+                xp.subtract(1, gate, out=factor)
+                factor *= gate                           # σ (1 - σ)
+            factor *= partner
+        d_a = xp.empty((T, N, G), dtype=dtype)
+        blocks = d_a.reshape(T, N, 4, H)
+        carry = xp.zeros((N, H), dtype=dtype)            # δa_{t+1} W_hh
+        d_c = xp.zeros((N, H), dtype=dtype)              # δc_{t+1} ⊙ f_{t+1}, becomes δc_t
+        for t in range(T - 1, -1, -1):
+            d_h = delta_h[t]
+            d_h += carry                                 # δh_t
+            xp.multiply(d_h, slope[t], out=tmp)
+            d_c += tmp                                   # δc_t
+            xp.multiply(d_c[:, None, :], factors[t, :, :3], out=blocks[t, :, :3])
+            xp.multiply(d_h, factors[t, :, 3], out=blocks[t, :, 3])
+            d_c *= f[t]
+            xp.dot(d_a[t], W_hh, out=carry)
+        flat_d = d_a.reshape(T * N, G)
+        g["rnn.weight_ih_l0"] = flat_d.T @ x_rows
+        g["rnn.weight_hh_l0"] = flat_d[N:].T @ flat_h[:-N]   # h_0 = 0 adds nothing
+        g["rnn.bias_ih_l0"] = g["rnn.bias_hh_l0"] = flat_d.sum(axis=0)
+        return g
+
+
+#: The hand-written floor of each cell that has one.
+FLOORS = {"rnn": Floor, "lstm": FloorLSTM}
+
+
 class GemmLimit:
     """The small-GEMM limit: the matrix products of one step alone, at their shapes, into
     preallocated buffers (see the module docstring). ``grads()`` has nothing to check."""
@@ -315,8 +412,8 @@ def _make_entries(names, np, tg, torch, config, dtype, backend, cell="rnn"):
             made[name] = Ours(weights, x, y, dtype, unroll=False, cell=cell)
         elif name == "unrolled":
             made[name] = Ours(weights, x, y, dtype, unroll=True, cell=cell)
-        elif name == "numpy" and cell == "rnn":
-            made[name] = Floor(weights, x, y, tg.backend.xp)
+        elif name == "numpy" and cell in FLOORS:
+            made[name] = FLOORS[cell](weights, x, y, tg.backend.xp)
         elif name == "torch" and torch is not None:
             made[name] = Torch(weights, x, y, dtype, "cuda" if backend == "cupy" else "cpu",
                                cell=cell)
@@ -331,8 +428,8 @@ def _to_host(tg, array):
 
 def _reference_entry(names, cell):
     """The entry every other entry's gradients are checked against: the NumPy floor for the
-    RNN; torch for LSTM and GRU (without torch: the unrolled layer, against the fused)."""
-    for name in (("numpy",) if cell == "rnn" else ("torch", "unrolled")):
+    RNN; torch for LSTM and GRU (without torch: the unrolled layer, or the fused one)."""
+    for name in (("numpy",) if cell == "rnn" else ("torch", "unrolled", "fused")):
         if name in names:
             return name
     return None
@@ -427,7 +524,7 @@ def child_main(args):
               "numpy": np.__version__, "torch": torch.__version__ if torch else None,
               "blas": _blas_info()}
     names = [n for n in args.entries if (n != "torch" or torch is not None)
-             and (n != "numpy" or args.cell == "rnn")]
+             and (n != "numpy" or args.cell in FLOORS)]
     if "numpy" not in names and args.cell == "rnn":
         names.append("numpy")   # the floor is the reference for the check and the ratios
     if not args.no_check:
