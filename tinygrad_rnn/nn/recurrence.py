@@ -377,29 +377,28 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
         for block, block_plan in blocks:
             cell.backward_block(xp, block, a[block], tuple(s[block] for s in states),
                                 previous(block), d_a[block])
-            # Each step's views: its rows (in the layout, and in the block), of δh, of the
-            # outside gradients, of δa and δr, the other states' δ buffers and the part of
-            # δr W_hh it writes.
+            # Each step's views: its rows (in the layout, and in the block), the δ buffers of
+            # its states (δh, δc), the outside gradients, δa, δr and the part of δr W_hh it
+            # writes.
             block_rows = [p[1] for p in block_plan]
             views = [(t, _shifted(rows, -block.start), n, kept, fed,
-                      delta_h[rows if keep_all else slice(0, n)], outside, d_rest, d_a[rows],
-                      d_rec[rows], through_w_hh[:n])
+                      (delta_h[rows if keep_all else slice(0, n)],) + d_rest, outside,
+                      d_a[rows], d_rec[rows], through_w_hh[:n])
                      for (t, rows, n, kept, fed), outside, d_rest in zip(
                          block_plan, _views(grads_out, block_rows),
                          _views(d_others, [slice(0, p[2]) for p in block_plan]))]
-            for t, local, n, kept, fed, d_h, outside, d_rest, d_a_t, d_rec_t, through in views:
-                _add_incoming(xp, outside[0], through_w_hh, fed, d_h)
-                if carries[0] is not None:                   # the GRU's z ⊙ δh_{t'}
-                    _add_back(carries[0], fed, d_h)
-                for k, d in enumerate(d_rest, start=1):      # δc_t (LSTM)
-                    _add_incoming(xp, outside[k], carries[k], fed, d)
+            for t, local, n, kept, fed, d_states, outside, d_a_t, d_rec_t, through in views:
+                # δh_t = outside + δr_{t'} W_hh (+ the cell's own path), δc_t = outside + …
+                _add_incoming(xp, outside, (through_w_hh,) + carries[1:], fed, d_states)
                 if watch is not None:
-                    watch("grad", t, Tensor._wrap(d_h))
-                carries = step(xp, local, (d_h,) + d_rest, d_a_t, d_rec_t)
+                    watch("grad", t, Tensor._wrap(d_states[0]))
+                carries = step(xp, local, d_states, d_a_t, d_rec_t)
                 dot(d_rec_t, W_hh, out=through)
+                if carries[0] is not None:           # the cell's own path to h (GRU: z ⊙ δh)
+                    through += carries[0]
                 if kept < n:                      # rows that began from start: ∂L/∂start
-                    grad_start[0][kept:n] = through_w_hh[kept:n]
-                    for k, c in enumerate(carries):
+                    grad_start[0][kept:n] = through[kept:n]
+                    for k, c in enumerate(carries[1:], start=1):
                         if c is not None:
                             grad_start[k][kept:n] += c[kept:n]
         starts = tuple(g if s.requires_grad else None for g, s in zip(grad_start, start))
@@ -501,22 +500,18 @@ def _with_start(prev: tuple, start, joined: list, kept: int, n: int) -> tuple:
     return tuple(buffer[:n] for buffer in joined)
 
 
-def _add_incoming(xp, outside, back, fed: int, out) -> None:
-    """``out = outside``, plus ``back`` (when not None) on the first ``fed`` rows: the
-    gradient from outside at this step and what the step that ran after it sent back to the
-    rows it read."""
-    if back is not None and fed == out.shape[0]:
-        xp.add(outside, back[:fed], out=out)
-        return
-    out[...] = outside
-    if back is not None and fed:
-        out[:fed] += back[:fed]
-
-
-def _add_back(back, fed: int, out) -> None:
-    """``out += back`` on the first ``fed`` rows (the rows the step after this one read)."""
-    if fed:
-        out[:fed] += back[:fed]
+def _add_incoming(xp, outside: tuple, backs: tuple, fed: int, targets: tuple) -> None:
+    """Per state: ``target = outside``, plus ``back`` (when not None) on the first ``fed``
+    rows: the gradient from outside at this step and what the step that ran after it sent
+    back to the rows it read."""
+    everyone = fed == targets[0].shape[0]
+    for out, back, target in zip(outside, backs, targets):
+        if back is not None and everyone:
+            xp.add(out, back[:fed], out=target)
+            continue
+        target[...] = out
+        if back is not None and fed:
+            target[:fed] += back[:fed]
 
 
 def _input_grad(x: Tensor, W_ih, d_a):
