@@ -338,7 +338,8 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
     cell.begin_forward(xp, a, N)
     step, dot = cell.forward_step, xp.dot
     # Each step's views (its rows of a, of every state and of rec), made once.
-    views = [(t, rows, n, kept, a[rows], new, rec[:n])
+    first_rows = _Prefixes(rec)
+    views = [(t, rows, n, kept, a[rows], new, first_rows(n)[0])
              for (t, rows, n, kept, _), new in zip(plan, _views(states, [p[1] for p in plan]))]
     prev = tuple(s.data for s in start)
     for t, rows, n, kept, a_t, new, r in views:
@@ -371,6 +372,10 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
         through_w_hh = xp.zeros((N, widths[0]), dtype=X.dtype)  # δr_{t'} W_hh
         grad_start = [xp.zeros((N, w), dtype=X.dtype) for w in widths]
         grads_out = _split_states(grad.reshape(-1), steps.total, widths)
+        # A step's δ buffers of its states: the first rows of (N, ·) buffers (δh too, unless
+        # kept for every row), and the rows of δr W_hh it writes.
+        d_other_rows, through_rows = _Prefixes(*d_others), _Prefixes(through_w_hh)
+        d_state_rows = _Prefixes(delta_h, *d_others)
         step = cell.backward_step
         blocks = _blocks_of_steps(plan[::-1], G, BLOCK_ELEMENTS if xp is backend.np else None)
         cell.begin_backward(xp, a, max(b.stop - b.start for b, _ in blocks), N)
@@ -380,13 +385,14 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
             # Each step's views: its rows (in the layout, and in the block), the δ buffers of
             # its states (δh, δc), the outside gradients, δa, δr and the part of δr W_hh it
             # writes.
-            block_rows = [p[1] for p in block_plan]
-            views = [(t, _shifted(rows, -block.start), n, kept, fed,
-                      (delta_h[rows if keep_all else slice(0, n)],) + d_rest, outside,
-                      d_a[rows], d_rec[rows], through_w_hh[:n])
-                     for (t, rows, n, kept, fed), outside, d_rest in zip(
-                         block_plan, _views(grads_out, block_rows),
-                         _views(d_others, [slice(0, p[2]) for p in block_plan]))]
+            lo, block_rows = block.start, [p[1] for p in block_plan]
+            d_a_rows = [d_a[rows] for rows in block_rows]
+            d_rec_rows = d_a_rows if d_rec is d_a else [d_rec[rows] for rows in block_rows]
+            views = [(t, slice(rows.start - lo, rows.stop - lo), n, kept, fed,
+                      (delta_h[rows],) + d_other_rows(n) if keep_all else d_state_rows(n),
+                      outside, d_a_t, d_rec_t, through_rows(n)[0])
+                     for (t, rows, n, kept, fed), outside, d_a_t, d_rec_t in zip(
+                         block_plan, _views(grads_out, block_rows), d_a_rows, d_rec_rows)]
             for t, local, n, kept, fed, d_states, outside, d_a_t, d_rec_t, through in views:
                 # δh_t = outside + δr_{t'} W_hh (+ the cell's own path), δc_t = outside + …
                 _add_incoming(xp, outside, (through_w_hh,) + carries[1:], fed, d_states)
@@ -438,11 +444,24 @@ def _blocks_of_steps(plan: list, width: int, budget: int | None) -> list:
         current.append(entry)
         count += n
     blocks.append(current)
-    return [(slice(min(e[1].start for e in b), max(e[1].stop for e in b)), b) for b in blocks]
+    # Consecutive steps own consecutive rows, in either direction: a block's rows run from
+    # its first step's to its last step's.
+    return [(slice(min(b[0][1].start, b[-1][1].start), max(b[0][1].stop, b[-1][1].stop)), b)
+            for b in blocks]
 
 
-def _shifted(rows: slice, by: int) -> slice:
-    return slice(rows.start + by, rows.stop + by)
+class _Prefixes:
+    """``prefixes(n)``: the first ``n`` rows of each of ``arrays`` (views, made once per n):
+    a padded batch has one n for every step, a packed one a few."""
+
+    def __init__(self, *arrays):
+        self.arrays, self.made = arrays, {}
+
+    def __call__(self, n: int) -> tuple:
+        views = self.made.get(n)
+        if views is None:
+            views = self.made[n] = tuple(array[:n] for array in self.arrays)
+        return views
 
 
 def _split_states(flat, total: int, widths: list) -> tuple:
