@@ -331,6 +331,8 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
     if scale is not None:
         a *= scale
         hidden_bias = None if hidden_bias is None else hidden_bias * scale
+    if hidden_bias is not None:   # one row per batch row: no broadcasting inside the loop
+        hidden_bias = xp.ascontiguousarray(xp.broadcast_to(hidden_bias, (N, G)))
     out = xp.empty(steps.total * sum(widths), dtype=X.dtype)  # h of every row, then c
     states = _split_states(out, steps.total, widths)
     rec = xp.empty((N, G), dtype=X.dtype)
@@ -349,7 +351,7 @@ def run_fused(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequence,
             prev = tuple(p[:n] for p in prev)
         dot(prev[0], W_hh_T, out=r)                          # h_{t-1} W_hhᵀ
         if hidden_bias is not None:
-            r += hidden_bias
+            r += hidden_bias[:n]
         step(xp, rows, a_t, r, prev, new)
         prev = new
         if watch is not None:
