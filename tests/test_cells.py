@@ -5,6 +5,9 @@ Expected values come from finite differences and from the equations themselves.
 """
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -13,6 +16,20 @@ from tinygrad_rnn import Tensor, nn
 from tinygrad_rnn.nn import recurrence
 from tinygrad_rnn.nn.cells import ElmanEquations, GRUEquations, LSTMEquations
 
+
+def _example(name: str):
+    """A script of ``examples/`` as a module (its ``main()`` does not run)."""
+    path = Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"example_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: The leaky-integrator cell that ``examples/custom_cell.py`` writes: a cell from outside
+#: the package, driven by the same driver.
+LeakyEquations = _example("custom_cell").LeakyEquations
+
 #: (name, the cell from its extra weight w_hr, gate blocks G, whether it projects h)
 CELLS = [
     ("tanh", lambda w: ElmanEquations("tanh"), 1, False),
@@ -20,6 +37,7 @@ CELLS = [
     ("lstm", lambda w: LSTMEquations(), 4, False),
     ("lstm_proj", lambda w: LSTMEquations(w), 4, True),
     ("gru", lambda w: GRUEquations(), 3, False),
+    ("leaky_example", lambda w: LeakyEquations(0.3), 1, False),
 ]
 
 
@@ -110,3 +128,24 @@ def test_b_hn_sits_inside_the_reset_product():
     for unroll in (False, True):
         gru.unroll = unroll
         np.testing.assert_array_equal(gru(x, h0)[0].numpy(), before[unroll])
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("block_elements", [None, 1], ids=["one_block", "step_by_step"])
+def test_a_cell_from_outside_runs_packed_batches_the_same_in_both_implementations(
+        reverse, block_elements, monkeypatch):
+    if block_elements is not None:
+        monkeypatch.setattr(recurrence, "BLOCK_ELEMENTS", block_elements)
+    rng = np.random.default_rng(5)
+    sizes, I, H = [3, 3, 2, 1, 1], 2, 4               # lengths 5, 3, 2: a shrinking batch
+    arrays = [rng.standard_normal(s) for s in [(sum(sizes), I), (3, H), (H, I), (H, H),
+                                               (H,), (H,)]]
+    results = []
+    for unroll in (False, True):
+        x, h0, *weights = (Tensor(a, requires_grad=True) for a in arrays)
+        (hs,) = recurrence.run(LeakyEquations(0.3), x, (h0,), weights, reverse=reverse,
+                               unroll=unroll, steps=recurrence.Steps(sizes))
+        (hs * hs).sum().backward()
+        results.append([hs.numpy()] + [t.grad.numpy() for t in (x, h0, *weights)])
+    for fused, unrolled in zip(*results):
+        assert np.allclose(fused, unrolled, rtol=1e-10, atol=1e-12)
