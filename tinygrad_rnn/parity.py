@@ -1,11 +1,10 @@
 """Replay the PyTorch-recorded fixtures on the active backend and measure the differences.
 
 This is the one fixture runner, shared by the test suite (``tests/test_nn_parity.py``,
-``tests/test_packed.py``, ``tests/test_tensor_ops.py``) and by ``python -m tinygrad_rnn check`` (the way to verify an
-install, e.g. on a GPU box). It needs NumPy only: the fixtures are ``.npz`` files written by
-``tests/fixtures/record.py`` and its ``record_<topic>.py`` files (whose docstrings are
-their schemas) and read with
-``allow_pickle=False``.
+``tests/test_packed.py``, ``tests/test_tensor_ops.py``) and by ``python -m tinygrad_rnn
+check`` (the way to verify an install, e.g. on a GPU box). It needs NumPy only: the fixtures
+are ``.npz`` files written by ``tests/fixtures/record.py`` and its ``record_<topic>.py``
+files (whose docstrings are their schemas) and read with ``allow_pickle=False``.
 
 Where the fixtures are (:func:`find_fixtures`), first match wins:
 
