@@ -129,14 +129,15 @@ def pack_padded_sequence(input: Tensor, lengths: Lengths, batch_first: bool = Fa
                            "`enforce_sorted` is True. You can pass `enforce_sorted=False` to "
                            "pack_padded_sequence and/or pack_sequence to sidestep this "
                            "requirement if you do not need ONNX exportability.")
-    if given.max() > T:
-        # PyTorch reads past the input here; a length longer than the data is a mistake.
-        raise ShapeError(f"pack_padded_sequence: found a length of {int(given.max())} in "
-                         f"'lengths', but the input has only {T} time steps "
-                         f"(input.size({time_axis}) = {T}); no length may exceed it")
     order = np.arange(N) if enforce_sorted else np.argsort(-given, kind="stable")
     sorted_lengths = given[order]
-    steps = np.arange(int(sorted_lengths[0]))[:, None]                     # (T', 1)
+    longest = int(sorted_lengths[0])
+    if longest > T:
+        # PyTorch reads past the input here; a length longer than the data is a mistake.
+        raise ShapeError(f"pack_padded_sequence: found a length of {longest} in "
+                         f"'lengths', but the input has only {T} time steps "
+                         f"(input.size({time_axis}) = {T}); no length may exceed it")
+    steps = np.arange(longest)[:, None]                                    # (T', 1)
     running = steps < sorted_lengths[None, :]                              # (T', N)
     # Where step t of the j-th longest sequence is in input's first two axes, flattened;
     # the running ones, read time-major, are the packed rows.
@@ -340,15 +341,14 @@ def _host(indices: Tensor):
 
 
 def _invert(order):
-    """The inverse permutation: ``inverse[order[i]] = i``."""
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(len(order))
-    return inverse
+    """The inverse permutation, ``inverse[order[i]] = i``: where each index sits in
+    ``order``, which is the order that sorts it."""
+    return np.argsort(order)
 
 
 def _device_indices(indices, like: Tensor) -> Tensor:
     """Host int64 indices as a Tensor on ``like``'s backend."""
-    return Tensor._wrap(like.xp.asarray(indices.astype(np.int64)))
+    return Tensor._wrap(like.xp.asarray(indices, dtype=np.int64))
 
 
 def _flat_index(where: tuple, shape: tuple, like: Tensor):
