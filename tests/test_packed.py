@@ -302,6 +302,34 @@ class RowCounter:
         return self.cell.backward_step(xp, rows, d_states, d_a, d_rec)
 
 
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=6))
+def test_the_step_layout_follows_its_definitions(lengths):
+    """``Steps``' vectorised indices against their definitions, row by row: a row of step t
+    starts from the same sequence's row at the step run just before (t - 1, or t + 1 in
+    reverse) when that sequence ran there, else from ``start`` (row ``total + slot``)."""
+    from tinygrad_rnn.nn import recurrence
+    lengths = sorted(lengths, reverse=True)
+    sizes = [sum(length > t for length in lengths) for t in range(lengths[0])]
+    first = [sum(sizes[:t]) for t in range(len(sizes))]
+    total = sum(sizes)
+    steps = recurrence.Steps(sizes)
+    for reverse in (False, True):
+        expected, kept = [], {}
+        for t, n in enumerate(sizes):
+            source = t + 1 if reverse else t - 1
+            ran = [0 <= source < len(sizes) and j < sizes[source] for j in range(n)]
+            expected += [first[source] + j if r else total + j for j, r in enumerate(ran)]
+            kept[t] = sum(ran)
+        assert steps.previous_rows(reverse).tolist() == expected
+        order = range(len(sizes) - 1, -1, -1) if reverse else range(len(sizes))
+        plan = [(t, slice(first[t], first[t] + sizes[t]), sizes[t], kept[t]) for t in order]
+        assert [p[:4] for p in steps.plan(reverse)] == plan
+        assert [p[4] for p in steps.plan(reverse)] == [p[3] for p in plan[1:]] + [0]
+    assert steps.last_rows(False).tolist() == [first[length - 1] + j
+                                              for j, length in enumerate(lengths)]
+    assert steps.last_rows(True).tolist() == list(range(len(lengths)))
+
+
 @pytest.mark.parametrize("reverse", [False, True])
 def test_the_fused_loop_computes_only_the_running_rows(reverse):
     from tinygrad_rnn.nn import recurrence

@@ -83,7 +83,7 @@ class Steps:
         self.rows = [slice(f, e) for f, e in zip(firsts.tolist(), ends.tolist())]
         self.uniform = self.sizes[0] == self.sizes[-1]
         self._sizes, self._firsts = sizes, firsts
-        self._memo: dict = {}   # (what, reverse) -> the derived list or host index
+        self._memo: dict = {}   # (what, reverse) -> the derived list or host index (shared)
 
     @classmethod
     def padded(cls, T: int, N: int) -> "Steps":
@@ -113,7 +113,8 @@ class Steps:
     def previous_rows(self, reverse: bool):
         """Host index ``(total,)``: for every row, the row its step started from, counting
         the rows of ``start`` after the ``total`` rows of the layout (``total + j``)."""
-        return self._once(("previous", reverse), lambda: self._previous_rows(reverse))
+        return self._once(("previous", reverse),
+                          lambda: _read_only(self._previous_rows(reverse)))
 
     def _previous_rows(self, reverse: bool):
         np = backend.np
@@ -132,7 +133,7 @@ class Steps:
     def last_rows(self, reverse: bool):
         """Host index ``(batch,)``: the row of each sequence's final state: its own last
         step (forward), step 0 (reverse)."""
-        return self._once(("last", reverse), lambda: self._last_rows(reverse))
+        return self._once(("last", reverse), lambda: _read_only(self._last_rows(reverse)))
 
     def _last_rows(self, reverse: bool):
         np = backend.np
@@ -143,6 +144,12 @@ class Steps:
         # (sizes is non-increasing, so a search in the reversed sizes finds it).
         lengths = self.T - np.searchsorted(self._sizes[::-1], slot, side="right")
         return self._firsts[lengths - 1] + slot
+
+
+def _read_only(index):
+    """A host index that every layer and direction of a call shares: nobody may write it."""
+    index.flags.writeable = False
+    return index
 
 
 def _before(xp, states, first, steps: Steps, reverse: bool):
