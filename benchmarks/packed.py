@@ -15,8 +15,11 @@ One *step* is: forward, ``loss = sum(output ⊙ w)`` over the output rows (padde
 packed: the real ones), backward. Both entries are warmed up, then timed round-robin (the
 order alternates every round), each sample repeating the step enough times to last
 ``--min-time``; the figure is the median over ``--repeats`` samples, and the ratio
-``packed / padded`` comes from the same run. ``tokens`` is Σ lengths / (N·T), the share of
-real steps: what a packed layer could reach if cost followed tokens exactly.
+``packed / padded`` comes from the same run. ``paired`` is the median of the per-round ratios
+(each round times both entries back to back, so a change in the machine's load from one
+round to the next, e.g. on a shared machine, cancels out of it). ``tokens`` is Σ lengths /
+(N·T), the share of real steps: what a packed layer could reach if cost followed tokens
+exactly.
 
 Before timing, the two are checked against each other in float64: at every real step the
 packed outputs equal the padded ones, and the packed ``h_n`` of each sequence equals the
@@ -125,6 +128,7 @@ def check_agreement(config, cell, x, lengths, rng):
 
 
 def time_entries(steps: dict, repeats: int, warmup: int, min_time: float, sync) -> dict:
+    """Seconds per step of every entry: one sample per round, in round order."""
     for s in steps.values():
         for _ in range(warmup):
             s.step()
@@ -150,7 +154,7 @@ def time_entries(steps: dict, repeats: int, warmup: int, min_time: float, sync) 
                 s.step()
             sync()
             samples[name].append((time.perf_counter() - start) / loops[name])
-    return {name: statistics.median(v) for name, v in samples.items()}
+    return samples
 
 
 def main(argv=None):
@@ -172,24 +176,27 @@ def main(argv=None):
                          np.random.default_rng(SEED)) for e in ENTRIES}
         gc.collect()
         gc.freeze()
-        seconds = time_entries(steps, args.repeats, args.warmup, args.min_time, sync)
+        samples = time_entries(steps, args.repeats, args.warmup, args.min_time, sync)
         gc.unfreeze()
+        seconds = {name: statistics.median(v) for name, v in samples.items()}
+        paired = statistics.median(p / q for p, q in zip(samples["packed"], samples["padded"]))
         I, H, N, T = CONFIGS[config]
         rows.append({"config": config, "I": I, "H": H, "N": N, "T": T, "cell": args.cell,
                      "dtype": args.dtype, "backend": args.backend, "threads": args.threads,
                      "tokens": float(lengths.sum() / (N * T)),
                      "padded_ms": seconds["padded"] * 1e3, "packed_ms": seconds["packed"] * 1e3,
-                     "ratio": seconds["packed"] / seconds["padded"]})
+                     "ratio": seconds["packed"] / seconds["padded"], "paired_ratio": paired})
     if args.json:
         print(json.dumps(rows, indent=1))
         return
     print(f"fused {args.cell}, {args.dtype}, {args.backend}, {args.threads} thread(s); lengths "
           f"uniform in [T/4, T]; median of {args.repeats}")
     print(f"{'config':<7}{'I':>4}{'H':>5}{'N':>4}{'T':>5}{'tokens':>8}{'padded ms':>11}"
-          f"{'packed ms':>11}{'packed/padded':>15}")
+          f"{'packed ms':>11}{'packed/padded':>15}{'paired':>8}")
     for r in rows:
         print(f"{r['config']:<7}{r['I']:>4}{r['H']:>5}{r['N']:>4}{r['T']:>5}{r['tokens']:>8.3f}"
-              f"{r['padded_ms']:>11.3f}{r['packed_ms']:>11.3f}{r['ratio']:>15.3f}")
+              f"{r['padded_ms']:>11.3f}{r['packed_ms']:>11.3f}{r['ratio']:>15.3f}"
+              f"{r['paired_ratio']:>8.3f}")
 
 
 if __name__ == "__main__":

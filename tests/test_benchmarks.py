@@ -53,3 +53,4 @@ def test_packed_benchmark_checks_agreement_and_reports_the_ratio():
     assert row["config"] == "S" and row["cell"] == "lstm"
     assert 0.25 <= row["tokens"] <= 1.0
     assert row["ratio"] == row["packed_ms"] / row["padded_ms"]
+    assert row["paired_ratio"] == pytest.approx(row["ratio"])   # one round: the same ratio

@@ -24,13 +24,14 @@ from tinygrad_rnn import parity
 from tinygrad_rnn.cli import check
 
 ROOT = Path(__file__).resolve().parent / "fixtures"
-GROUPS = ("linear", "loss", "rnn", "lstm", "gru", "optim", "state_dict", "seeds")
+GROUPS = ("linear", "loss", "rnn", "lstm", "gru", "optim", "state_dict", "seeds", "nn_extra",
+          "optim_extra", "lr_scheduler", "init", "lab")   # packed: tests/test_packed.py
 
 
 def _cases(group):
-    return [pytest.param(path, impl, id=f"{path.stem}-{impl}")
+    return [pytest.param(path, impl, id=f"{group}-{path.stem}-{impl}")
             for path in parity.fixture_files(group, ROOT)
-            for impl in parity.implementations(group)]
+            for impl in parity.implementations(group, parity.load_fixture(path)[0])]
 
 
 def _failures(rows):
@@ -45,10 +46,18 @@ def _expected_keys(group, meta, arrays):
         return {k for k in arrays if k == "out" or k.startswith("grad_")}
     if group in ("rnn", "lstm", "gru"):
         return {k for k in arrays if k in ("output", "h_n", "c_n") or k.startswith("grad.")}
-    if group == "optim":
+    if group in ("optim", "optim_extra"):
         return {k for k in arrays if k in ("loss", "clip_norm") or k.startswith(("step", "grad"))}
     if group == "state_dict":
         return {"rnn_output", "rnn_h_n", "fc_output"}
+    if group == "nn_extra":
+        return {k for k in arrays if k == "out" or k.startswith("grad_")}
+    if group == "lr_scheduler":
+        return {"lr", "momentum"} & set(arrays)
+    if group == "init":
+        return {"gain"}
+    if group == "lab":
+        return {k for k in arrays if k in ("step_loss", "total_loss") or k.startswith("grad.")}
     return {"output", "h_n"}  # seeds
 
 
@@ -83,9 +92,25 @@ def test_fused_backward_cut_into_blocks_of_steps_matches_pytorch(path, block_ele
 
 
 def test_both_rnn_implementations_are_replayed():
-    for group in ("rnn", "lstm", "gru"):
+    for group in ("rnn", "lstm", "gru", "packed", "optim_extra", "lab"):
         assert parity.implementations(group) == ("fused", "unrolled")
     assert parity.implementations("linear") == ("-",)
+    # The packed group mixes layers (both implementations) and packing utilities (no RNN).
+    assert parity.implementations("packed", {"kind": "layer"}) == ("fused", "unrolled")
+    assert parity.implementations("packed", {"kind": "pad_sequence"}) == ("-",)
+
+
+def test_every_fixture_folder_is_checked_and_installed():
+    """A parity fixture folder that ``check`` does not replay, or that a wheel does not
+    ship, is a verification silently lost."""
+    import configparser
+    not_parity = {"safetensors", "silent", "fuzz"}   # read by their own tests only
+    folders = {p.name for p in ROOT.iterdir() if p.is_dir() and any(p.glob("*.npz"))}
+    assert folders - not_parity == set(parity.GROUPS)
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT.parent.parent / "setup.cfg")
+    installed = {k.rsplit("/", 1)[-1] for k in cfg["options.data_files"]}
+    assert installed == set(parity.GROUPS)
 
 
 # --------------------------------------------------------------------------- the runner

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from tinygrad_rnn import Tensor, backend, nn
+from tinygrad_rnn import Tensor, backend, nn, parity
 from tinygrad_rnn.errors import ShapeError
 from tinygrad_rnn.nn.utils import rnn as rnn_utils
 from tinygrad_rnn.nn.utils.rnn import (
@@ -25,22 +25,14 @@ from tinygrad_rnn.nn.utils.rnn import (
     unpack_sequence,
     unpad_sequence,
 )
-from tinygrad_rnn.parity import max_error
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "packed"
-TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
 
 
 def load(path):
     with np.load(path, allow_pickle=False) as f:
         arrays = {k: f[k] for k in f.files}
     return json.loads(arrays.pop("meta").item()), arrays
-
-
-def fixtures(kinds):
-    paths = sorted(FIXTURES.glob("*.npz"))
-    chosen = [p for p in paths if load(p)[0]["kind"] in kinds]
-    return [pytest.param(p, id=p.stem) for p in chosen]
 
 
 UTILITIES = ("pack_padded_sequence", "pad_packed_sequence", "pad_sequence", "pack_sequence",
@@ -51,138 +43,64 @@ def leaf(array):
     return Tensor(array, requires_grad=True)
 
 
-def host(t):
-    return None if t is None else t.numpy()
+# ----------------------------------------------- utilities and packed layers against PyTorch
+# The replay is the package's (``parity``, behind ``python -m tinygrad_rnn check``): float64
+# to 1e-12, float32 to 1e-5 of the largest entry, integer results exactly.
+def _cases():
+    return [pytest.param(path, impl, id=f"{path.stem}-{impl}")
+            for path in sorted(FIXTURES.glob("*.npz"))
+            for impl in parity.implementations("packed", load(path)[0])]
 
 
-def assert_close(name, actual, expected, dtype):
-    error, note = max_error(actual, expected)
-    assert error <= TOLERANCE[dtype], f"{name}: error {error:.3g} {note}"
-
-
-def assert_same_ints(name, actual, expected):
-    assert actual is not None, f"{name} missing"
-    assert actual.dtype == np.int64 and np.array_equal(actual, expected), \
-        f"{name}: {actual} != {expected}"
-
-
-# ---------------------------------------------------------------- utilities against PyTorch
-def replay_utility(meta, arrays):
-    """Run the case's call; returns (float outputs by key, int outputs by key, leaves)."""
-    kind, seqs = meta["kind"], []
-    if "x" in arrays:
-        x = leaf(arrays["x"])
-        leaves = {"grad.x": x}
+def _results(meta, arrays):
+    """Every fixture key that holds a result of the replayed computation."""
+    if meta["kind"] == "layer":
+        results = {"output", "h_n", "c_n", "output_padded", "batch_sizes", "sorted_indices",
+                   "unsorted_indices"}
     else:
-        seqs = [leaf(arrays[f"seq{i}"]) for i in range(len(meta["sequence_lengths"]))]
-        leaves = {f"grad.seq{i}": s for i, s in enumerate(seqs)}
-    ints = {}
-    if kind in ("pack_padded_sequence", "pack_sequence", "pad_packed_sequence"):
-        if kind == "pack_sequence":
-            p = pack_sequence(seqs, enforce_sorted=meta["enforce_sorted"])
-        else:
-            p = pack_padded_sequence(x, arrays["lengths"].tolist(), meta["batch_first"],
-                                     meta["enforce_sorted"])
-        ints = {"batch_sizes": host(p.batch_sizes), "sorted_indices": host(p.sorted_indices),
-                "unsorted_indices": host(p.unsorted_indices)}
-        if kind != "pad_packed_sequence":
-            return {"data": p.data}, ints, leaves
-        padded, lengths = pad_packed_sequence(p, meta["pad_batch_first"], meta["padding_value"],
-                                              meta["total_length"])
-        return {"padded": padded}, {"padded_lengths": host(lengths)}, leaves
-    if kind == "pad_sequence":
-        padded = pad_sequence(seqs, meta["batch_first"], meta["padding_value"],
-                              meta["padding_side"])
-        return {"padded": padded}, ints, leaves
-    if kind == "unpack_sequence":
-        outs = unpack_sequence(pack_sequence(seqs, enforce_sorted=False))
-    else:
-        outs = unpad_sequence(x, Tensor(arrays["lengths"]), meta["batch_first"])
-    return {f"out{i}": o for i, o in enumerate(outs)}, ints, leaves
+        results = {"data", "padded", "padded_lengths", "batch_sizes", "sorted_indices",
+                   "unsorted_indices"} | {f"out{i}" for i in range(len(arrays))}
+    return {k for k in arrays if k in results or k.startswith("grad.")}
 
 
-@pytest.mark.parametrize("path", fixtures(UTILITIES))
-def test_utilities_match_pytorch(path):
+@pytest.mark.parametrize("path, implementation", _cases())
+def test_matches_pytorch(path, implementation):
+    rows = parity.run_file(path, implementation)
+    failed = [f"{r.quantity}: error {r.error:.3g} > {r.tolerance:g} {r.note}"
+              for r in rows if not r.passed]
+    assert rows and not failed, "\n".join(failed)
+    assert {r.tolerance for r in rows} == {1e-12 if path.stem.endswith("f64") else 1e-5}
     meta, arrays = load(path)
-    outputs, ints, leaves = replay_utility(meta, arrays)
-    loss = None
-    for key, out in outputs.items():
-        assert_close(key, out.numpy(), arrays[key], meta["dtype"])
-        term = (out * Tensor(arrays[f"w_{key}"])).sum()
-        loss = term if loss is None else loss + term
-    for key, value in ints.items():
-        if key in arrays:
-            assert_same_ints(key, value, arrays[key])
-        else:
-            assert value is None, f"{key} should be None (PyTorch has none)"
-    loss.backward()
-    for key, t in leaves.items():
-        assert_close(key, host(t.grad), arrays[key], meta["dtype"])
+    missing = _results(meta, arrays) - {r.quantity for r in rows}
+    assert not missing, f"not compared: {sorted(missing)}"
 
 
-def test_every_utility_has_a_fixture():
-    recorded = {load(p)[0]["kind"] for p in FIXTURES.glob("*.npz")}
-    assert set(UTILITIES) <= recorded
+def test_every_utility_and_both_implementations_are_replayed():
+    cases = [p.values for p in _cases()]
+    assert {load(path)[0]["kind"] for path, _ in cases} == set(UTILITIES) | {"layer"}
+    layers = [(path, impl) for path, impl in cases if load(path)[0]["kind"] == "layer"]
+    assert {impl for _, impl in layers} == {"fused", "unrolled"}
+    assert len(layers) == 2 * len({path for path, _ in layers})
 
 
-# ------------------------------------------------------------ packed layers against PyTorch
-def make_layer(meta, unroll):
-    kwargs = dict(num_layers=meta["num_layers"], batch_first=meta["batch_first"],
-                  bidirectional=meta["bidirectional"], unroll=unroll, dtype=meta["dtype"])
-    mode = meta["mode"]
-    if mode.startswith("RNN"):
-        return nn.RNN(meta["input_size"], meta["hidden_size"],
-                      nonlinearity=mode[4:].lower(), **kwargs)
-    if mode == "LSTM":
-        kwargs["proj_size"] = meta["proj_size"]
-    return getattr(nn, mode)(meta["input_size"], meta["hidden_size"], **kwargs)
-
-
-def replay_layer(path, unroll):
-    """Run a layer fixture; returns (meta, arrays, {key: actual host array})."""
-    meta, arrays = load(path)
-    layer = make_layer(meta, unroll)
-    layer.load_state_dict({n: arrays[f"param.{n}"] for n in meta["param_names"]})
-    x = leaf(arrays["x"])
-    p = pack_padded_sequence(x, arrays["lengths"].tolist(), meta["batch_first"],
-                             meta["enforce_sorted"])
-    initial = {k: leaf(arrays[k]) for k in ("h0", "c0") if k in arrays}
-    lstm = meta["mode"] == "LSTM"
-    hx = tuple(initial.values()) if lstm and initial else initial.get("h0")
-    out, state = layer(p, hx)
-    assert isinstance(out, PackedSequence)
-    finals = {"h_n": state[0], "c_n": state[1]} if lstm else {"h_n": state}
-    results = {"output": out.data, **finals}
-    loss = sum(((t * Tensor(arrays[f"w_{k}"])).sum() for k, t in results.items()), Tensor(0.0))
-    loss.backward()
-    actual = {k: t.numpy() for k, t in results.items()}
-    actual["output_padded"] = pad_packed_sequence(out, meta["batch_first"])[0].numpy()
-    actual["grad.x"] = host(x.grad)
-    actual.update({f"grad.{k}": host(t.grad) for k, t in initial.items()})
-    actual.update({f"grad.{n}": host(q.grad) for n, q in layer.named_parameters()})
-    actual.update({k: host(getattr(out, k)) for k in ("batch_sizes", "sorted_indices",
-                                                       "unsorted_indices")})
-    return meta, arrays, actual
-
-
-@pytest.mark.parametrize("unroll", [False, True], ids=["fused", "unrolled"])
-@pytest.mark.parametrize("path", fixtures(("layer",)))
-def test_packed_layers_match_pytorch(path, unroll):
-    meta, arrays, actual = replay_layer(path, unroll)
-    compared = set()
-    for key in ("batch_sizes", "sorted_indices", "unsorted_indices"):
-        if key in arrays:
-            assert_same_ints(key, actual[key], arrays[key])
-        else:
-            assert actual[key] is None
-        compared.add(key)
-    for key, value in actual.items():
-        if key not in compared:
-            assert_close(key, value, arrays[key], meta["dtype"])
-            compared.add(key)
-    expected = {k for k in arrays if k in ("output", "h_n", "c_n", "output_padded")
-                or k.startswith("grad.")}
-    assert expected <= compared, f"not compared: {sorted(expected - compared)}"
+@pytest.mark.parametrize("key, index", [
+    ("h_n", (0, 2, 1)), ("c_n", (0, 0, 0)), ("grad.weight_hh_l0", (1, 1)),
+    ("sorted_indices", (0,)), ("output", (-1, 0))])
+def test_a_perturbed_packed_fixture_fails(tmp_path, key, index):
+    """The replay compares what it claims to: one entry of one result off by a little more
+    than the tolerance (integers: by one) fails that quantity only, in both
+    implementations."""
+    path = tmp_path / "packed" / "lstm_unsorted_f64.npz"
+    path.parent.mkdir()
+    meta, arrays = load(FIXTURES / path.name)
+    changed = arrays[key].copy()
+    changed[index] += 1 if changed.dtype.kind == "i" else 5e-12 * max(1, abs(changed).max())
+    arrays[key] = changed
+    np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
+    for implementation in ("fused", "unrolled"):
+        rows = {r.quantity: r for r in parity.run_file(path, implementation)}
+        assert not rows[key].passed
+        assert all(r.passed for q, r in rows.items() if q != key)
 
 
 @pytest.mark.parametrize("block_elements", [1, 40], ids=["step_by_step", "few_steps"])
@@ -400,6 +318,34 @@ class RowCounter:
     def backward_step(self, xp, rows, d_states, d_a, d_rec):
         self.backward_rows.append(d_a.shape[0])
         return self.cell.backward_step(xp, rows, d_states, d_a, d_rec)
+
+
+@given(st.lists(st.integers(1, 6), min_size=1, max_size=6))
+def test_the_step_layout_follows_its_definitions(lengths):
+    """``Steps``' vectorised indices against their definitions, row by row: a row of step t
+    starts from the same sequence's row at the step run just before (t - 1, or t + 1 in
+    reverse) when that sequence ran there, else from ``start`` (row ``total + slot``)."""
+    from tinygrad_rnn.nn import recurrence
+    lengths = sorted(lengths, reverse=True)
+    sizes = [sum(length > t for length in lengths) for t in range(lengths[0])]
+    first = [sum(sizes[:t]) for t in range(len(sizes))]
+    total = sum(sizes)
+    steps = recurrence.Steps(sizes)
+    for reverse in (False, True):
+        expected, kept = [], {}
+        for t, n in enumerate(sizes):
+            source = t + 1 if reverse else t - 1
+            ran = [0 <= source < len(sizes) and j < sizes[source] for j in range(n)]
+            expected += [first[source] + j if r else total + j for j, r in enumerate(ran)]
+            kept[t] = sum(ran)
+        assert steps.previous_rows(reverse).tolist() == expected
+        order = range(len(sizes) - 1, -1, -1) if reverse else range(len(sizes))
+        plan = [(t, slice(first[t], first[t] + sizes[t]), sizes[t], kept[t]) for t in order]
+        assert [p[:4] for p in steps.plan(reverse)] == plan
+        assert [p[4] for p in steps.plan(reverse)] == [p[3] for p in plan[1:]] + [0]
+    assert steps.last_rows(False).tolist() == [first[length - 1] + j
+                                              for j, length in enumerate(lengths)]
+    assert steps.last_rows(True).tolist() == list(range(len(lengths)))
 
 
 @pytest.mark.parametrize("reverse", [False, True])

@@ -1,10 +1,10 @@
 """Replay the PyTorch-recorded fixtures on the active backend and measure the differences.
 
 This is the one fixture runner, shared by the test suite (``tests/test_nn_parity.py``,
-``tests/test_optim_parity.py``) and by ``python -m tinygrad_rnn check`` (the way to verify an
-install, e.g. on a GPU box). It needs NumPy only: the fixtures are ``.npz`` files written by
-``tests/fixtures/record.py`` (whose docstring is their schema) and read with
-``allow_pickle=False``.
+``tests/test_packed.py``, ``tests/test_tensor_ops.py``) and by ``python -m tinygrad_rnn
+check`` (the way to verify an install, e.g. on a GPU box). It needs NumPy only: the fixtures
+are ``.npz`` files written by ``tests/fixtures/record.py`` and its ``record_<topic>.py``
+files (whose docstrings are their schemas) and read with ``allow_pickle=False``.
 
 Where the fixtures are (:func:`find_fixtures`), first match wins:
 
@@ -26,6 +26,13 @@ What is compared (one :class:`Row` per compared quantity)::
     state_dict  tinygrad_rnn.load of a PyTorch state dict, RNN+Linear   fused, unrolled
     seeds       the seed notebooks' nn.RNN with their weights, forward  fused, unrolled
     tensor_ops  PyTorch's everyday Tensor methods, then backward        -
+    packed      nn.utils.rnn's packing and padding, then backward;      -
+                RNN/LSTM/GRU on a PackedSequence, then backward         fused, unrolled
+    nn_extra    the other losses, embedding, layer_norm, one_hot        -
+    optim_extra 25 steps of AdamW/RMSprop/Adagrad on RNN+Linear         fused, unrolled
+    lr_scheduler  a scheduler's learning rates (and momenta), stepped   -
+    init        nn.init.calculate_gain                                  -
+    lab         RNN/LSTM/GRU + Linear head, a loss at every step        fused, unrolled
 
 The gradient cases use the fixture's loss ``sum_o (o * w_o).sum()`` over the outputs ``o``.
 
@@ -49,8 +56,13 @@ For every quantity, ``error = max|actual - expected| / scale``:
   times the T<=5 cases (<= 5e-7). 3e-5 keeps a 30x margin for other BLAS libraries while a
   real bug (a wrong sign, an off-by-one step, a missing term) gives errors of 1e-3 or more.
 
+Groups whose tests ask for more check it here too (:data:`GROUP_TOLERANCES`): float64
+``1e-12`` for ``packed``, ``nn_extra``, ``lr_scheduler``, ``init`` and ``lab``, whose
+computations are short (the measured worst is below 1e-14).
+
 A dtype or shape that differs from PyTorch's counts as an infinite error: float32 in means
-float32 gradients out.
+float32 gradients out. Integer results (``batch_sizes``, indices, lengths, ``one_hot``) must
+be equal: any difference is an error of at least 1 / max|expected|, far above a tolerance.
 """
 from __future__ import annotations
 
@@ -74,9 +86,11 @@ np = backend.np  # host NumPy, for reading the fixtures
 ENV_VAR = "TINYGRAD_RNN_FIXTURES"
 #: The fixture groups, in the order they are run and printed.
 GROUPS = ("ops", "linear", "loss", "rnn", "lstm", "gru", "optim", "state_dict", "seeds",
-          "tensor_ops")
-#: Groups with an ``nn.RNN`` inside: run once per implementation.
-RNN_GROUPS = ("rnn", "lstm", "gru", "optim", "state_dict", "seeds")
+          "tensor_ops", "packed", "nn_extra", "optim_extra", "lr_scheduler", "init", "lab")
+#: Groups with an ``nn.RNN`` inside: run once per implementation (``packed``: its layer
+#: cases, see :func:`implementations`).
+RNN_GROUPS = ("rnn", "lstm", "gru", "optim", "state_dict", "seeds", "packed", "optim_extra",
+              "lab")
 #: Implementation name -> the ``unroll`` argument of ``nn.RNN``.
 IMPLEMENTATIONS = {"fused": False, "unrolled": True}
 #: Base tolerances by dtype (see the module docstring for the error measure).
@@ -84,6 +98,11 @@ TOLERANCES = {"float64": 1e-10, "float32": 1e-5}
 #: Looser float32 tolerances for long sequences, by (group, case); see the module docstring.
 LONG_SEQUENCE_TOLERANCES = {("rnn", "long_f32"): 3e-5, ("lstm", "long_f32"): 3e-5,
                             ("gru", "long_f32"): 3e-5}
+#: Tighter tolerances of some groups (those their own tests use), by dtype.
+GROUP_TOLERANCES = {"packed": {"float64": 1e-12, "float32": 1e-5},
+                    "nn_extra": {"float64": 1e-12, "float32": 1e-5},
+                    "lr_scheduler": {"float64": 1e-12}, "init": {"float64": 1e-12},
+                    "lab": {"float64": 1e-12}}
 
 
 class FixturesNotFoundError(FileNotFoundError):
@@ -181,15 +200,20 @@ def recorded_with(root=None) -> List[str]:
     return sorted(versions)
 
 
-def implementations(group: str) -> Tuple[str, ...]:
-    """The implementation names a group is run with."""
+def implementations(group: str, meta: Optional[dict] = None) -> Tuple[str, ...]:
+    """The implementation names a group is run with; given a case's ``meta``, those of that
+    case (the ``packed`` group's packing utilities have no RNN: ``"-"``)."""
+    if group == "packed" and meta is not None and meta.get("kind") != "layer":
+        return ("-",)
     return tuple(IMPLEMENTATIONS) if group in RNN_GROUPS else ("-",)
 
 
 # ----------------------------------------------------------------------------- comparing
 
 def tolerance(group: str, case: str, dtype: str) -> float:
-    return LONG_SEQUENCE_TOLERANCES.get((group, case), TOLERANCES[dtype])
+    if (group, case) in LONG_SEQUENCE_TOLERANCES:
+        return LONG_SEQUENCE_TOLERANCES[(group, case)]
+    return GROUP_TOLERANCES.get(group, {}).get(dtype, TOLERANCES[dtype])
 
 
 def max_error(actual, expected) -> Tuple[float, str]:
@@ -578,9 +602,204 @@ def _run_seeds(meta, arrays, root, unroll) -> Comparison:
     return [("output", output, arrays["output"]), ("h_n", h_n, arrays["h_n"])]
 
 
+# ------------------------------------------------------------------- packed sequences
+
+def _packed_indices(packed, arrays) -> Comparison:
+    """``batch_sizes`` and the sort indices of a PackedSequence, which must be PyTorch's
+    (an index PyTorch has as None, because the batch was sorted, must be None here too)."""
+    rows: Comparison = []
+    for key in ("batch_sizes", "sorted_indices", "unsorted_indices"):
+        value = getattr(packed, key)
+        if key in arrays:
+            rows.append((key, "None, PyTorch's is not" if value is None else value,
+                         arrays[key]))
+        else:
+            rows.append((key, np.zeros(0, np.int64) if value is None
+                         else "not None, PyTorch's is None", np.zeros(0, np.int64)))
+    return rows
+
+
+def _run_packing(meta, arrays, root, unroll) -> Comparison:
+    """One ``nn.utils.rnn`` call of ``meta["kind"]`` (record_packed.py), then backward."""
+    from .nn.utils import rnn as rnn_utils
+
+    kind = meta["kind"]
+    if "x" in arrays:
+        leaves = {"x": _leaf(arrays["x"])}
+    else:
+        leaves = {f"seq{i}": _leaf(arrays[f"seq{i}"])
+                  for i in range(len(meta["sequence_lengths"]))}
+    seqs = list(leaves.values())
+    rows: Comparison = []
+    if kind in ("pack_padded_sequence", "pack_sequence", "pad_packed_sequence"):
+        if kind == "pack_sequence":
+            p = rnn_utils.pack_sequence(seqs, enforce_sorted=meta["enforce_sorted"])
+        else:
+            p = rnn_utils.pack_padded_sequence(leaves["x"], arrays["lengths"].tolist(),
+                                               meta["batch_first"], meta["enforce_sorted"])
+        if kind == "pad_packed_sequence":
+            padded, lengths = rnn_utils.pad_packed_sequence(
+                p, meta["pad_batch_first"], meta["padding_value"], meta["total_length"])
+            outputs = {"padded": padded}
+            rows.append(("padded_lengths", lengths, arrays["padded_lengths"]))
+        else:
+            outputs = {"data": p.data}
+            rows += _packed_indices(p, arrays)
+    elif kind == "pad_sequence":
+        outputs = {"padded": rnn_utils.pad_sequence(seqs, meta["batch_first"],
+                                                    meta["padding_value"],
+                                                    meta["padding_side"])}
+    elif kind == "unpack_sequence":
+        outputs = {f"out{i}": o for i, o in enumerate(
+            rnn_utils.unpack_sequence(rnn_utils.pack_sequence(seqs, enforce_sorted=False)))}
+    else:  # unpad_sequence
+        outputs = {f"out{i}": o for i, o in enumerate(rnn_utils.unpad_sequence(
+            leaves["x"], Tensor(arrays["lengths"]), meta["batch_first"]))}
+    _weighted_backward(outputs, arrays)
+    rows += [(key, out, arrays[key]) for key, out in outputs.items()]
+    return rows + [(f"grad.{k}", t.grad, arrays[f"grad.{k}"]) for k, t in leaves.items()]
+
+
+def _packed_layer_from_meta(meta, unroll: bool) -> "nn.RNNBase":
+    kwargs = dict(num_layers=meta["num_layers"], batch_first=meta["batch_first"],
+                  bidirectional=meta["bidirectional"], unroll=unroll, dtype=meta["dtype"])
+    mode = meta["mode"]
+    if mode.startswith("RNN_"):
+        return nn.RNN(meta["input_size"], meta["hidden_size"],
+                      nonlinearity=mode[4:].lower(), **kwargs)
+    if mode == "LSTM":
+        kwargs["proj_size"] = meta["proj_size"]
+    return getattr(nn, mode)(meta["input_size"], meta["hidden_size"], **kwargs)
+
+
+def _run_packed_layer(meta, arrays, root, unroll) -> Comparison:
+    """A layer on ``pack_padded_sequence(x, lengths, …)`` with ``(h0[, c0])`` when given:
+    the output rows, each sequence's own ``h_n``/``c_n`` and every gradient."""
+    from .nn.utils import rnn as rnn_utils
+
+    layer = _packed_layer_from_meta(meta, unroll)
+    _load_prefixed(layer, arrays, "param.")
+    x = _leaf(arrays["x"])
+    p = rnn_utils.pack_padded_sequence(x, arrays["lengths"].tolist(), meta["batch_first"],
+                                       meta["enforce_sorted"])
+    initial = {k: _leaf(arrays[k]) for k in ("h0", "c0") if k in arrays}
+    lstm = meta["mode"] == "LSTM"
+    hx = tuple(initial.values()) if lstm and initial else initial.get("h0")
+    output, state = layer(p, hx)
+    if not isinstance(output, rnn_utils.PackedSequence):
+        return [("output", f"a {type(output).__name__}, not a PackedSequence",
+                 arrays["output"])]
+    finals = {"h_n": state[0], "c_n": state[1]} if lstm else {"h_n": state}
+    _weighted_backward({"output": output.data, **finals}, arrays)
+    rows = [_names_row([n for n, _ in layer.named_parameters()], meta["param_names"]),
+            ("output", output.data, arrays["output"])]
+    rows += [(key, value, arrays[key]) for key, value in finals.items()]
+    rows.append(("output_padded", rnn_utils.pad_packed_sequence(output, meta["batch_first"])[0],
+                 arrays["output_padded"]))
+    rows += _packed_indices(output, arrays)
+    rows.append(("grad.x", x.grad, arrays["grad.x"]))
+    rows += [(f"grad.{key}", t.grad, arrays[f"grad.{key}"]) for key, t in initial.items()]
+    rows += [(f"grad.{n}", q.grad, arrays[f"grad.{n}"]) for n, q in layer.named_parameters()]
+    return rows
+
+
+def _run_packed(meta, arrays, root, unroll) -> Comparison:
+    runner = _run_packed_layer if meta["kind"] == "layer" else _run_packing
+    return runner(meta, arrays, root, unroll)
+
+
+# ------------------------------------------------------- the rest of nn, optim, the lab
+
+def _run_nn_extra(meta, arrays, root, unroll) -> Comparison:
+    """``F.<meta["fn"]>`` with the recorded tensors and keyword arguments, then backward."""
+    if meta["fn"] == "one_hot":   # integers in and out: no gradient
+        return [("out", F.one_hot(Tensor(arrays["in_input"]), meta["num_classes"]),
+                 arrays["out"])]
+    names = meta["tensors"] + meta["tensor_kwargs"]
+    t = {n: Tensor(arrays[f"in_{n}"], requires_grad=n in meta["grads"]) for n in names}
+    out = getattr(F, meta["fn"])(*[t[n] for n in meta["tensors"]],
+                                 **{n: t[n] for n in meta["tensor_kwargs"]}, **meta["kwargs"])
+    _weighted_backward({"out": out}, arrays)
+    return [("out", out, arrays["out"])] + [
+        (f"grad_{n}", t[n].grad, arrays[f"grad_{n}"]) for n in meta["grads"]]
+
+
+#: The functions an ``lr_scheduler`` fixture names in ``meta["lambdas"]`` (record_nn11.py's).
+LR_LAMBDAS: Dict[str, Callable[[int], float]] = {
+    "exp95": lambda epoch: 0.95 ** epoch,
+    "warmup5": lambda epoch: min(1.0, (epoch + 1) / 5),
+}
+
+
+def _run_lr_scheduler(meta, arrays, root, unroll) -> Comparison:
+    """The recorded scheduler on a two-group optimizer, stepped ``meta["steps"]`` times:
+    every learning rate (and momentum or ``betas[0]``) after construction and each step."""
+    from . import optim
+    from .optim import lr_scheduler
+
+    params = [Tensor(np.zeros(2), requires_grad=True) for _ in meta["groups"]]
+    opt = getattr(optim, meta["optimizer"])(
+        [{"params": [p], **g} for p, g in zip(params, meta["groups"])])
+    kwargs = {k: tuple(v) if isinstance(v, list) and k not in ("milestones", "min_lr") else v
+              for k, v in meta["kwargs"].items()}
+    if meta["scheduler"] == "LambdaLR":
+        fns = [LR_LAMBDAS[name] for name in meta["lambdas"]]
+        kwargs["lr_lambda"] = fns if len(fns) > 1 else fns[0]
+    scheduler = getattr(lr_scheduler, meta["scheduler"])(opt, **kwargs)
+    lrs, last_lrs, momenta = [], [], []
+    for k in range(meta["steps"] + 1):
+        if k:
+            opt.step()
+            scheduler.step(*([arrays["metrics"][k - 1]] if "metrics" in arrays else []))
+        lrs.append([g["lr"] for g in opt.param_groups])
+        last_lrs.append(scheduler.get_last_lr())
+        momenta.append([g["betas"][0] if "betas" in g else g.get("momentum", 0.0)
+                        for g in opt.param_groups])
+    return [("lr", np.array(lrs, dtype=np.float64), arrays["lr"]),
+            ("get_last_lr", np.array(last_lrs, dtype=np.float64), arrays["lr"]),
+            ("momentum", np.array(momenta, dtype=np.float64), arrays["momentum"])]
+
+
+def _run_init(meta, arrays, root, unroll) -> Comparison:
+    gains = [nn.init.calculate_gain(name, param) for name, param in meta["calls"]]
+    return [("gain", np.array(gains, dtype=np.float64), arrays["gain"])]
+
+
+def _run_lab(meta, arrays, root, unroll) -> Comparison:
+    """The BPTT lab's model: the layer, a Linear head on every step's output and the loss
+    ``Σ_t step_weight[t] · mse(head(out_t), y[t])``, then backward (record_lab.py)."""
+    kwargs = {k: meta[k] for k in ("num_layers", "batch_first")}
+    if meta["mode"] == "RNN":
+        kwargs["nonlinearity"] = meta["nonlinearity"]
+    layer = getattr(nn, meta["mode"])(meta["input_size"], meta["hidden_size"], unroll=unroll,
+                                      dtype="float64", **kwargs)
+    _load_prefixed(layer, arrays, "param.")
+    head = nn.Linear(meta["hidden_size"], meta["head_size"], dtype="float64")
+    _load_prefixed(head, arrays, "head.")
+    x, y = Tensor(arrays["x"]), Tensor(arrays["y"])
+    h0 = Tensor(arrays["h0"])
+    output, _ = layer(x, (h0, Tensor(arrays["c0"])) if meta["mode"] == "LSTM" else h0)
+    if meta["batch_first"] and not meta["unbatched"]:
+        output = output.transpose(0, 1)
+    step_losses = [F.mse_loss(head(output[t]), y[t]) * float(w)
+                   for t, w in enumerate(arrays["step_weight"].tolist())]
+    total = step_losses[0]
+    for loss in step_losses[1:]:
+        total = total + loss
+    total.backward()
+    rows = [_names_row([n for n, _ in layer.named_parameters()], meta["param_names"]),
+            ("step_loss", Tensor.stack(step_losses), arrays["step_loss"]),
+            ("total_loss", total, arrays["total_loss"])]
+    rows += [(f"grad.{n}", p.grad, arrays[f"grad.{n}"]) for n, p in layer.named_parameters()]
+    return rows + [(f"grad.head.{n}", p.grad, arrays[f"grad.head.{n}"])
+                   for n, p in head.named_parameters()]
+
+
 RUNNERS = {"ops": _run_ops, "tensor_ops": _run_tensor_ops, "linear": _run_linear,
            "loss": _run_loss, "rnn": _run_rnn, "lstm": _run_gated, "gru": _run_gated,
-           "optim": _run_optim, "state_dict": _run_state_dict, "seeds": _run_seeds}
+           "optim": _run_optim, "state_dict": _run_state_dict, "seeds": _run_seeds,
+           "packed": _run_packed, "nn_extra": _run_nn_extra, "optim_extra": _run_optim,
+           "lr_scheduler": _run_lr_scheduler, "init": _run_init, "lab": _run_lab}
 
 
 def run_file(path, implementation: str = "-", catch: bool = False) -> List[Row]:
@@ -592,10 +811,10 @@ def run_file(path, implementation: str = "-", catch: bool = False) -> List[Row]:
     """
     path = Path(path)
     group, case = path.parent.name, path.stem
-    if implementation not in implementations(group):
-        raise ValueError(f"group {group!r} runs with {implementations(group)}, "
-                         f"not {implementation!r}")
     meta, arrays = load_fixture(path)
+    if implementation not in implementations(group, meta):
+        raise ValueError(f"{group}/{case} runs with {implementations(group, meta)}, "
+                         f"not {implementation!r}")
     tol = tolerance(group, case, meta["dtype"])
     try:
         comparisons = RUNNERS[group](meta, arrays, path.parent.parent,
@@ -618,7 +837,7 @@ def run(root=None, groups: Optional[Iterable[str]] = None, catch: bool = True) -
     rows: List[Row] = []
     for group in (GROUPS if groups is None else tuple(groups)):
         for path in fixture_files(group, root):
-            for implementation in implementations(group):
+            for implementation in implementations(group, load_fixture(path)[0]):
                 rows += run_file(path, implementation, catch=catch)
     return rows
 

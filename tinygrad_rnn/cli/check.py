@@ -82,7 +82,10 @@ def _fmt(error: float) -> str:
 
 
 def _print_table(results, verbose: bool) -> None:
-    header = (f"{'group':<10} {'case':<32} {'impl':<8} {'error' if verbose else 'worst error':>11} "
+    g = max([len("group")] + [len(r.group) for r in results])     # column widths
+    c = max([len("case")] + [len(r.case) for r in results])
+    header = (f"{'group':<{g}} {'case':<{c}} {'impl':<8} "
+              f"{'error' if verbose else 'worst error':>11} "
               f"{'tolerance':>9}  {'result':<6} {'quantity' if verbose else 'worst quantity'}")
     print(header)
     print("-" * len(header))
@@ -91,13 +94,14 @@ def _print_table(results, verbose: bool) -> None:
         for row in rows:
             status = "PASS" if (row.passed if verbose else result.passed) else "FAIL"
             detail = row.quantity + (f"  ({row.note})" if row.note else "")
-            print(f"{result.group:<10} {result.case:<32} {result.implementation:<8} "
+            print(f"{result.group:<{g}} {result.case:<{c}} {result.implementation:<8} "
                   f"{_fmt(row.error):>11} {row.tolerance:>9.0e}  {status:<6} {detail}")
 
 
 def _print_groups(results, groups) -> None:
     """One line per group: cases passed and the worst error per dtype."""
-    print(f"{'group':<10} {'cases':>9}  {'worst float64':>13}  {'worst float32':>13}")
+    g = max(len(group) for group in ("group",) + tuple(groups))
+    print(f"{'group':<{g}} {'cases':>9}  {'worst float64':>13}  {'worst float32':>13}")
     for group in groups:
         mine = [r for r in results if r.group == group]
         if not mine:
@@ -107,6 +111,6 @@ def _print_groups(results, groups) -> None:
             dtype = r.worst.dtype
             worst[dtype] = max(worst.get(dtype, 0.0), r.worst.error)
         passed = sum(r.passed for r in mine)
-        print(f"{group:<10} {passed:>4}/{len(mine):<4}  "
+        print(f"{group:<{g}} {passed:>4}/{len(mine):<4}  "
               f"{_fmt(worst['float64']) if 'float64' in worst else '-':>13}  "
               f"{_fmt(worst['float32']) if 'float32' in worst else '-':>13}")

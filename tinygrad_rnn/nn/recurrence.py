@@ -67,62 +67,103 @@ class Steps:
     ``sizes[t]`` rows belong to step t (non-increasing: the running sequences, sorted by
     length, are the first ``sizes[t]`` of the batch), the ``rows[t]`` slice of the layout;
     ``batch = sizes[0]``, ``total = Σ sizes``. A padded ``(T, N, ·)`` batch is
-    ``Steps([N] * T)``. Made once per forward call (it only reads host integers).
+    ``Steps([N] * T)``. Made once per forward call (it only reads host integers); what it
+    derives (:meth:`plan`, :meth:`previous_rows`, :meth:`last_rows`) is computed once, with
+    whole-array NumPy operations, and kept for every layer and direction of that call.
     """
 
     def __init__(self, sizes):
         np = backend.np
         sizes = np.asarray(sizes, dtype=np.int64)
         self.sizes = sizes.tolist()
-        self.T, self.batch, self.total = len(sizes), self.sizes[0], int(sizes.sum())
-        firsts = np.cumsum(sizes) - sizes
-        self.rows = [slice(f, f + n) for f, n in zip(firsts.tolist(), self.sizes)]
+        self.T, self.batch = len(self.sizes), self.sizes[0]
+        ends = np.cumsum(sizes)
+        self.total = int(ends[-1])
+        firsts = ends - sizes
+        self.rows = [slice(f, e) for f, e in zip(firsts.tolist(), ends.tolist())]
         self.uniform = self.sizes[0] == self.sizes[-1]
         self._sizes, self._firsts = sizes, firsts
+        self._memo: dict = {}   # (what, reverse) -> the derived list or host index (shared)
 
     @classmethod
     def padded(cls, T: int, N: int) -> "Steps":
         return cls([N] * T)
 
+    def _once(self, key, compute):
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
     def plan(self, reverse: bool) -> list:
         """``(t, rows, n, kept, fed)`` for every step, in the direction's order: step t's
         ``n`` rows, of which the first ``kept`` start from the step run just before (the
         others, from ``start``), and the first ``fed`` are read by the step run just after."""
-        sizes, T = self.sizes, self.T
-        order = time_steps(T, reverse)
-        kept = [(sizes[t + 1] if t + 1 < T else 0) if reverse else (sizes[t] if t > 0 else 0)
-                for t in order]
+        return self._once(("plan", reverse), lambda: self._plan(reverse))
+
+    def _plan(self, reverse: bool) -> list:
+        sizes, rows = self.sizes, self.rows
+        order = list(time_steps(self.T, reverse))
+        ordered = [sizes[t] for t in order]
+        # The first step run starts from start alone; then forward, step t continues all its
+        # sizes[t] sequences from step t-1; reverse, the sizes[t+1] that ran at step t+1.
+        kept = [0] + (ordered[:-1] if reverse else ordered[1:])
         fed = kept[1:] + [0]
-        return [(t, self.rows[t], sizes[t], k, f) for t, k, f in zip(order, kept, fed)]
+        return [(t, rows[t], n, k, f) for t, n, k, f in zip(order, ordered, kept, fed)]
 
     def previous_rows(self, reverse: bool):
         """Host index ``(total,)``: for every row, the row its step started from, counting
         the rows of ``start`` after the ``total`` rows of the layout (``total + j``)."""
+        return self._once(("previous", reverse),
+                          lambda: _read_only(self._previous_rows(reverse)))
+
+    def _previous_rows(self, reverse: bool):
         np = backend.np
-        step = np.repeat(np.arange(self.T), self._sizes)
-        slot = np.arange(self.total) - self._firsts[step]
-        source = step + (1 if reverse else -1)                    # the step run before
-        inside = (source >= 0) & (source < self.T)
-        source = np.clip(source, 0, self.T - 1)
-        from_step = inside & (slot < self._sizes[source])
-        return np.where(from_step, self._firsts[source] + slot, self.total + slot)
+        sizes, total, N = self._sizes, self.total, self.batch
+        index = np.arange(total)
+        if not reverse:   # row j of step t >= 1 starts from row j of step t-1
+            index[N:] -= np.repeat(sizes[:-1], sizes[1:])
+            index[:N] += total        # step 0: from start
+            return index
+        # Row j of step t starts from row j of step t+1 when that sequence ran there, else
+        # (j >= sizes[t+1], a sequence whose last step is t) from start.
+        slot = index - np.repeat(self._firsts, sizes)
+        running_next = np.repeat(np.append(sizes[1:], 0), sizes)
+        return np.where(slot < running_next, index + np.repeat(sizes, sizes), total + slot)
 
     def last_rows(self, reverse: bool):
         """Host index ``(batch,)``: the row of each sequence's final state: its own last
         step (forward), step 0 (reverse)."""
+        return self._once(("last", reverse), lambda: _read_only(self._last_rows(reverse)))
+
+    def _last_rows(self, reverse: bool):
         np = backend.np
         slot = np.arange(self.batch)
         if reverse:
             return slot
-        lengths = (self._sizes[None, :] > slot[:, None]).sum(axis=1)
+        # Sequence j runs while sizes[t] > j: its length is the count of those steps
+        # (sizes is non-increasing, so a search in the reversed sizes finds it).
+        lengths = self.T - np.searchsorted(self._sizes[::-1], slot, side="right")
         return self._firsts[lengths - 1] + slot
+
+
+def _read_only(index):
+    """A host index that every layer and direction of a call shares: nobody may write it."""
+    index.flags.writeable = False
+    return index
 
 
 def _before(xp, states, first, steps: Steps, reverse: bool):
     """The state every row of a packed batch started from, ``(total, ·)``, gathered from the
-    layer's states and ``first`` (the initial state ``(batch, ·)``)."""
-    both = xp.concatenate([states, first], axis=0)
-    return both[xp.asarray(steps.previous_rows(reverse))]
+    layer's states and ``first`` (the initial state ``(batch, ·)``). (A padded batch needs
+    no gather: see :func:`_previous_states`.)"""
+    N = steps.batch
+    index = xp.asarray(steps.previous_rows(reverse))
+    if reverse:   # rows of every step may begin from start: index both, one after the other
+        return xp.take(xp.concatenate([states, first], axis=0), index, axis=0)
+    before = xp.empty((steps.total, states.shape[1]), dtype=states.dtype)
+    before[:N] = first                     # forward, only step 0 begins from start
+    xp.take(states, index[N:], axis=0, out=before[N:])
+    return before
 
 
 class Cell:

@@ -189,18 +189,20 @@ class RNNBase(Module):
         # _canonical_state reads a batch's size, backend and dtype: an empty stand-in.
         stand_in = Tensor._wrap(data.xp.empty((0, steps.batch, 0), dtype=data.dtype))
         state = self._canonical_state(hx, stand_in, False)
-        if input.sorted_indices is not None:
+        if input.sorted_indices is not None and hx is not None:  # zeros: any order is theirs
             state = tuple(s[:, input.sorted_indices] for s in state)
-        output, final_states = self._run_layers(data, state, steps, input.unsorted_indices)
-        if input.unsorted_indices is not None:
-            final_states = [s[:, input.unsorted_indices] for s in final_states]
+        unsorted = None if input.unsorted_indices is None else \
+            backend.to_host(input.unsorted_indices.data)
+        output, final_states = self._run_layers(data, state, steps, unsorted)
         finals = final_states[0] if len(final_states) == 1 else tuple(final_states)
         return input._replace(data=output), finals
 
     def _run_layers(self, x: Tensor, state: tuple, steps=None, unsorted=None) -> tuple:
         """The loop over layers and directions on ``x`` ``(L, N, H_in)`` or packed rows
-        (with their ``steps``); returns the last layer's output in the same layout and the
-        final states, one ``(D*num_layers, N, ·)`` tensor per state component."""
+        (with their ``steps``, and ``unsorted``: the host index that takes the packed batch
+        order to the caller's, None when they are the same); returns the last layer's output
+        in the same layout and the final states, one ``(D*num_layers, N, ·)`` tensor per
+        state component (in the caller's order)."""
         call, self._forward_calls = self._forward_calls, self._forward_calls + 1
         layer_input, finals = x, []
         for layer in range(self.num_layers):
@@ -234,8 +236,11 @@ class RNNBase(Module):
         last: Any
         if steps is None:
             last = 0 if reverse else -1
-        else:   # packed: each sequence's own last row (reverse: the rows of step 0)
-            last = slice(0, steps.batch) if reverse else steps.last_rows(reverse=False)
+        elif reverse and unsorted is None:   # packed, in order: the rows of step 0
+            last = slice(0, steps.batch)
+        else:   # each sequence's own last row, picked in the caller's order: one gather
+            last = steps.last_rows(reverse)
+            last = last if unsorted is None else last[unsorted]
         return states[0], tuple(s[last] for s in states)
 
     def _cell(self, *extra_weights: Tensor) -> recurrence.Cell:

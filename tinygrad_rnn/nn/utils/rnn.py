@@ -81,6 +81,13 @@ class PackedSequence(PackedSequence_):
                              f"{int(sizes.sum())} rows, got data of shape {data.shape}")
         if unsorted_indices is None and sorted_indices is not None:
             unsorted_indices = _device_indices(_invert(_host(sorted_indices)), data)
+        return cls._of(data, sizes, sorted_indices, unsorted_indices)
+
+    @classmethod
+    def _of(cls, data: Tensor, sizes, sorted_indices: Optional[Tensor],
+            unsorted_indices: Optional[Tensor]) -> "PackedSequence":
+        """The named tuple of parts already checked (host int64 ``sizes``, both indices or
+        neither): what the packing functions, which build them consistent, use."""
         return super().__new__(cls, data, Tensor._wrap(sizes), sorted_indices,
                                unsorted_indices)
 
@@ -122,20 +129,24 @@ def pack_padded_sequence(input: Tensor, lengths: Lengths, batch_first: bool = Fa
                            "`enforce_sorted` is True. You can pass `enforce_sorted=False` to "
                            "pack_padded_sequence and/or pack_sequence to sidestep this "
                            "requirement if you do not need ONNX exportability.")
-    if given.max() > T:
+    order = np.arange(N) if enforce_sorted else np.argsort(-given, kind="stable")
+    sorted_lengths = given[order]
+    longest = int(sorted_lengths[0])
+    if longest > T:
         # PyTorch reads past the input here; a length longer than the data is a mistake.
-        raise ShapeError(f"pack_padded_sequence: found a length of {int(given.max())} in "
+        raise ShapeError(f"pack_padded_sequence: found a length of {longest} in "
                          f"'lengths', but the input has only {T} time steps "
                          f"(input.size({time_axis}) = {T}); no length may exceed it")
-    order = None if enforce_sorted else np.argsort(-given, kind="stable")
-    sorted_lengths = given if order is None else given[order]
-    running = np.arange(int(sorted_lengths[0]))[:, None] < sorted_lengths[None, :]  # (T', N)
-    steps, slots = np.nonzero(running)      # packed rows in order: time-major, sorted batch
-    rows = slots if order is None else order[slots]
-    where = (rows, steps) if batch_first else (steps, rows)
-    data = _take(input, _device_index(where, input), "pack_padded_sequence")
-    sorted_indices = None if order is None else _device_indices(order, input)
-    return PackedSequence(data, running.sum(axis=1), sorted_indices)
+    steps = np.arange(longest)[:, None]                                    # (T', 1)
+    running = steps < sorted_lengths[None, :]                              # (T', N)
+    # Where step t of the j-th longest sequence is in input's first two axes, flattened;
+    # the running ones, read time-major, are the packed rows.
+    position = order[None, :] * T + steps if batch_first else steps * N + order[None, :]
+    data = _take(input, input.xp.asarray(position[running]), "pack_padded_sequence")
+    if enforce_sorted:
+        return PackedSequence._of(data, running.sum(axis=1), None, None)
+    return PackedSequence._of(data, running.sum(axis=1), _device_indices(order, input),
+                              _device_indices(_invert(order), input))
 
 
 def pack_sequence(sequences: Sequence[Tensor], enforce_sorted: bool = True) -> PackedSequence:
@@ -180,7 +191,7 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
     packed_row = first_row[steps] + slot[cols]
     where = (cols, steps) if batch_first else (steps, cols)
     shape = (N, total_length) if batch_first else (total_length, N)
-    padded = _place(sequence.data, shape, _device_index(where, sequence.data), packed_row,
+    padded = _place(sequence.data, shape, _flat_index(where, shape, sequence.data), packed_row,
                     padding_value, "pad_packed_sequence")
     lengths = running.sum(axis=0)
     return padded, Tensor._wrap(lengths.astype(np.int64))
@@ -205,7 +216,8 @@ def pad_sequence(sequences: Sequence[Tensor], batch_first: bool = False,
     source_row = offsets[cols] + position[steps, cols]
     where = (cols, steps) if batch_first else (steps, cols)
     rows = Tensor.cat(sequences, axis=0)
-    return _place(rows, (N, T) if batch_first else (T, N), _device_index(where, rows),
+    shape = (N, T) if batch_first else (T, N)
+    return _place(rows, shape, _flat_index(where, shape, rows),
                   source_row, padding_value, "pad_sequence")
 
 
@@ -235,33 +247,38 @@ def unpad_sequence(padded_sequences: Tensor, lengths: Lengths,
 
 
 # ------------------------------------------------------------ gather and scatter, adjoint
-def _take(source: Tensor, where: tuple, op: str) -> Tensor:
-    """``source[where]`` for an index naming every element at most once (so the backward
+def _take(source: Tensor, where, op: str) -> Tensor:
+    """The rows ``where`` (flat positions in the first two axes, see :func:`_flat_index`)
+    of ``source`` ``(T, N, *)`` or ``(N, T, *)``, each named at most once (so the backward
     can assign instead of accumulate): the gradient is ``g`` put back at ``where``, zero
-    elsewhere (the padding gets none)."""
+    elsewhere (the padding gets none). ``take`` along one axis: one index, not two."""
     xp = source.xp
+    features = source.shape[2:]
 
     def backward(g):
-        grad = xp.zeros_like(source.data)
+        grad = xp.zeros((source.shape[0] * source.shape[1],) + features, dtype=g.dtype)
         grad[where] = g
-        return (grad,)
-    return Tensor._make(source.data[where], (source,), backward, op)
+        return (grad.reshape(source.shape),)
+    rows = source.data.reshape((-1,) + features)
+    return Tensor._make(xp.take(rows, where, axis=0), (source,), backward, op)
 
 
-def _place(rows: Tensor, shape: tuple, where: tuple, row_of, fill: float, op: str) -> Tensor:
+def _place(rows: Tensor, shape: tuple, where, row_of, fill: float, op: str) -> Tensor:
     """A ``shape + rows.shape[1:]`` tensor filled with ``fill``, holding ``rows[row_of[k]]``
-    at position ``where[k]``: the scatter that undoes :func:`_take`. Its backward gathers
-    ``g`` back at ``where`` into each row (each row is placed exactly once)."""
+    at flat position ``where[k]`` of its first two axes: the scatter that undoes
+    :func:`_take`. Its backward gathers ``g`` back at ``where`` into each row (each row is
+    placed exactly once)."""
     xp = rows.xp
     row_of = xp.asarray(row_of)
-    out = xp.full(shape + rows.shape[1:], fill, dtype=rows.dtype)
-    out[where] = rows.data[row_of]
+    features = rows.shape[1:]
+    out = xp.full((shape[0] * shape[1],) + features, fill, dtype=rows.dtype)
+    out[where] = xp.take(rows.data, row_of, axis=0)
 
     def backward(g):
         grad = xp.zeros_like(rows.data)
-        grad[row_of] = g[where]
+        grad[row_of] = xp.take(g.reshape((-1,) + features), where, axis=0)
         return (grad,)
-    return Tensor._make(out, (rows,), backward, op)
+    return Tensor._make(out.reshape(shape + features), (rows,), backward, op)
 
 
 # ------------------------------------------------------------------------------ arguments
@@ -273,8 +290,8 @@ def _lengths_array(lengths, name: str):
     elif backend.is_array(lengths):
         array = backend.to_host(lengths)
     elif isinstance(lengths, (list, tuple)):
-        if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
-                   for v in lengths):
+        if not set(map(type, lengths)) <= {int} and not all(   # plain ints: no need to look
+                isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in lengths):
             kinds = sorted({type(v).__name__ for v in lengths})
             raise RuntimeError(f"'{name}' argument should be a 1D CPU int64 tensor or a list "
                                f"of ints, but got a list of {', '.join(kinds)}")
@@ -324,16 +341,17 @@ def _host(indices: Tensor):
 
 
 def _invert(order):
-    """The inverse permutation: ``inverse[order[i]] = i``."""
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(len(order))
-    return inverse
+    """The inverse permutation, ``inverse[order[i]] = i``: where each index sits in
+    ``order``, which is the order that sorts it."""
+    return np.argsort(order)
 
 
 def _device_indices(indices, like: Tensor) -> Tensor:
     """Host int64 indices as a Tensor on ``like``'s backend."""
-    return Tensor._wrap(like.xp.asarray(indices.astype(np.int64)))
+    return Tensor._wrap(like.xp.asarray(indices, dtype=np.int64))
 
 
-def _device_index(where: tuple, like: Tensor) -> tuple:
-    return tuple(like.xp.asarray(i) for i in where)
+def _flat_index(where: tuple, shape: tuple, like: Tensor):
+    """The host positions ``where`` (one index array per axis) in the first two axes of
+    ``shape``, as one flat index on ``like``'s backend (row ``i * shape[1] + j``)."""
+    return like.xp.asarray(np.ravel_multi_index(where, shape))
