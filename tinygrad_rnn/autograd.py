@@ -287,9 +287,8 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
                 if anomaly:
                     check_finite(pg.values if type(pg) is IndexedGrad else pg, node.op,
                                  "backward (gradient)")
-                if parent not in grads:  # its first contribution: it will need a turn
-                    _schedule(parent, ready, leaves)
-                _add_grad(grads, owned, parent, pg)
+                if _add_grad(grads, owned, parent, pg):  # its first contribution:
+                    _schedule(parent, ready, leaves)     # it will need a turn
             if not retain_graph:
                 node.free()
         for leaf in leaves:
@@ -338,8 +337,9 @@ class IndexedGrad:
             buffer[self.index] += self.values
 
 
-def _add_grad(grads: dict, owned: set, parent, pg) -> None:
-    """Add one contribution ``pg`` to the gradient of ``parent`` gathered in ``grads``.
+def _add_grad(grads: dict, owned: set, parent, pg) -> bool:
+    """Add one contribution ``pg`` to the gradient of ``parent`` gathered in ``grads``;
+    return whether it was the first.
 
     A gradient a node returned may be a view or be shared with another parent, so it is
     stored as is but never written to; the second contribution creates a new buffer, which
@@ -347,14 +347,15 @@ def _add_grad(grads: dict, owned: set, parent, pg) -> None:
     buffer reaching a leaf becomes its ``.grad`` without a copy.
     """
     current = grads.get(parent)
+    first = current is None
     if type(pg) is IndexedGrad:
         if parent not in owned:
             current = parent.xp.zeros(parent.data.shape, dtype=parent.data.dtype) \
-                if current is None else current.astype(parent.data.dtype, copy=True)
+                if first else current.astype(parent.data.dtype, copy=True)
             grads[parent] = current
             owned.add(parent)
         pg.add_into(current)
-    elif current is None:
+    elif first:
         grads[parent] = pg
     elif parent in owned:
         current += pg
@@ -362,6 +363,7 @@ def _add_grad(grads: dict, owned: set, parent, pg) -> None:
         # asarray: for 0-d operands NumPy returns a scalar, which ``+=`` above would not update
         grads[parent] = parent.xp.asarray(current + pg)
         owned.add(parent)
+    return first
 
 
 def _initial_grad(root, grad):

@@ -1970,6 +1970,8 @@ def _same_backend(tensors: Iterable, op: str) -> list:
 def _backend_index(index, xp):
     """Convert Tensors and lists inside an index to backend arrays; say whether it uses
     advanced (array) indexing, whose gradient needs an accumulating scatter."""
+    if type(index) is slice or type(index) is int:  # x[t], x[a:b]: every unrolled step
+        return index, False
     items = index if isinstance(index, tuple) else (index,)
     converted, advanced = [], False
     for item in items:
@@ -2033,7 +2035,8 @@ _INPLACE_IN_GRAPH_MESSAGE = (
 def _with_ellipsis(index) -> tuple:
     """A basic index with ``...`` appended (a no-op unless it already holds one)."""
     items = index if isinstance(index, tuple) else (index,)
-    return items if any(item is Ellipsis for item in items) else items + (Ellipsis,)
+    # ``in`` compares with ``==`` too, which is safe here: a basic index holds no arrays.
+    return items if Ellipsis in items else items + (Ellipsis,)
 
 
 def _shares_memory(out, a) -> bool:
