@@ -2,9 +2,10 @@
 
 Every differentiable operation on a :class:`~tinygrad_rnn.Tensor` that needs a gradient
 records one :class:`Node`: the op's name, the tensors it read (``parents``) and a ``backward``
-closure that turns the gradient of the op's output into gradients for its parents (vector-
-Jacobian products). The op's forward and that closure are written side by side in
-``tensor.py``; this file only knows how to walk the graph.
+function that turns the gradient of the op's output into gradients for its parents (vector-
+Jacobian products): a closure, or a shared function plus the values it reads (``ctx``). The
+op's forward and its backward are written side by side in ``tensor.py``; this file only
+knows how to walk the graph.
 
 ``backward(root)`` does what the chain rule says, walking the graph once from ``root`` back
 to the leaves. A tensor's gradient is complete once every op that read it has sent its
@@ -23,8 +24,11 @@ contributions are summed in place into one buffer the sweep owns (:func:`_add_gr
 gradient of a slice ``x[index]`` arrives as an :class:`IndexedGrad` that is added into that
 buffer at ``index``, never as a full-size array of zeros.
 
-After the sweep each node drops its closure and its parents, so the saved arrays and the
-intermediate tensors are freed at once, unless ``retain_graph=True``. Walking a freed node
+After its turn each node drops its backward, its ``ctx`` and its parents, so the saved arrays
+and the intermediate tensors are freed at once, unless ``retain_graph=True``. The graph holds
+no reference cycles (a node points only at the tensors it read, never at its output), so
+plain reference counting frees it; the cyclic garbage collector only has to *scan* it, and
+the fewer objects a node makes, the less that costs (see :class:`Node`). Walking a freed node
 again raises the same ``RuntimeError`` PyTorch raises.
 
 **Version counters.** A backward closure reads the arrays its op saved, so an in-place change

@@ -1089,7 +1089,8 @@ class Tensor:
         # tiny results keep their relative precision (log(sigmoid(-40)) is -40, not -inf).
         x = self.data
         e = self.xp.exp(-self.xp.abs(x))
-        out = self.xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        d = 1 + e
+        out = self.xp.where(x >= 0, 1 / d, e / d)
         return Tensor._make(out, (self,), Tensor._sigmoid_backward, "sigmoid", saved=(),
                             saves_output=True, ctx=(out,))
 
