@@ -355,7 +355,7 @@ def _add_grad(grads: dict, owned: set, parent, pg) -> bool:
     if type(pg) is IndexedGrad:
         if parent not in owned:
             current = parent.xp.zeros(parent.data.shape, dtype=parent.data.dtype) \
-                if first else current.astype(parent.data.dtype, copy=True)
+                if current is None else current.astype(parent.data.dtype, copy=True)
             grads[parent] = current
             owned.add(parent)
         pg.add_into(current)

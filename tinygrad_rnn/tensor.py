@@ -2,9 +2,13 @@
 
 Each differentiable op below is written as one method: it computes the result from the
 backend arrays (``.data``) and defines, right next to it, a ``backward(g)`` closure that maps
-the gradient ``g`` of the result to the gradients of its inputs. ``Tensor._make`` records the
-closure in a graph :class:`~tinygrad_rnn.autograd.Node` only when some input needs a
-gradient and grad mode is on; ``autograd.backward`` walks the nodes. Array math goes through
+the gradient ``g`` of the result to the gradients of its inputs. The ops an unrolled RNN
+records at every time step (add, sub, mul, matmul, tanh, sigmoid, relu, getitem) define it
+as a static method ``_<op>_backward(g, *ctx)`` right after the op instead, and pass what it
+reads as ``ctx``: the same formula without a closure's objects for the garbage collector
+(see :class:`~tinygrad_rnn.autograd.Node`). ``Tensor._make`` records the backward in a graph
+node only when some input needs a gradient and grad mode is on; ``autograd.backward`` walks
+the nodes. Array math goes through
 the backend's array module (``self.xp``), so the same code runs on NumPy and CuPy.
 
 Broadcasting follows NumPy. When an input was broadcast, its gradient is summed back over the
