@@ -120,7 +120,7 @@ def measure(cell: str, I: int, H: int, N: int, T: int, repeats: int, clock: GcCl
     # Means, not medians: a full collection comes every few steps, and its cost is part of
     # every step's share (a median would hide it, or show it in full, by chance).
     ms = statistics.mean(times) * 1e3
-    return {"T": T, "ms_per_step": ms, "ms_per_time_step": ms / T,
+    return {"T": T, "steps": repeats, "ms_per_step": ms, "ms_per_time_step": ms / T,
             "gc_share": sum(gc_times) / sum(times),
             "full_collections_per_step": statistics.mean(fulls),
             "tracked_objects_per_time_step": per_object}
@@ -135,7 +135,10 @@ def main(argv=None) -> None:
     p.add_argument("--heap", type=int, default=170_000,
                    help="long-lived tracked objects to allocate first (default 170000)")
     p.add_argument("--torch", action="store_true", help="import torch instead of --heap")
-    p.add_argument("--repeats", type=int, default=8, help="timed steps per length (mean)")
+    p.add_argument("--time-steps", type=int, default=16000,
+                   help="time steps to run at each length (default 16000: 64 training steps "
+                        "at T=250, 8 at T=2000), so that every length creates as many graph "
+                        "objects and the collector's cost is compared over the same work")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = p.parse_args(argv)
     I, H, N = (int(v) for v in args.size.split(","))
@@ -147,7 +150,7 @@ def main(argv=None) -> None:
     gc.collect()
     clock = GcClock()
     gc.callbacks.append(clock)
-    rows = [measure(args.cell, I, H, N, int(T), args.repeats, clock)
+    rows = [measure(args.cell, I, H, N, int(T), max(2, args.time_steps // int(T)), clock)
             for T in args.lengths.split(",")]
     gc.callbacks.remove(clock)
     heap_objects = len(gc.get_objects())
@@ -157,7 +160,8 @@ def main(argv=None) -> None:
                           "heap_objects": heap_objects, "rows": rows}))
         return
     print(f"unrolled {args.cell.upper()} I={I} H={H} N={N}, float32, "
-          f"{heap_objects} tracked objects in the process; mean of {args.repeats} steps")
+          f"{heap_objects} tracked objects in the process; mean over {args.time_steps} time "
+          "steps per length")
     print(f"{'T':>6} {'ms/step':>9} {'ms/time step':>13} {'x first':>8} {'gc share':>9} "
           f"{'full gc/step':>13} {'tracked obj/t':>14}")
     first = rows[0]["ms_per_time_step"]

@@ -56,7 +56,7 @@ def test_packed_benchmark_checks_agreement_and_reports_the_ratio():
 
 
 def test_unrolled_gc_reports_every_length_and_the_collectors_share():
-    out = run_script("unrolled_gc.py", "--lengths", "20,40", "--heap", "5000", "--repeats", "1",
+    out = run_script("unrolled_gc.py", "--lengths", "20,40", "--heap", "5000", "--time-steps", "40",
                      "--json")
     result = json.loads(out)
     assert [row["T"] for row in result["rows"]] == [20, 40]
