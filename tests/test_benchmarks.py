@@ -54,3 +54,13 @@ def test_packed_benchmark_checks_agreement_and_reports_the_ratio():
     assert 0.25 <= row["tokens"] <= 1.0
     assert row["ratio"] == row["packed_ms"] / row["padded_ms"]
     assert row["paired_ratio"] == pytest.approx(row["ratio"])   # one round: the same ratio
+
+
+def test_unrolled_gc_reports_every_length_and_the_collectors_share():
+    out = run_script("unrolled_gc.py", "--lengths", "20,40", "--heap", "5000", "--time-steps", "40",
+                     "--json")
+    result = json.loads(out)
+    assert [row["T"] for row in result["rows"]] == [20, 40]
+    for row in result["rows"]:
+        assert 0.0 <= row["gc_share"] <= 1.0
+        assert row["tracked_objects_per_time_step"] > 0

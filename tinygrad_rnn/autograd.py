@@ -2,28 +2,33 @@
 
 Every differentiable operation on a :class:`~tinygrad_rnn.Tensor` that needs a gradient
 records one :class:`Node`: the op's name, the tensors it read (``parents``) and a ``backward``
-closure that turns the gradient of the op's output into gradients for its parents (vector-
-Jacobian products). The op's forward and that closure are written side by side in
-``tensor.py``; this file only knows how to walk the graph.
+function that turns the gradient of the op's output into gradients for its parents (vector-
+Jacobian products): a closure, or a shared function plus the values it reads (``ctx``). The
+op's forward and its backward are written side by side in ``tensor.py``; this file only
+knows how to walk the graph.
 
-``backward(root)`` does what the chain rule says, in two passes:
-
-1. **Order**: an iterative depth-first search from ``root`` lists every tensor that needs a
-   gradient in topological order (each tensor after everything it was computed from). It uses
-   an explicit stack, never recursion, so a graph of any depth (a 100,000-step chain, an RNN
-   unrolled over 10,000 time steps) works with Python's default recursion limit.
-2. **Sweep**: walking that list from the root back to the leaves, each tensor's gradient is
-   complete when its turn comes (every consumer has already contributed), so its node's
-   ``backward`` is called exactly once. Gradients reaching a leaf are accumulated into its
-   ``.grad`` (across calls too, as in PyTorch).
+``backward(root)`` does what the chain rule says, walking the graph once from ``root`` back
+to the leaves. A tensor's gradient is complete once every op that read it has sent its
+contribution, and all those ops were recorded *after* it. So every node gets a sequence
+number when it is recorded (``Node.sequence``), and the sweep keeps the tensors whose
+gradient has started to arrive in a heap, always taking the most recently recorded one
+next: when its turn comes its gradient is complete, and its node's ``backward`` is called
+exactly once. (PyTorch's engine orders its ready queue by sequence number the same way.)
+No recursion, no separate pass to sort the graph: a graph of any depth (a 100,000-step chain,
+an RNN unrolled over 10,000 time steps) works with Python's default recursion limit, and
+tensors are released as soon as their turn is over. Gradients reaching a leaf are
+accumulated into its ``.grad`` (across calls too, as in PyTorch) after every node has run.
 
 The sweep costs time linear in the size of the graph: when a tensor feeds several ops, their
 contributions are summed in place into one buffer the sweep owns (:func:`_add_grad`), and the
 gradient of a slice ``x[index]`` arrives as an :class:`IndexedGrad` that is added into that
 buffer at ``index``, never as a full-size array of zeros.
 
-After the sweep each node drops its closure and its parents, so the saved arrays and the
-intermediate tensors are freed at once, unless ``retain_graph=True``. Walking a freed node
+After its turn each node drops its backward, its ``ctx`` and its parents, so the saved arrays
+and the intermediate tensors are freed at once, unless ``retain_graph=True``. The graph holds
+no reference cycles (a node points only at the tensors it read, never at its output), so
+plain reference counting frees it; the cyclic garbage collector only has to *scan* it, and
+the fewer objects a node makes, the less that costs (see :class:`Node`). Walking a freed node
 again raises the same ``RuntimeError`` PyTorch raises.
 
 **Version counters.** A backward closure reads the arrays its op saved, so an in-place change
@@ -40,6 +45,8 @@ moved since it was recorded, and a saved tensor was modified after the node iff 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 from typing import Callable
 
 from . import backend
@@ -86,26 +93,42 @@ class VersionCounter:
         self.op = op
 
 
+#: Numbers the nodes in the order they are recorded (see "Order" in the module docstring).
+_node_sequence = itertools.count()
+
+
 class Node:
-    """How one tensor was computed: ``backward(grad_out) -> grads of parents`` (None where a
-    parent needs no gradient). ``op`` names the operation in errors and graph drawings.
+    """How one tensor was computed: ``backward(grad_out, *ctx) -> grads of parents`` (None
+    where a parent needs no gradient). ``op`` names the operation in errors and graph drawings.
+
+    ``backward`` is either a closure over what it needs (``ctx`` empty), or, for the ops an
+    unrolled RNN records at every time step, a plain function shared by every node of that
+    op, handed the arrays and flags it needs in ``ctx``. Both read the same; the second makes
+    no new Python objects per node beyond the tuple: a closure is a function object plus one
+    cell per captured variable, all of which the cyclic garbage collector tracks and scans
+    (see ``benchmarks/unrolled_gc.py``).
 
     ``saved`` lists the positions of the parents whose values ``backward`` reads (None: all
     of them), ``saves_output`` says that it reads the output too, and ``clock`` is the clock
     when the node was recorded: together they let the sweep detect saved values that were
     changed in place afterwards. The output's counter (``out_version``) is attached when the
-    output gets one (``Tensor._version_counter``): until then it cannot have been changed."""
-    __slots__ = ("op", "parents", "backward", "saved", "saves_output", "out_version", "clock")
+    output gets one (``Tensor._version_counter``): until then it cannot have been changed.
+    ``sequence`` numbers the nodes in the order they were recorded (see the module
+    docstring)."""
+    __slots__ = ("op", "parents", "backward", "ctx", "saved", "saves_output", "out_version",
+                 "clock", "sequence")
 
     def __init__(self, op: str, parents: tuple, backward: Callable, saved: tuple | None = None,
-                 saves_output: bool = False):
+                 saves_output: bool = False, ctx: tuple = ()):
         self.op = op
         self.parents = parents
         self.backward = backward
+        self.ctx = ctx
         self.saved = saved
         self.saves_output = saves_output
         self.out_version: VersionCounter | None = None
         self.clock = _Mode.clock
+        self.sequence = next(_node_sequence)
 
     def check_saved_versions(self) -> None:
         """Raise PyTorch's error if a value this node saved was modified in place since."""
@@ -126,6 +149,7 @@ class Node:
     def free(self) -> None:
         """Drop the saved arrays and the links to the inputs; keep the name for messages."""
         self.parents = ()
+        self.ctx = ()
         # The ignore keeps ``backward`` typed as callable for the sweeps that call it: they
         # refuse a freed graph (``freed``, below) before they reach any node of it.
         self.backward = None  # type: ignore[assignment]
@@ -235,46 +259,67 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
         raise RuntimeError("element 0 of tensors does not require grad and does not have a "
                            "grad_fn: nothing to differentiate (did you forget "
                            "requires_grad=True, or compute it under no_grad()?)")
-    grad = _initial_grad(root, grad)
-    order = topological_order(root)
-    grads = {id(root): grad}
-    owned: set[int] = set()  # keys whose gradient is a buffer this sweep allocated itself
+    grads = {root: _initial_grad(root, grad)}
+    owned: set = set()  # tensors whose gradient is a buffer this sweep allocated itself
+    leaves: list = []   # leaves reached, accumulated once every node has run
+    # The tensors whose gradient has started to arrive, latest-created first: a max-heap on
+    # the node's sequence number (``heapq`` is a min-heap, hence the minus sign).
+    ready: list = []
+    _schedule(root, ready, leaves)
     anomaly = _Mode.anomaly
     # Hooks and backward closures must not record graphs themselves; BLAS runs on the
     # package's thread setting (one thread by default: the products of BPTT are small).
     with no_grad(), backend.blas_threads():
-        while order:
-            # Popping (rather than iterating) lets each intermediate tensor, and the array it
-            # holds, be freed as soon as its node is done, instead of at the end of the sweep.
-            tensor = order.pop()
-            key = id(tensor)
-            g = grads.pop(key, None)
-            if g is None:
-                continue
-            is_owned = key in owned
-            owned.discard(key)
+        while ready:
+            # Each tensor leaves the heap (and, with its node freed, memory) once done.
+            tensor = heapq.heappop(ready)[1]
+            node = tensor._node
+            if node.freed:
+                raise RuntimeError(FREED_GRAPH_MESSAGE)
+            g, is_owned = _take_grad(grads, owned, tensor)
             if tensor._hooks:
                 g, is_owned = _run_hooks(tensor, g, is_owned)
                 if anomaly:
                     check_finite(g, "a hook registered with register_hook", "returned gradient")
-            node = tensor._node
-            if node is None:
-                tensor._accumulate_grad(g, owned=is_owned)
-                continue
             if tensor._retains_grad:
                 tensor._accumulate_grad(g)
             if node.clock != _Mode.clock:  # something was changed in place since: look closer
                 node.check_saved_versions()
-            parent_grads = node.backward(g)
-            for parent, pg in zip(node.parents, parent_grads):
+            for parent, pg in zip(node.parents, node.backward(g, *node.ctx)):
                 if pg is None or not parent.requires_grad:
                     continue
                 if anomaly:
                     check_finite(pg.values if type(pg) is IndexedGrad else pg, node.op,
                                  "backward (gradient)")
-                _add_grad(grads, owned, parent, pg)
+                if _add_grad(grads, owned, parent, pg):  # its first contribution:
+                    _schedule(parent, ready, leaves)     # it will need a turn
             if not retain_graph:
                 node.free()
+        for leaf in leaves:
+            g, is_owned = _take_grad(grads, owned, leaf)
+            if leaf._hooks:
+                g, is_owned = _run_hooks(leaf, g, is_owned)
+                if anomaly:
+                    check_finite(g, "a hook registered with register_hook", "returned gradient")
+            leaf._accumulate_grad(g, owned=is_owned)
+
+
+def _schedule(tensor, ready: list, leaves: list) -> None:
+    """Give ``tensor`` its turn in the sweep: a node's output waits in the heap ``ready``
+    ordered by creation (see the module docstring), a leaf waits until the end."""
+    node = tensor._node
+    if node is None:
+        leaves.append(tensor)
+    else:
+        heapq.heappush(ready, (-node.sequence, tensor))
+
+
+def _take_grad(grads: dict, owned: set, tensor) -> tuple:
+    """Remove ``tensor``'s complete gradient from ``grads``: ``(array, owned by the sweep)``."""
+    if tensor in owned:
+        owned.discard(tensor)
+        return grads.pop(tensor), True
+    return grads.pop(tensor), False
 
 
 class IndexedGrad:
@@ -296,31 +341,33 @@ class IndexedGrad:
             buffer[self.index] += self.values
 
 
-def _add_grad(grads: dict, owned: set, parent, pg) -> None:
-    """Add one contribution ``pg`` to the gradient of ``parent`` gathered in ``grads``.
+def _add_grad(grads: dict, owned: set, parent, pg) -> bool:
+    """Add one contribution ``pg`` to the gradient of ``parent`` gathered in ``grads``;
+    return whether it was the first.
 
     A gradient a node returned may be a view or be shared with another parent, so it is
     stored as is but never written to; the second contribution creates a new buffer, which
     the sweep owns (``owned``) and adds every later contribution into in place. An owned
     buffer reaching a leaf becomes its ``.grad`` without a copy.
     """
-    key = id(parent)
-    current = grads.get(key)
+    current = grads.get(parent)
+    first = current is None
     if type(pg) is IndexedGrad:
-        if key not in owned:
+        if parent not in owned:
             current = parent.xp.zeros(parent.data.shape, dtype=parent.data.dtype) \
                 if current is None else current.astype(parent.data.dtype, copy=True)
-            grads[key] = current
-            owned.add(key)
+            grads[parent] = current
+            owned.add(parent)
         pg.add_into(current)
-    elif current is None:
-        grads[key] = pg
-    elif key in owned:
+    elif first:
+        grads[parent] = pg
+    elif parent in owned:
         current += pg
     else:
         # asarray: for 0-d operands NumPy returns a scalar, which ``+=`` above would not update
-        grads[key] = parent.xp.asarray(current + pg)
-        owned.add(key)
+        grads[parent] = parent.xp.asarray(current + pg)
+        owned.add(parent)
+    return first
 
 
 def _initial_grad(root, grad):
@@ -448,27 +495,24 @@ def _sweep_to_inputs(root, inputs, retain_graph: bool) -> list:
                 id(p) in leads_to_input for p in node.parents):
             leads_to_input.add(id(tensor))
     found: list = [None] * len(inputs)
-    grads = {id(root): root.data}
-    owned: set[int] = set()
+    grads = {root: root.data}
+    owned: set = set()
     with no_grad(), backend.blas_threads():
         while order:
             tensor = order.pop()
-            key = id(tensor)
-            g = grads.pop(key, None)
-            if g is None or key not in leads_to_input:
+            if tensor not in grads or id(tensor) not in leads_to_input:
                 continue
-            is_owned = key in owned
-            owned.discard(key)
+            g, is_owned = _take_grad(grads, owned, tensor)
             if tensor._hooks:
                 g, is_owned = _run_hooks(tensor, g, is_owned)
-            for k in wanted.get(key, ()):
+            for k in wanted.get(id(tensor), ()):
                 found[k] = g.astype(tensor.data.dtype, copy=True)
             node = tensor._node
             if node is None:
                 continue
             if node.clock != _Mode.clock:  # something was changed in place since: look closer
                 node.check_saved_versions()
-            for parent, pg in zip(node.parents, node.backward(g)):
+            for parent, pg in zip(node.parents, node.backward(g, *node.ctx)):
                 if pg is not None and parent.requires_grad:
                     if _Mode.anomaly:
                         check_finite(pg.values if type(pg) is IndexedGrad else pg, node.op,

@@ -2,9 +2,13 @@
 
 Each differentiable op below is written as one method: it computes the result from the
 backend arrays (``.data``) and defines, right next to it, a ``backward(g)`` closure that maps
-the gradient ``g`` of the result to the gradients of its inputs. ``Tensor._make`` records the
-closure in a graph :class:`~tinygrad_rnn.autograd.Node` only when some input needs a
-gradient and grad mode is on; ``autograd.backward`` walks the nodes. Array math goes through
+the gradient ``g`` of the result to the gradients of its inputs. The ops an unrolled RNN
+records at every time step (add, sub, mul, matmul, tanh, sigmoid, relu, getitem) define it
+as a static method ``_<op>_backward(g, *ctx)`` right after the op instead, and pass what it
+reads as ``ctx``: the same formula without a closure's objects for the garbage collector
+(see :class:`~tinygrad_rnn.autograd.Node`). ``Tensor._make`` records the backward in a graph
+node only when some input needs a gradient and grad mode is on; ``autograd.backward`` walks
+the nodes. Array math goes through
 the backend's array module (``self.xp``), so the same code runs on NumPy and CuPy.
 
 Broadcasting follows NumPy. When an input was broadcast, its gradient is summed back over the
@@ -252,14 +256,16 @@ class Tensor:
     @classmethod
     def _make(cls, array, parents: tuple, backward: Callable, op: str, *,
               saved: tuple | None = None, saves_output: bool = False,
-              view_of: "Tensor | None" = None) -> "Tensor":
+              view_of: "Tensor | None" = None, ctx: tuple = ()) -> "Tensor":
         """The result of an op: records a graph node if grad mode is on and an input needs a
         gradient. This is the only place graph nodes are created.
 
         ``saved``: positions of the parents whose values ``backward`` reads (default: all),
         ``saves_output``: ``backward`` reads the result; both are checked against in-place
         changes before ``backward`` runs. ``view_of``: the result shares ``view_of``'s memory
-        (a NumPy view), so it shares its version counter too."""
+        (a NumPy view), so it shares its version counter too. ``ctx``: extra arguments for
+        ``backward`` (``backward(g, *ctx)``), for the ops whose backward is a shared function
+        rather than a closure (see :class:`~tinygrad_rnn.autograd.Node`)."""
         if isinstance(array, backend.HOST_SCALAR):  # NumPy turns 0-d results into scalars
             array = backend.np.asarray(array)
         t = object.__new__(cls)
@@ -273,7 +279,7 @@ class Tensor:
             for p in parents:  # a plain loop: this runs for every op, any() costs more
                 if p.requires_grad:
                     t.requires_grad = True
-                    t._node = Node(op, parents, backward, saved, saves_output)
+                    t._node = Node(op, parents, backward, saved, saves_output, ctx)
                     for q in parents:  # read by a node: in-place changes can't be recorded
                         q._consumed = True
                     break
@@ -519,37 +525,46 @@ class Tensor:
         return self.astype("float64")
 
     # ------------------------------------------------------------------ elementwise binary ops
+    # The backward of add, sub, mul, matmul, tanh, sigmoid, relu and getitem (the ops an
+    # unrolled RNN records at every time step) is a static function of ``ctx`` rather than a
+    # closure: see ``Node``. ``ctx`` holds the arrays and whether each input needs a gradient.
     def __add__(self, other) -> "Tensor":
         other = self._operand(other)
         a, b = self.data, other.data
-
-        def backward(g):
-            return (_reduce_to(g, a) if self.requires_grad else None,
-                    _reduce_to(g, b) if other.requires_grad else None)
         out = _broadcast(operator.add, a, b, "add")
-        return Tensor._make(out, (self, other), backward, "add", saved=())
+        return Tensor._make(out, (self, other), Tensor._add_backward, "add", saved=(),
+                            ctx=(a, b, self.requires_grad, other.requires_grad))
+
+    @staticmethod
+    def _add_backward(g, a, b, a_needs_grad: bool, b_needs_grad: bool) -> tuple:
+        return (_reduce_to(g, a) if a_needs_grad else None,
+                _reduce_to(g, b) if b_needs_grad else None)
 
     def __sub__(self, other) -> "Tensor":
         other = self._operand(other)
         a, b = self.data, other.data
-
-        def backward(g):
-            return (_reduce_to(g, a) if self.requires_grad else None,
-                    _reduce_to(-g, b) if other.requires_grad else None)
         out = _broadcast(operator.sub, a, b, "sub")
-        return Tensor._make(out, (self, other), backward, "sub", saved=())
+        return Tensor._make(out, (self, other), Tensor._sub_backward, "sub", saved=(),
+                            ctx=(a, b, self.requires_grad, other.requires_grad))
+
+    @staticmethod
+    def _sub_backward(g, a, b, a_needs_grad: bool, b_needs_grad: bool) -> tuple:
+        return (_reduce_to(g, a) if a_needs_grad else None,
+                _reduce_to(-g, b) if b_needs_grad else None)
 
     def __mul__(self, other) -> "Tensor":
         dtype = _FLOAT16 if not isinstance(other, Tensor) and self.data.dtype == _FLOAT16 else None
         other = self._operand(other, exact_scalar=True)
         a, b = self.data, other.data
-
-        def backward(g):
-            return (_reduce_to(g * b, a) if self.requires_grad else None,
-                    _reduce_to(g * a, b) if other.requires_grad else None)
         out = _broadcast(operator.mul, a, b, "mul", dtype)
-        return Tensor._make(out, (self, other), backward, "mul",
-                            saved=_cross_saved(self, other))
+        return Tensor._make(out, (self, other), Tensor._mul_backward, "mul",
+                            saved=_cross_saved(self, other),
+                            ctx=(a, b, self.requires_grad, other.requires_grad))
+
+    @staticmethod
+    def _mul_backward(g, a, b, a_needs_grad: bool, b_needs_grad: bool) -> tuple:
+        return (_reduce_to(g * b, a) if a_needs_grad else None,
+                _reduce_to(g * a, b) if b_needs_grad else None)
 
     def __truediv__(self, other) -> "Tensor":
         dtype = _FLOAT16 if not isinstance(other, Tensor) and self.data.dtype == _FLOAT16 else None
@@ -939,25 +954,28 @@ class Tensor:
                                f"of shapes {self.shape} and {other.shape} cannot be broadcast "
                                "together") from None
 
-        def backward(g):
-            if a.ndim == 2 and b.ndim == 2:  # the common case (a layer, an RNN step) first
-                return (_reduce_to(g @ b.T, a) if self.requires_grad else None,
-                        _reduce_to(a.T @ g, b) if other.requires_grad else None)
-            # Work with 2-D+ views: a row for a 1-D left operand, a column for a 1-D right one.
-            a2 = a.reshape(1, -1) if a.ndim == 1 else a
-            b2 = b.reshape(-1, 1) if b.ndim == 1 else b
-            batch = backend.np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-            g2 = g.reshape(batch + (a2.shape[-2], b2.shape[-1]))
-            ga = gb = None
-            if self.requires_grad:
-                ga = _reduce_to(g2 @ b2.swapaxes(-1, -2), a2).reshape(a.shape)
-            if other.requires_grad:
-                gb = _reduce_to(a2.swapaxes(-1, -2) @ g2, b2).reshape(b.shape)
-            return ga, gb
-        return Tensor._make(out, (self, other), backward, "matmul",
-                            saved=_cross_saved(self, other))
+        return Tensor._make(out, (self, other), Tensor._matmul_backward, "matmul",
+                            saved=_cross_saved(self, other),
+                            ctx=(a, b, self.requires_grad, other.requires_grad))
 
     __matmul__ = matmul
+
+    @staticmethod
+    def _matmul_backward(g, a, b, a_needs_grad: bool, b_needs_grad: bool) -> tuple:
+        if a.ndim == 2 and b.ndim == 2:  # the common case (a layer, an RNN step) first
+            return (_reduce_to(g @ b.T, a) if a_needs_grad else None,
+                    _reduce_to(a.T @ g, b) if b_needs_grad else None)
+        # Work with 2-D+ views: a row for a 1-D left operand, a column for a 1-D right one.
+        a2 = a.reshape(1, -1) if a.ndim == 1 else a
+        b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+        batch = backend.np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        g2 = g.reshape(batch + (a2.shape[-2], b2.shape[-1]))
+        ga = gb = None
+        if a_needs_grad:
+            ga = _reduce_to(g2 @ b2.swapaxes(-1, -2), a2).reshape(a.shape)
+        if b_needs_grad:
+            gb = _reduce_to(a2.swapaxes(-1, -2) @ g2, b2).reshape(b.shape)
+        return ga, gb
 
     def _rows_matmul(self, other) -> "Tensor":
         """``a @ b`` for a stack of rows ``a`` ``(..., k)`` and a matrix ``b`` ``(k, n)`` (a
@@ -1062,8 +1080,12 @@ class Tensor:
     def tanh(self) -> "Tensor":
         _require_float(self, "tanh")
         out = self.xp.tanh(self.data)
-        return Tensor._make(out, (self,), lambda g: (g * (1 - out * out),), "tanh", saved=(),
-                            saves_output=True)
+        return Tensor._make(out, (self,), Tensor._tanh_backward, "tanh", saved=(),
+                            saves_output=True, ctx=(out,))
+
+    @staticmethod
+    def _tanh_backward(g, out) -> tuple:
+        return (g * (1 - out * out),)
 
     def sigmoid(self) -> "Tensor":
         _require_float(self, "sigmoid")
@@ -1071,17 +1093,26 @@ class Tensor:
         # tiny results keep their relative precision (log(sigmoid(-40)) is -40, not -inf).
         x = self.data
         e = self.xp.exp(-self.xp.abs(x))
-        out = self.xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
-        return Tensor._make(out, (self,), lambda g: (g * out * (1 - out),), "sigmoid", saved=(),
-                            saves_output=True)
+        d = 1 + e
+        out = self.xp.where(x >= 0, 1 / d, e / d)
+        return Tensor._make(out, (self,), Tensor._sigmoid_backward, "sigmoid", saved=(),
+                            saves_output=True, ctx=(out,))
+
+    @staticmethod
+    def _sigmoid_backward(g, out) -> tuple:
+        return (g * out * (1 - out),)
 
     def relu(self) -> "Tensor":
         # As PyTorch's threshold_backward: the gradient is 0 where the output is <= 0 and
         # passes unchanged elsewhere, NaN outputs included. ``where`` rather than a product
         # with the mask, so an inf gradient reaching an inactive unit gives 0, not inf*0=NaN.
         out = self.xp.maximum(self.data, 0)
-        return Tensor._make(out, (self,), lambda g: (self.xp.where(out <= 0, 0, g),), "relu",
-                            saved=(), saves_output=True)
+        return Tensor._make(out, (self,), Tensor._relu_backward, "relu", saved=(),
+                            saves_output=True, ctx=(out,))
+
+    @staticmethod
+    def _relu_backward(g, out) -> tuple:
+        return (backend.module_of(out).where(out <= 0, 0, g),)
 
     def clip(self, min=None, max=None) -> "Tensor":
         """Clamp to ``[min, max]``; the gradient passes where ``min <= x <= max`` (so not at
@@ -1190,12 +1221,13 @@ class Tensor:
         # Basic indexing gives a view, as in PyTorch; the appended ``...`` makes an
         # all-integer index give a 0-d view rather than a NumPy scalar (a copy).
         out = self._indexed(index if advanced else _with_ellipsis(index), shown=index)
+        return Tensor._make(self.xp.asarray(out), (self,), Tensor._getitem_backward, "getitem",
+                            saved=(), view_of=None if advanced else self, ctx=(index, advanced))
 
-        def backward(g):
-            # g at ``index``, zero elsewhere: autograd adds it into self's gradient in place.
-            return (IndexedGrad(index, g, advanced),)
-        return Tensor._make(self.xp.asarray(out), (self,), backward, "getitem", saved=(),
-                            view_of=None if advanced else self)
+    @staticmethod
+    def _getitem_backward(g, index, advanced: bool) -> tuple:
+        # g at ``index``, zero elsewhere: autograd adds it into self's gradient in place.
+        return (IndexedGrad(index, g, advanced),)
 
     # ------------------------------------------------------------------- joining tensors
     @staticmethod
@@ -1943,6 +1975,8 @@ def _same_backend(tensors: Iterable, op: str) -> list:
 def _backend_index(index, xp):
     """Convert Tensors and lists inside an index to backend arrays; say whether it uses
     advanced (array) indexing, whose gradient needs an accumulating scatter."""
+    if type(index) is slice or type(index) is int:  # x[t], x[a:b]: every unrolled step
+        return index, False
     items = index if isinstance(index, tuple) else (index,)
     converted, advanced = [], False
     for item in items:
@@ -2006,7 +2040,8 @@ _INPLACE_IN_GRAPH_MESSAGE = (
 def _with_ellipsis(index) -> tuple:
     """A basic index with ``...`` appended (a no-op unless it already holds one)."""
     items = index if isinstance(index, tuple) else (index,)
-    return items if any(item is Ellipsis for item in items) else items + (Ellipsis,)
+    # ``in`` compares with ``==`` too, which is safe here: a basic index holds no arrays.
+    return items if Ellipsis in items else items + (Ellipsis,)
 
 
 def _shares_memory(out, a) -> bool:

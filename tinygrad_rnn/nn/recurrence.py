@@ -267,8 +267,8 @@ def run_unrolled(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequen
     x_rows = x if packed else x.reshape(steps.total, x.shape[-1])
     # The input's share does not depend on h: one matmul for all steps.
     x_share = x_rows @ w_ih.T                                 # (rows, G·H)
-    if b_ih is not None:
-        x_share = x_share + (b_ih if cell.hidden_bias_apart else b_ih + b_hh)
+    if b_ih is not None:  # in place (autograd records it): no second (rows, G·H) array
+        x_share += b_ih if cell.hidden_bias_apart else b_ih + b_hh
     w_hh_t = w_hh.T
     per_step: list = [None] * steps.T
     states = tuple(start)
