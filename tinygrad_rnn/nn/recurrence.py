@@ -148,7 +148,7 @@ class Steps:
 
 def _read_only(index):
     """A host index that every layer and direction of a call shares: nobody may write it."""
-    index.flags.writeable = False
+    index.setflags(write=False)
     return index
 
 
