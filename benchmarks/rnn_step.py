@@ -33,7 +33,8 @@ Each entry is warmed up, then the entries are timed round-robin (the order rotat
 round), each sample running the step enough times to last ``--min-time``; the figure is the
 median over ``--repeats`` samples. Before timing, ``gc.freeze()`` hides everything set up so
 far (torch's modules among it) from the garbage collector, whose full collections the
-unrolled graph's many objects set off: as in a training script that has not imported torch.
+unrolled graph's many objects set off: as in a training script that has not imported torch
+(``unrolled_gc.py`` measures the collector's share without the freeze, with a large heap).
 Ratios are to the floor (``× numpy``), to PyTorch (``× torch``) and to the small-GEMM limit
 (``× gemm``) from the same run.
 

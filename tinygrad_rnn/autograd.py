@@ -226,6 +226,8 @@ def check_finite(array, op: str, where: str) -> None:
 
 def topological_order(root) -> list:
     """Tensors that need a gradient, each listed after all tensors it was computed from.
+    :func:`grad` uses it to find the part of the graph that leads to its inputs before its
+    sweep; :func:`backward` needs no such pass.
 
     Iterative post-order depth-first search: an entry ``(t, True)`` on the stack means "all of
     t's inputs are done, emit t".
