@@ -378,12 +378,22 @@ def blas_threads() -> Iterator[None]:
         finally:
             _blas_depth -= 1
         return
-    with _threadpools().limit(limits=_num_threads):   # about 30 µs, once per outermost block
-        _blas_depth = 1
-        try:
-            yield
-        finally:
-            _blas_depth = 0
+    # Each library's count read and, only where it differs, set and later restored: about
+    # 2 µs (threadpoolctl's ``limit()`` re-inspects every library: about 8 µs), once per
+    # outermost block, that is per module call and per backward pass.
+    changed = []
+    for library in _threadpools().lib_controllers:
+        threads = library.get_num_threads()
+        if threads is not None and threads != _num_threads:
+            library.set_num_threads(_num_threads)
+            changed.append((library, threads))
+    _blas_depth = 1
+    try:
+        yield
+    finally:
+        _blas_depth = 0
+        for library, threads in changed:
+            library.set_num_threads(threads)
 
 
 _init_from_env()
