@@ -102,6 +102,26 @@ def test_inplace_on_a_tensor_already_read_is_refused_clearly():
     assert z.grad_fn is not None
 
 
+@pytest.mark.parametrize("shape, other, refused", [
+    ((2, 3), lambda x: x[0], True),               # part of x: partial overlap
+    ((1, 3), lambda x: x[0], True),               # all of x's bytes, read as (3,): partial
+    ((3,), lambda x: x[::-1], True),              # the same bytes, backwards (a view here)
+    ((2, 3), lambda x: x, False),                 # x += x: the very same block
+    ((2, 3), lambda x: x[:], False),              # a view laid out exactly as x
+])
+def test_in_place_op_reading_memory_it_writes_is_refused_as_in_pytorch(shape, other, refused):
+    # PyTorch compares where the two blocks start and end *and* their strides: only the same
+    # block read the same way may be both input and output of an in-place op.
+    x = Tensor(np.arange(float(np.prod(shape))).reshape(shape))
+    if refused:
+        with pytest.raises(RuntimeError, match="refer to a single memory location"):
+            x *= other(x)
+    else:
+        expected = x.numpy() ** 2
+        x *= other(x)
+        assert np.array_equal(x.numpy(), expected)
+
+
 def test_version_error_names_the_op_and_the_inplace_op():
     w = Tensor([1.0, 2.0, 3.0], requires_grad=True)
     loss = (w * w * w).sum()

@@ -50,12 +50,15 @@ def _power(xp, a, p):
 
 def _check_overlap(target, source, op: str) -> None:
     """Refuse an in-place op that reads memory it partly writes (``x -= x[0]``), as
-    PyTorch does; the very same block (``x += x``) is fine. (PyTorch only judges overlaps
-    of two dense blocks and silently computes the others in its iteration order; NumPy
-    would buffer them. Refusing them all is never wrong.)"""
+    PyTorch does; the very same block read the same way (``x += x``) is fine. The same bytes
+    laid out differently (``x *= x[0]`` for ``x`` of shape ``(1, 3)``: ``(3,)`` against
+    ``(1, 3)``) is a partial overlap, as in PyTorch, which compares strides. (PyTorch only
+    judges overlaps of two dense blocks and silently computes the others in its iteration
+    order; NumPy would buffer them. Refusing them all is never wrong.)"""
     if not backend.module_of(target).may_share_memory(target, source):
         return
-    if _address(source) == _address(target) and source.nbytes == target.nbytes:
+    if _address(source) == _address(target) and source.nbytes == target.nbytes and \
+            source.strides == target.strides and source.itemsize == target.itemsize:
         return
     raise RuntimeError(
         "unsupported operation: some elements of the input tensor and the written-to "
