@@ -19,7 +19,8 @@ an RNN unrolled over 10,000 time steps) works with Python's default recursion li
 tensors are released as soon as their turn is over. Gradients reaching a leaf are
 accumulated into its ``.grad`` (across calls too, as in PyTorch) after every node has run.
 
-The sweep costs time linear in the size of the graph: when a tensor feeds several ops, their
+The sweep costs time about linear in the size of the graph (the heap adds a logarithm, a few
+compare operations per node): when a tensor feeds several ops, their
 contributions are summed in place into one buffer the sweep owns (:func:`_add_grad`), and the
 gradient of a slice ``x[index]`` arrives as an :class:`IndexedGrad` that is added into that
 buffer at ``index``, never as a full-size array of zeros.
