@@ -3,7 +3,6 @@
 run that is saved halfway with ``tg.save`` and resumed from the state dicts."""
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 import tinygrad_rnn as tg
 from tinygrad_rnn import Tensor, optim
 from tinygrad_rnn.optim import lr_scheduler
+from tinygrad_rnn.parity import load_fixture
 
 FIXTURES = sorted((Path(__file__).parent / "fixtures" / "lr_scheduler").glob("*.npz"))
 RTOL = 1e-12
@@ -25,12 +25,6 @@ LAMBDAS = {
 if not FIXTURES:
     pytest.skip("no recorded scheduler fixtures (run tests/fixtures/record.py --only "
                 "lr_scheduler)", allow_module_level=True)
-
-
-def read_fixture(path):
-    with np.load(path, allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files}
-    return json.loads(arrays.pop("meta").item()), arrays
 
 
 def build(meta):
@@ -71,7 +65,7 @@ def check_row(opt, sched, arrays, k):
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
 def test_trajectory_matches_pytorch(path):
-    meta, arrays = read_fixture(path)
+    meta, arrays = load_fixture(path)
     opt, sched = build(meta)
     check_row(opt, sched, arrays, 0)
     for k in range(1, meta["steps"] + 1):
@@ -82,7 +76,7 @@ def test_trajectory_matches_pytorch(path):
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
 def test_resumed_run_is_exact(path, tmp_path):
     """Save optimizer and scheduler halfway, rebuild both, load, finish: same trajectory."""
-    meta, arrays = read_fixture(path)
+    meta, arrays = load_fixture(path)
     half = meta["steps"] // 2
     opt, sched = build(meta)
     for k in range(1, half + 1):

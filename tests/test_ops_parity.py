@@ -10,13 +10,13 @@ op has no entry fails (it is never skipped), so a newly recorded op cannot go un
 """
 from __future__ import annotations
 
-import json
 import pathlib
 
 import numpy as np
 import pytest
 
 from tinygrad_rnn import Tensor, parity
+from tinygrad_rnn.parity import load_fixture
 
 OPS_DIR = pathlib.Path(__file__).resolve().parent / "fixtures" / "ops"
 FIXTURES = sorted(OPS_DIR.glob("*.npz"))
@@ -26,12 +26,6 @@ INPUTS = ("a", "b", "c")
 # The op table is the package's own (``parity.OPS``, also behind ``python -m tinygrad_rnn
 # check``): one mapping from a recorded op to our Tensor ops, checked here strictly.
 OPS = parity.OPS
-
-
-def load(path):
-    with np.load(path, allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files}
-    return json.loads(arrays.pop("meta").item()), arrays
 
 
 def assert_close(actual, expected, dtype, what):
@@ -49,24 +43,24 @@ def assert_close(actual, expected, dtype, what):
 def test_fixtures_are_present():
     assert OPS_DIR.is_dir(), f"{OPS_DIR} is missing: run tests/fixtures/record.py"
     assert FIXTURES, f"no .npz fixtures in {OPS_DIR}"
-    dtypes = {load(p)[0]["dtype"] for p in FIXTURES}
+    dtypes = {load_fixture(p)[0]["dtype"] for p in FIXTURES}
     assert dtypes == {"float32", "float64"}
 
 
 def test_every_recorded_op_has_a_mapping():
-    missing = sorted({load(p)[0]["op"] for p in FIXTURES} - set(OPS))
+    missing = sorted({load_fixture(p)[0]["op"] for p in FIXTURES} - set(OPS))
     assert not missing, f"fixture ops with no entry in OPS: {missing}"
 
 
 def test_every_mapped_op_is_recorded():
     """The table holds no dead entries (each is exercised by some fixture)."""
-    recorded = {load(p)[0]["op"] for p in FIXTURES}
+    recorded = {load_fixture(p)[0]["op"] for p in FIXTURES}
     assert set(OPS) <= recorded, sorted(set(OPS) - recorded)
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
 def test_matches_pytorch(path):
-    meta, arrays = load(path)
+    meta, arrays = load_fixture(path)
     dtype = meta["dtype"]
     assert meta["group"] == "ops" and meta.get("torch_version")
     op = meta["op"]

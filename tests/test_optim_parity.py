@@ -13,7 +13,6 @@ Two replays:
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ import pytest
 
 from tinygrad_rnn import Tensor, optim
 from tinygrad_rnn.nn.utils import clip_grad_norm_
+from tinygrad_rnn.parity import load_fixture
 
 FIXTURE_DIRS = [Path(__file__).parent / "fixtures" / name for name in ("optim", "optim_extra")]
 FIXTURES = sorted(path for folder in FIXTURE_DIRS for path in folder.glob("*.npz"))
@@ -32,13 +32,6 @@ if not FIXTURES:
                 "tests/fixtures/record.py --only optim)", allow_module_level=True)
 
 
-def read_fixture(path):
-    with np.load(path, allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files}
-    meta = json.loads(arrays.pop("meta").item())
-    return meta, arrays
-
-
 def make_optimizer(meta, params):
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["kwargs"].items()}
     return getattr(optim, meta["optimizer"])(params, **kwargs)
@@ -48,7 +41,7 @@ def make_optimizer(meta, params):
 def test_optimizer_replays_pytorch_gradients(path):
     """The update rule alone (elementwise arithmetic, no reductions): PyTorch's numbers to
     1e-12, step after step."""
-    meta, arrays = read_fixture(path)
+    meta, arrays = load_fixture(path)
     names = meta["param_names"]
     params = [Tensor(arrays[f"init.{n}"], requires_grad=True) for n in names]
     opt = make_optimizer(meta, params)
@@ -85,7 +78,7 @@ def test_training_replays_pytorch_trajectory(path):
         def forward(self, x):
             return self.fc(self.rnn(x)[0])
 
-    meta, arrays = read_fixture(path)
+    meta, arrays = load_fixture(path)
     model = RNNRegressor().double()
     model.load_state_dict({n: arrays[f"init.{n}"] for n in meta["param_names"]})
     x, target = Tensor(arrays["x"]), Tensor(arrays["target"])
@@ -110,7 +103,7 @@ def test_resumed_optimizer_replays_pytorch_exactly(path, tmp_path):
     """Save the optimizer halfway (``tg.save``), rebuild it, load, finish: PyTorch's
     trajectory, bit for bit the same as without the break."""
     import tinygrad_rnn as tg
-    meta, arrays = read_fixture(path)
+    meta, arrays = load_fixture(path)
     names = meta["param_names"]
     params = [Tensor(arrays[f"init.{n}"], requires_grad=True) for n in names]
     opt = make_optimizer(meta, params)

@@ -27,12 +27,7 @@ from tinygrad_rnn.nn.utils.rnn import (
 )
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "packed"
-
-
-def load(path):
-    with np.load(path, allow_pickle=False) as f:
-        arrays = {k: f[k] for k in f.files}
-    return json.loads(arrays.pop("meta").item()), arrays
+load = parity.load_fixture   # (meta, arrays) of one fixture file
 
 
 UTILITIES = ("pack_padded_sequence", "pad_packed_sequence", "pad_sequence", "pack_sequence",
