@@ -45,6 +45,7 @@ sequence's own last step). The cells see each step's rows only (``n_t`` of them)
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Sequence
 
 from .. import backend
@@ -67,9 +68,10 @@ class Steps:
     ``sizes[t]`` rows belong to step t (non-increasing: the running sequences, sorted by
     length, are the first ``sizes[t]`` of the batch), the ``rows[t]`` slice of the layout;
     ``batch = sizes[0]``, ``total = Σ sizes``. A padded ``(T, N, ·)`` batch is
-    ``Steps([N] * T)``. Made once per forward call (it only reads host integers); what it
-    derives (:meth:`plan`, :meth:`previous_rows`, :meth:`last_rows`) is computed once, with
-    whole-array NumPy operations, and kept for every layer and direction of that call.
+    ``Steps([N] * T)`` (:meth:`padded`, made once per shape). A packed batch's are made once
+    per forward call (they only read host integers). What they derive (:meth:`plan`,
+    :meth:`previous_rows`, :meth:`last_rows`) is computed once, with whole-array NumPy
+    operations, and shared by every layer and direction.
     """
 
     def __init__(self, sizes):
@@ -87,7 +89,9 @@ class Steps:
 
     @classmethod
     def padded(cls, T: int, N: int) -> "Steps":
-        return cls([N] * T)
+        """The steps of a padded ``(T, N, ·)`` batch: made once per shape and shared by every
+        layer, direction and call of that shape (nobody writes them)."""
+        return _padded_steps(T, N)
 
     def _once(self, key, compute):
         if key not in self._memo:
@@ -144,6 +148,11 @@ class Steps:
         # (sizes is non-increasing, so a search in the reversed sizes finds it).
         lengths = self.T - np.searchsorted(self._sizes[::-1], slot, side="right")
         return self._firsts[lengths - 1] + slot
+
+
+@functools.lru_cache(maxsize=64)
+def _padded_steps(T: int, N: int) -> Steps:
+    return Steps([N] * T)
 
 
 def _read_only(index):
