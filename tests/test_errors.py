@@ -332,6 +332,8 @@ SHAPES = [
          lambda _: f32(2, 3, 4) @ f32(3, 4, 5), RuntimeError,
          r"matmul: the batch dimensions \(2,\) and \(3,\) of shapes \(2, 3, 4\) and "
          r"\(3, 4, 5\) cannot be broadcast"),
+    Case("mm-not-matrix", "shapes", "`a.mm(b)` with b of shape (3,)",
+         lambda _: f32(2, 3).mm(f32(3)), RuntimeError, r"mat2 must be a matrix"),
     Case("matmul-0d", "shapes", "`a @ b` with a 0-d tensor",
          lambda _: Tensor(2.0) @ f32(3), RuntimeError,
          r"at least 1-dimensional, got shapes \(\) and \(3,\)"),

@@ -326,3 +326,46 @@ def test_in_place_change_of_what_a_backward_reads_is_an_error(op, changed):
         (y if changed == "output" else x).mul_(2.0)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         y.sum().backward()
+
+
+# ------------------------------------------------------ PyTorch's method forms of operators
+@pytest.mark.parametrize("method, operator_form", [
+    (lambda a, b: a.add(b), lambda a, b: a + b),
+    (lambda a, b: a.add(b, alpha=-2.5), lambda a, b: a + b * -2.5),
+    (lambda a, b: a.sub(b, alpha=3), lambda a, b: a - b * 3),
+    (lambda a, b: a.mul(b), lambda a, b: a * b),
+    (lambda a, b: a.div(b), lambda a, b: a / b),
+    (lambda a, b: a.pow(b), lambda a, b: a ** b),
+    (lambda a, b: a.pow(3), lambda a, b: a ** 3),
+    (lambda a, b: a.neg() + b, lambda a, b: -a + b),
+    (lambda a, b: a.mm(b.t()), lambda a, b: a @ b.t()),
+    (lambda a, b: a.t().contiguous() * b.t(), lambda a, b: a.t() * b.t()),
+])
+def test_method_forms_are_the_operators_values_and_gradients(method, operator_form):
+    rng = np.random.default_rng(3)
+    data = [rng.uniform(0.5, 2.0, (2, 3)) for _ in range(2)]
+    results = []
+    for fn in (method, operator_form):
+        a, b = (Tensor(d, requires_grad=True) for d in data)
+        out = fn(a, b)
+        (out * Tensor(np.arange(out.data.size).reshape(out.shape))).sum().backward()
+        results.append([out.numpy(), a.grad.numpy()] + ([b.grad.numpy()] if b.grad is not None else []))
+    for got, expected in zip(*results):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_comparison_methods_and_in_place_alpha():
+    a, b = Tensor([1.0, 2.0, 3.0]), Tensor([2.0, 2.0, 2.0])
+    for name, expected in [("eq", [0, 1, 0]), ("ne", [1, 0, 1]), ("lt", [1, 0, 0]),
+                           ("le", [1, 1, 0]), ("gt", [0, 0, 1]), ("ge", [0, 1, 1])]:
+        assert getattr(a, name)(b).tolist() == [bool(v) for v in expected], name
+    p = Tensor([1.0, 1.0])
+    p.add_(Tensor([2.0, 4.0]), alpha=-0.5).sub_(Tensor([1.0, 1.0]), alpha=2)
+    assert p.tolist() == [1.0 - 1.0 - 2.0, 1.0 - 2.0 - 2.0]
+
+
+def test_mm_takes_matrices_only_as_torch_mm():
+    with pytest.raises(RuntimeError, match="mat2 must be a matrix"):
+        Tensor(np.ones((2, 3))).mm(Tensor(np.ones(3)))
+    with pytest.raises(RuntimeError, match="self must be a matrix"):
+        Tensor(np.ones(3)).mm(Tensor(np.ones((3, 2))))

@@ -66,6 +66,11 @@ def _check_overlap(target, source, op: str) -> None:
         "before performing the operation.")
 
 
+def _scaled(other, alpha):
+    """``alpha * other`` for the ``alpha=`` of ``add``/``sub`` (``other`` as given when 1)."""
+    return other if alpha == 1 else other * alpha
+
+
 def _address(a) -> int:
     """Where ``a``'s first element lives (NumPy or CuPy)."""
     interface = getattr(a, "__array_interface__", None)
@@ -641,6 +646,39 @@ class Tensor:
     def __neg__(self) -> "Tensor":
         return Tensor._make(-self.data, (self,), lambda g: (-g,), "neg", saved=())
 
+    # ------------------------------------------------------------------ method forms
+    # PyTorch's method names for the operators: ``x.add(y)`` is ``x + y``, ``x.pow(2)`` is
+    # ``x ** 2``, with the same graph; ``alpha`` scales ``other`` first, as in PyTorch.
+    def add(self, other, *, alpha=1) -> "Tensor":
+        return self + _scaled(other, alpha)
+
+    def sub(self, other, *, alpha=1) -> "Tensor":
+        return self - _scaled(other, alpha)
+
+    def mul(self, other) -> "Tensor":
+        return self * other
+
+    def div(self, other) -> "Tensor":
+        return self / other
+
+    def pow(self, exponent) -> "Tensor":
+        return self ** exponent
+
+    def neg(self) -> "Tensor":
+        return -self
+
+    def mm(self, other) -> "Tensor":
+        """``self @ other`` for two matrices only, as ``torch.mm``."""
+        for name, t in (("self", self), ("mat2", other)):
+            if getattr(t, "ndim", None) != 2:
+                raise RuntimeError(f"{name} must be a matrix")
+        return self @ other
+
+    def contiguous(self) -> "Tensor":
+        """``self`` if its memory is one C-ordered block, else a copy (in the graph), as in
+        PyTorch."""
+        return self if self.data.flags.c_contiguous else self.clone()
+
     # --------------------------------------------------------------------------- comparisons
     # Elementwise, with broadcasting and dtype promotion like the arithmetic ops; the result
     # is a bool tensor that records no graph (as in PyTorch). Defining ``__eq__`` would make
@@ -670,6 +708,9 @@ class Tensor:
 
     def __ge__(self, other):
         return self._compare(other, operator.ge, "ge")
+
+    # PyTorch's method names for the comparisons.
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
 
     __hash__ = object.__hash__
 
@@ -703,11 +744,11 @@ class Tensor:
     def __itruediv__(self, other) -> "Tensor":
         return self.div_(other)
 
-    def add_(self, other) -> "Tensor":
-        return self._inplace_binary(self.xp.add, other, "add_")
+    def add_(self, other, *, alpha=1) -> "Tensor":
+        return self._inplace_binary(self.xp.add, _scaled(other, alpha), "add_")
 
-    def sub_(self, other) -> "Tensor":
-        return self._inplace_binary(self.xp.subtract, other, "sub_")
+    def sub_(self, other, *, alpha=1) -> "Tensor":
+        return self._inplace_binary(self.xp.subtract, _scaled(other, alpha), "sub_")
 
     def mul_(self, other) -> "Tensor":
         return self._inplace_binary(self.xp.multiply, other, "mul_")
