@@ -574,6 +574,34 @@ def test_repr_lists_the_non_default_options(module, expected):
 # ---------------------------------------------------------------------- the state hook
 
 @pytest.mark.parametrize("mode", CELLS)
+@pytest.mark.parametrize("unroll", [False, True], ids=["fused", "unrolled"])
+@pytest.mark.parametrize("kwargs", [{}, {"num_layers": 2}, {"batch_first": True},
+                                    {"bidirectional": True}], ids=["1", "2layers", "bf", "bi"])
+def test_output_and_h_n_are_siblings_for_hooks_and_retain_grad(mode, unroll, kwargs):
+    # As in PyTorch, h_n is not computed *from* the output: the output's gradient is its own
+    # (d out.sum() = ones, whatever h_n's term adds), and a hook on the output can change
+    # only that. Here the hook zeroes it, so the parameters get exactly the gradient of the
+    # h_n term alone.
+    x = np.random.default_rng(2).standard_normal((5, 3, 2))
+    grads = {}
+    for run in ("retained", "hooked", "h_n only"):
+        tg.manual_seed(0)
+        rnn = layer(mode, 2, 4, unroll=unroll, dtype="float64", **kwargs)
+        out, final = rnn(Tensor(x))
+        h_n = final[0] if mode == "LSTM" else final
+        if run == "retained":
+            out.retain_grad()
+        if run == "hooked":
+            out.register_hook(lambda g: g * 0)
+        ((h_n * 3).sum() if run == "h_n only" else out.sum() + (h_n * 3).sum()).backward()
+        if run == "retained":
+            np.testing.assert_array_equal(out.grad.numpy(), np.ones(out.shape))
+        grads[run] = [p.grad.numpy() for p in rnn.parameters()]
+    for with_hook, h_n_only in zip(grads["hooked"], grads["h_n only"]):
+        np.testing.assert_allclose(with_hook, h_n_only, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("mode", CELLS)
 def test_state_hook_reports_every_state_and_gradient_the_same_in_both_implementations(mode):
     """One callback shape for both passes and both implementations; the gradients it
     reports are the total ∂L/∂h_t (checked against autograd's own hook on the unrolled

@@ -215,9 +215,12 @@ class RNNBase(Module):
                 outputs.append(hs)
                 finals.append(final)
             layer_input = outputs[0] if len(outputs) == 1 else Tensor.cat(outputs, axis=-1)
+        # The output and the final states are siblings, as in PyTorch: a hook or retain_grad
+        # on the output sees the output's gradient only. With one direction the output would
+        # be the very tensor h_n was sliced from, so it is returned as a view of it.
+        output = layer_input.view(layer_input.shape) if self.num_directions == 1 else layer_input
         # One stacked (D*num_layers, N, ·) tensor per state component (h_n, and c_n for LSTM).
-        return layer_input, [Tensor.stack([f[k] for f in finals], axis=0)
-                             for k in range(len(state))]
+        return output, [Tensor.stack([f[k] for f in finals], axis=0) for k in range(len(state))]
 
     def _run_direction(self, x: Tensor, state: tuple, layer: int, direction: int,
                        call: int = 0, steps=None, unsorted=None) -> tuple:
