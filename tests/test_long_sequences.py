@@ -91,6 +91,13 @@ def test_fused_and_unrolled_agree_over_ten_thousand_steps(default_recursion_limi
         np.testing.assert_allclose(gf, gu, rtol=1e-8, atol=1e-12)
 
 
+def step_states(out):
+    """h_1 ... h_T of an unrolled layer: the inputs of the stack node behind its output (the
+    output is a view of the stacked states, whose last row h_n is taken from too)."""
+    (stacked,) = out.grad_fn.parents
+    return stacked.grad_fn.parents
+
+
 def test_unrolled_graph_is_released_after_backward(default_recursion_limit):
     """Weak references to step tensors in the middle of the unrolled graph die as soon as
     backward has run and the user's own references (output, loss) are gone, by reference
@@ -98,7 +105,7 @@ def test_unrolled_graph_is_released_after_backward(default_recursion_limit):
     rnn, head = make_model(unroll=True)
     x, y = sine_sequence()
     out, h_n = rnn(x)
-    steps = out.grad_fn.parents          # the stack node's inputs: h_1 ... h_T
+    steps = step_states(out)
     assert len(steps) == T
     refs = [weakref.ref(steps[t]) for t in (0, 1, T // 2, T - 2, T - 1)]
     del steps
@@ -121,7 +128,7 @@ def test_retained_graph_is_kept_until_released(default_recursion_limit):
     rnn, head = make_model(unroll=True)
     x, y = sine_sequence()
     out, h_n = rnn(x)
-    ref = weakref.ref(out.grad_fn.parents[T // 2])
+    ref = weakref.ref(step_states(out)[T // 2])
     loss = nn.functional.mse_loss(head(out), y)
     gc.disable()
     try:
