@@ -602,6 +602,46 @@ def test_backward_never_writes_into_arrays_it_did_not_allocate():
     np.testing.assert_allclose(seen[0].numpy(), 2 * w_copy)
 
 
+# A matrix shared by many products (an RNN's weight) has its transpose copied once per sweep.
+
+@pytest.mark.parametrize("sweep", ["backward", "grad"])
+def test_shared_weight_products_follow_an_in_place_update_between_sweeps(sweep):
+    """The backward products ``g_t @ Wᵀ`` read a contiguous copy of ``Wᵀ`` made within the
+    sweep: after an optimizer-style update of ``W.data`` in place, the next sweep must use the
+    new ``W`` (a copy kept from the last sweep would give silently wrong gradients)."""
+    rng = np.random.default_rng(0)
+    w = Tensor(rng.standard_normal((4, 4)), requires_grad=True)
+    xs = [Tensor(rng.standard_normal((3, 4)), requires_grad=True) for _ in range(5)]
+    seeds = [rng.standard_normal((3, 4)) for _ in xs]
+    for _ in range(3):  # three sweeps, an update between each
+        loss = sum(((x @ w) * s).sum() for x, s in zip(xs, seeds))
+        if sweep == "backward":
+            for x in xs:
+                x.grad = None
+            loss.backward()
+            found = [x.grad.numpy() for x in xs]
+        else:
+            found = [g.numpy() for g in tg.autograd.grad(loss, xs)]
+        for s, g in zip(seeds, found):
+            np.testing.assert_allclose(g, s @ w.numpy().T, rtol=1e-12)
+        w.data *= -1.5  # in place, as an optimizer step: no new array, no version bump
+
+
+def test_transposed_copies_a_matrix_seen_twice_in_one_sweep_only():
+    from tinygrad_rnn.autograd import _sweep_transposes, transposed
+    w = np.arange(12.0).reshape(3, 4)
+    assert not transposed(w).flags.c_contiguous  # outside a sweep: always the view
+    assert not transposed(w).flags.c_contiguous
+    with _sweep_transposes():
+        first, second, third = transposed(w), transposed(w), transposed(w)
+        assert np.shares_memory(first, w)        # used once so far: no copy yet
+        assert second.flags.c_contiguous and not np.shares_memory(second, w)
+        assert third is second                   # one copy for the rest of the sweep
+        np.testing.assert_array_equal(second, w.T)
+    with _sweep_transposes():                    # the next sweep starts afresh
+        assert np.shares_memory(transposed(w), w)
+
+
 def test_no_grad_flows_to_tensors_that_do_not_require_it():
     x = Tensor([1.0, 2.0], requires_grad=True)
     c = Tensor([3.0, 4.0])

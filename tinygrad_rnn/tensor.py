@@ -1007,7 +1007,7 @@ class Tensor:
     @staticmethod
     def _matmul_backward(g, a, b, a_needs_grad: bool, b_needs_grad: bool) -> tuple:
         if a.ndim == 2 and b.ndim == 2:  # the common case (a layer, an RNN step) first
-            return (_reduce_to(g @ b.T, a) if a_needs_grad else None,
+            return (_reduce_to(g @ autograd.transposed(b), a) if a_needs_grad else None,
                     _reduce_to(a.T @ g, b) if b_needs_grad else None)
         # Work with 2-D+ views: a row for a 1-D left operand, a column for a 1-D right one.
         a2 = a.reshape(1, -1) if a.ndim == 1 else a

@@ -278,7 +278,10 @@ def run_unrolled(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequen
     x_share = x_rows @ w_ih.T                                 # (rows, G·H)
     if b_ih is not None:  # in place (autograd records it): no second (rows, G·H) array
         x_share += b_ih if cell.hidden_bias_apart else b_ih + b_hh
-    w_hh_t = w_hh.T
+    # A contiguous copy of W_hhᵀ (in the graph: the gradient flows back through it): BLAS
+    # multiplies by the strided view ``w_hh.T`` about twice as slowly, T times over. The
+    # backward products by its transpose get the same treatment (autograd.transposed).
+    w_hh_t = w_hh.T.contiguous()
     per_step: list = [None] * steps.T
     states = tuple(start)
     for t, rows, n, kept, _ in steps.plan(reverse):
