@@ -9,7 +9,8 @@ Node, tuples, closures). They all outlive the young generations (the graph lives
 tracked object of the process: in a script that has imported torch (about 170,000 objects),
 scipy or pandas, that is far more than the graph. So the collector's share grows with the
 size of the heap and with the number of objects each node makes. ``rnn_step.py`` hides the
-effect with ``gc.freeze()``; this script shows it, and never freezes anything.
+effect with ``gc.freeze()``, as ``Trainer.run`` (``python -m tinygrad_rnn train``) does for
+its run; this script shows it, and freezes nothing unless ``--freeze`` is given.
 
 It fills the heap with ``--heap`` long-lived tracked objects (dicts, tuples, lists, functions
 and their closure cells, about the mix torch's import leaves; ``--torch`` imports torch
@@ -24,6 +25,7 @@ tracked objects the forward pass creates per time step (what the collector has t
 
     python benchmarks/unrolled_gc.py                     # I=4 H=32 N=1, heap of 170,000
     python benchmarks/unrolled_gc.py --heap 0            # the same without the heap
+    python benchmarks/unrolled_gc.py --torch --freeze    # heap frozen after setup, as train
     python benchmarks/unrolled_gc.py --cell lstm --lengths 500,2000 --torch
 """
 from __future__ import annotations
@@ -139,6 +141,9 @@ def main(argv=None) -> None:
                    help="time steps to run at each length (default 16000: 64 training steps "
                         "at T=250, 8 at T=2000), so that every length creates as many graph "
                         "objects and the collector's cost is compared over the same work")
+    p.add_argument("--freeze", action="store_true",
+                   help="call gc.freeze() after filling the heap, as Trainer.run does: the "
+                        "collector then scans only what the steps create")
     p.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = p.parse_args(argv)
     I, H, N = (int(v) for v in args.size.split(","))
@@ -148,20 +153,23 @@ def main(argv=None) -> None:
     else:
         heap = make_heap(args.heap)
     gc.collect()
+    if args.freeze:
+        gc.freeze()
     clock = GcClock()
     gc.callbacks.append(clock)
     rows = [measure(args.cell, I, H, N, int(T), max(2, args.time_steps // int(T)), clock)
             for T in args.lengths.split(",")]
     gc.callbacks.remove(clock)
-    heap_objects = len(gc.get_objects())
+    heap_objects = len(gc.get_objects()) + gc.get_freeze_count()
     del heap
     if args.json:
         print(json.dumps({"cell": args.cell, "I": I, "H": H, "N": N,
                           "heap_objects": heap_objects, "rows": rows}))
         return
     print(f"unrolled {args.cell.upper()} I={I} H={H} N={N}, float32, "
-          f"{heap_objects} tracked objects in the process; mean over {args.time_steps} time "
-          "steps per length")
+          f"{heap_objects} tracked objects in the process"
+          f"{' (frozen after setup)' if args.freeze else ''}; mean over {args.time_steps} "
+          "time steps per length")
     print(f"{'T':>6} {'ms/step':>9} {'ms/time step':>13} {'x first':>8} {'gc share':>9} "
           f"{'full gc/step':>13} {'tracked obj/t':>14}")
     first = rows[0]["ms_per_time_step"]

@@ -1,6 +1,7 @@
 """The training loop (``tinygrad_rnn.train``): settings, checkpoints, exact resume, signals."""
 from __future__ import annotations
 
+import gc
 import os
 import signal
 
@@ -73,6 +74,27 @@ def test_run_records_one_loss_and_norm_per_step(tmp_path):
     assert trainer.step == 5 and len(history.loss) == 5 and len(history.grad_norm) == 5
     assert all(n > 0 for n in history.grad_norm)
     assert read_checkpoint(str(tmp_path / "ck.npz"))["step"] == 5
+
+
+@pytest.mark.parametrize("frozen_by_caller", [False, True])
+def test_run_hides_the_setup_from_the_collector_and_restores_it(frozen_by_caller):
+    """During the run, everything made before it is frozen (gc.freeze: the collector's full
+    collections then scan only the steps' graphs); afterwards the collector is as before,
+    and a caller that froze objects itself keeps exactly its own freeze."""
+    gc.collect()
+    if frozen_by_caller:
+        gc.freeze()
+    before = gc.get_freeze_count()
+    seen = []
+    try:
+        Trainer(tiny(steps=2)).run(quiet=True, on_step=lambda t: seen.append(gc.get_freeze_count()))
+        after = gc.get_freeze_count()
+    finally:
+        gc.unfreeze()
+    if frozen_by_caller:  # (the count only falls, as frozen objects die)
+        assert 0 < after <= before and all(count <= before for count in seen)
+    else:
+        assert before == after == 0 and all(count > 1000 for count in seen)
 
 
 def test_same_seed_same_losses_other_seed_other_losses():

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import math
 import os
 import signal
@@ -303,7 +304,7 @@ class Trainer:
         """
         # An unusable output fails now, not after the training; the lock keeps other runs out.
         lock = CheckpointLock(checkpoint) if checkpoint else contextlib.nullcontext()
-        with lock, backend.blas_threads():
+        with lock, backend.blas_threads(), _setup_hidden_from_collector():
             self._run(checkpoint, quiet, save_every,
                       log or (lambda line: print(line, file=sys.stderr)), on_step)
         return self.history
@@ -495,6 +496,27 @@ def _apply_overrides(saved: TrainConfig, overrides: dict[str, Any], path: str) -
 
 
 # ------------------------------------------------------------------------------ helpers
+
+@contextlib.contextmanager
+def _setup_hidden_from_collector():
+    """Hide every object made before the run (the imported libraries, the model, the data)
+    from Python's cyclic garbage collector until the run ends (``gc.freeze``).
+
+    None of them becomes garbage while training; but an unrolled layer's graph, thousands of
+    objects per step, keeps setting off full collections, and each would scan them all: in a
+    process that has imported torch, that is about a third of a step at T = 2000, and a step
+    gets slower per time step as T grows (``benchmarks/unrolled_gc.py --torch --freeze``
+    shows it gone). A caller that has frozen objects itself manages the collector: left alone.
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
 
 def _progress_bar(trainer: Trainer, total: int, disable: bool):
     """A tqdm bar over the steps, starting at the steps already done."""
