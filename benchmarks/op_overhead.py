@@ -18,7 +18,13 @@ Rows (median over ``--repeats`` samples of ``--number`` calls each, one thread):
 
 ``--op`` also times ``mul`` (``x * x``) and ``matmul`` (``x @ x``) the same way.
 
-    python benchmarks/op_overhead.py [--repeats 15] [--number 20000] [--json]
+Columns ``chain fwd`` / ``chain bwd``: the same op applied ``--chain`` times in a row
+(``y = op(y)``, as an unrolled RNN chains its steps), then one ``backward``; µs per node to
+record the chain and to sweep it. Unlike ``fwd+bwd``, they leave out the fixed cost of
+starting a backward pass, so they are what each node adds to a long graph.
+
+    python benchmarks/op_overhead.py [--op tanh,mul,matmul] [--repeats 15] [--number 20000]
+                                     [--chain 2000] [--json]
 """
 from __future__ import annotations
 
@@ -50,6 +56,23 @@ def _per_call_us(fn, number: int, repeats: int) -> float:
     return statistics.median(samples)
 
 
+def _chain_us(op_fn, x, seed, length: int, repeats: int) -> tuple:
+    """Median µs per node to record ``length`` chained ops from ``x``, and to sweep them."""
+    forward, backward = [], []
+    for _ in range(repeats):
+        x.grad = None
+        t0 = time.perf_counter()
+        y = x
+        for _ in range(length):
+            y = op_fn(y)
+        t1 = time.perf_counter()
+        y.backward(seed)
+        t2 = time.perf_counter()
+        forward.append((t1 - t0) / length * 1e6)
+        backward.append((t2 - t1) / length * 1e6)
+    return statistics.median(forward), statistics.median(backward)
+
+
 def cases(op: str):
     """``{row: (forward, forward_backward)}`` closures for one op on 4×4 float32 data."""
     import numpy as np
@@ -60,7 +83,7 @@ def cases(op: str):
     g = np.ones((4, 4), dtype=np.float32)
     np_fn = {"tanh": np.tanh, "mul": lambda v: v * v, "matmul": lambda v: v @ v}[op]
     tg_fn = {"tanh": tg.Tensor.tanh, "mul": lambda v: v * v, "matmul": lambda v: v @ v}[op]
-    rows = {"numpy": (lambda: np_fn(a), None)}
+    rows = {"numpy": (lambda: np_fn(a), None, None)}
 
     x = tg.Tensor(a, requires_grad=True)
     gt = tg.Tensor(g)
@@ -68,9 +91,10 @@ def cases(op: str):
     def ours_fwd_bwd():
         x.grad = None
         tg_fn(x).backward(gt)
-    rows["ours"] = (lambda: tg_fn(x), ours_fwd_bwd)
+    rows["ours"] = (lambda: tg_fn(x), ours_fwd_bwd,
+                    lambda length, repeats: _chain_us(tg_fn, x, gt, length, repeats))
 
-    rows["ours no_grad"] = (lambda: tg_fn(x), None)   # timed with grad mode off
+    rows["ours no_grad"] = (lambda: tg_fn(x), None, None)   # timed with grad mode off
 
     try:
         import torch
@@ -84,7 +108,8 @@ def cases(op: str):
     def torch_fwd_bwd():
         xt.grad = None
         th_fn(xt).backward(gtt)
-    rows["torch"] = (lambda: th_fn(xt), torch_fwd_bwd)
+    rows["torch"] = (lambda: th_fn(xt), torch_fwd_bwd,
+                     lambda length, repeats: _chain_us(th_fn, xt, gtt, length, repeats))
     return rows
 
 
@@ -94,6 +119,8 @@ def main(argv=None):
                    help="comma-separated from tanh, mul, matmul (default: tanh)")
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--number", type=int, default=20000, help="calls per sample")
+    p.add_argument("--chain", type=int, default=2000,
+                   help="ops per chain for the chain columns (default 2000)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
@@ -101,27 +128,36 @@ def main(argv=None):
     ops = [o for o in args.op.split(",") if o]
     if any(o not in ("tanh", "mul", "matmul") for o in ops):
         p.error(f"unknown op in {args.op!r}; choose from tanh, mul, matmul")
+    import numpy
     results = []
     for op in ops:
-        for row, (fwd, fwd_bwd) in cases(op).items():
+        for row, (fwd, fwd_bwd, chain) in cases(op).items():
             import tinygrad_rnn as tg
             with tg.no_grad() if row == "ours no_grad" else contextlib.nullcontext():
                 forward_us = _per_call_us(fwd, args.number, args.repeats)
+            with numpy.errstate(all="ignore"):   # a chain of x*x or x@x overflows: harmless
+                chain_us = chain(args.chain, args.repeats) if chain else (None, None)
             results.append({
                 "op": op, "row": row, "forward_us": forward_us,
                 "forward_backward_us": (_per_call_us(fwd_bwd, max(1, args.number // 4),
-                                                     args.repeats) if fwd_bwd else None)})
+                                                     args.repeats) if fwd_bwd else None),
+                "chain_forward_us_per_node": chain_us[0],
+                "chain_backward_us_per_node": chain_us[1]})
     if args.json:
         print(json.dumps(results, indent=1))
         return
-    import numpy
     print(f"one op on a 4x4 float32 tensor, µs per call (median of {args.repeats}), "
-          f"numpy {numpy.__version__}, Python {sys.version.split()[0]}")
-    print(f"{'op':<7} {'row':<13} {'forward':>9} {'fwd+bwd':>9}")
+          f"numpy {numpy.__version__}, Python {sys.version.split()[0]}; chains of "
+          f"{args.chain} ops, µs per node")
+    print(f"{'op':<7} {'row':<13} {'forward':>9} {'fwd+bwd':>9} {'chain fwd':>10} "
+          f"{'chain bwd':>10}")
+
+    def cell(value, width: int) -> str:
+        return f"{value:{width}.2f}" if value is not None else f"{'-':>{width}}"
     for r in results:
-        fb = f"{r['forward_backward_us']:9.2f}" if r["forward_backward_us"] is not None \
-            else f"{'-':>9}"
-        print(f"{r['op']:<7} {r['row']:<13} {r['forward_us']:9.2f} {fb}")
+        print(f"{r['op']:<7} {r['row']:<13} {r['forward_us']:9.2f} "
+              f"{cell(r['forward_backward_us'], 9)} {cell(r['chain_forward_us_per_node'], 10)} "
+              f"{cell(r['chain_backward_us_per_node'], 10)}")
 
 
 if __name__ == "__main__":

@@ -46,6 +46,15 @@ def test_other_benchmarks_have_help(script):
     assert "usage" in run_script(script, "--help").lower()
 
 
+def test_op_overhead_times_a_chain_per_node():
+    out = run_script("op_overhead.py", "--op", "mul", "--repeats", "1", "--number", "10",
+                     "--chain", "50", "--json")
+    rows = {row["row"]: row for row in json.loads(out)}
+    assert rows["ours"]["chain_forward_us_per_node"] > 0
+    assert rows["ours"]["chain_backward_us_per_node"] > 0
+    assert rows["numpy"]["chain_forward_us_per_node"] is None
+
+
 def test_packed_benchmark_checks_agreement_and_reports_the_ratio():
     out = run_script("packed.py", "--configs", "S", "--cell", "lstm", "--repeats", "1",
                      "--warmup", "1", "--min-time", "0", "--json")
