@@ -65,13 +65,17 @@ class Module:
             self._buffers[name] = value  # a buffer stays a buffer when it is reassigned
             object.__setattr__(self, name, value)
             return
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
+        _refuse_replacing(self, name, value)
+        registry = (self._parameters if isinstance(value, Parameter)
+                    else self._modules if isinstance(value, Module) else None)
+        for other in (self._parameters, self._modules):
+            if other is not registry:
+                other.pop(name, None)
         self._forget_buffer(name)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+        if registry is not None:
+            # Replacing an entry keeps its place, as in PyTorch: the order of parameters()
+            # is what optimizers' state dicts index by.
+            registry[name] = value
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
@@ -80,12 +84,29 @@ class Module:
         self._forget_buffer(name)
         object.__delattr__(self, name)
 
+    def _is_taken(self, name: str, registry: Mapping) -> bool:
+        """Whether ``name`` already means something else (a method, an attribute, another
+        kind of entry). An attribute set to None is free: ``Linear(2, 2, bias=False)`` may
+        register a ``bias`` later, as in PyTorch."""
+        return (hasattr(self, name) and name not in registry
+                and getattr(self, name) is not None)
+
     def _forget_buffer(self, name: str) -> None:
         self._buffers.pop(name, None)
         self._non_persistent_buffers.discard(name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register ``param`` under ``name`` (``None`` records an absent optional weight)."""
+        if not isinstance(name, str):
+            raise TypeError(f"parameter name should be a string. Got {type(name).__name__}")
+        if "." in name or name == "":
+            raise KeyError('parameter name can\'t contain "."' if name
+                           else 'parameter name can\'t be empty string ""')
+        if self._is_taken(name, self._parameters):
+            raise KeyError(f"attribute '{name}' already exists")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter "
+                            f"'{name}' (torch.nn.Parameter or None required)")
         setattr(self, name, param)  # None also drops an earlier registration under ``name``
 
     def add_module(self, name: str, module: "Module | None") -> None:
@@ -98,7 +119,7 @@ class Module:
                            else 'module name can\'t be empty string ""')
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        if hasattr(self, name) and name not in self._modules:
+        if self._is_taken(name, self._modules):
             raise KeyError(f"attribute '{name}' already exists")
         self._parameters.pop(name, None)
         self._forget_buffer(name)
@@ -118,7 +139,7 @@ class Module:
             raise TypeError(f"buffer name should be a string. Got {type(name).__name__}")
         if "." in name or name == "":
             raise KeyError('buffer name can\'t contain "." and can\'t be empty string ""')
-        if hasattr(self, name) and name not in self._buffers:
+        if self._is_taken(name, self._buffers):
             raise KeyError(f"attribute '{name}' already exists")
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer "
@@ -226,14 +247,14 @@ class Module:
         return OrderedDict((name, t.detach()) for name, t in self._state_entries().items())
 
     def _state_entries(self) -> "OrderedDict[str, Tensor]":
-        """The tensors ``state_dict`` holds, by name (parameters once each)."""
+        """The tensors ``state_dict`` holds, by name. A tied weight or a shared module is
+        listed under *every* name it is reachable by, as in PyTorch, so state dicts keep the
+        same keys in both frameworks (``parameters()`` lists it once)."""
         entries: OrderedDict[str, Tensor] = OrderedDict()
-        seen: set[int] = set()
-        for prefix, module in self.named_modules():
+        for prefix, module in self.named_modules(remove_duplicate=False):
             dot = f"{prefix}." if prefix else ""
             for name, param in module._parameters.items():
-                if param is not None and id(param) not in seen:
-                    seen.add(id(param))
+                if param is not None:
                     entries[dot + name] = param
             for name, buf in module._buffers.items():
                 if buf is not None and name not in module._non_persistent_buffers:
@@ -287,8 +308,10 @@ class Module:
 
     def train(self, mode: bool = True) -> "Module":
         """Training mode (dropout active) for this module and all sub-modules."""
+        if not isinstance(mode, bool):  # e.g. train("eval") would otherwise mean True
+            raise ValueError("training mode is expected to be boolean")
         for module in self.modules():
-            object.__setattr__(module, "training", bool(mode))
+            object.__setattr__(module, "training", mode)
         return self
 
     def eval(self) -> "Module":
@@ -345,6 +368,21 @@ class Module:
         elif lines:
             body = "\n  " + "\n  ".join(lines) + "\n"
         return f"{type(self).__name__}({body})"
+
+
+def _refuse_replacing(module: Module, name: str, value: Any) -> None:
+    """PyTorch's rule: a registered parameter can only be replaced by a ``Parameter`` or
+    ``None``, a sub-module by a ``Module`` or ``None``. Anything else (``m.weight = w * 2``,
+    a plain Tensor) raises, instead of silently taking the weight away from
+    ``parameters()``, ``state_dict()`` and the optimizer."""
+    if value is None:
+        return
+    if name in module._parameters and not isinstance(value, Parameter):
+        raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
+                        "(torch.nn.Parameter or None expected)")
+    if name in module._modules and not isinstance(value, (Module, Parameter)):
+        raise TypeError(f"cannot assign '{type(value).__name__}' as child module '{name}' "
+                        "(torch.nn.Module or None expected)")
 
 
 def _indent(text: str) -> str:
