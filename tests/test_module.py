@@ -389,6 +389,17 @@ def test_double_and_float_cast_in_place(cast, dtype):
     assert out.dtype == dtype
 
 
+def test_casting_keeps_the_gradients_cast_and_to_accepts_a_dtype():
+    # PyTorch's Module.to(dtype)/.double() convert p.grad too; dropping it would make the
+    # next optimizer step silently do nothing.
+    m = nn.Linear(2, 1)
+    m(Tensor(np.array([[1.0, 2.0]], np.float32))).sum().backward()
+    assert m.to(np.float64) is m
+    assert m.weight.dtype == m.weight.grad.dtype == np.float64
+    np.testing.assert_array_equal(m.weight.grad.numpy(), [[1.0, 2.0]])
+    np.testing.assert_array_equal(m.bias.grad.numpy(), [1.0])
+
+
 def test_slicing_a_sequential_gives_a_sequential_sharing_the_modules():
     first, second = nn.Linear(2, 3), nn.Tanh()
     model = nn.Sequential(first, second, nn.Linear(3, 1))
@@ -437,7 +448,8 @@ def test_missing_buffer_is_reported_by_strict_load():
 
 
 @pytest.mark.parametrize("name, value, error, match", [
-    ("a.b", Tensor(np.zeros(1)), KeyError, "contain"),
+    ("a.b", Tensor(np.zeros(1)), KeyError, 'contain "."'),
+    ("", Tensor(np.zeros(1)), KeyError, 'be empty string ""'),
     ("fc", Tensor(np.zeros(1)), KeyError, "attribute 'fc' already exists"),
     ("mask", np.zeros(1), TypeError, "cannot assign 'ndarray' object to buffer 'mask'"),
 ])

@@ -191,6 +191,17 @@ def test_packed_sequence_moves_and_casts_with_its_indices():
     assert q.batch_sizes.numpy().tolist() == [2, 1]
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float16])
+def test_converting_a_packed_sequence_to_a_dtype_leaves_its_indices_int64(dtype):
+    p = pack_padded_sequence(Tensor(np.ones((2, 2, 1), np.float32)), [1, 2],
+                             enforce_sorted=False)
+    q = p.to(dtype)
+    assert q.data.dtype == np.dtype(dtype)
+    for field in ("batch_sizes", "sorted_indices", "unsorted_indices"):
+        assert getattr(q, field).dtype == np.int64, field
+        assert getattr(q, field).numpy().tolist() == getattr(p, field).numpy().tolist()
+
+
 # ---------------------------------------------------------------------------------- errors
 X = Tensor(np.zeros((4, 3, 2)))
 SORTED_MESSAGE = "`lengths` array must be sorted in decreasing order when `enforce_sorted`"

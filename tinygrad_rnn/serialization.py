@@ -391,7 +391,7 @@ def _product(shape: tuple) -> int:
 def _guess_kind(path: str) -> str:
     """A hint about what a non-zip file is, for the error message."""
     with open(path, "rb") as f:
-        head = f.read(8)
+        head = f.read(9)
     if not head:
         return " (the file is empty)"
     if head.startswith(b"\x93NUMPY"):
@@ -401,6 +401,9 @@ def _guess_kind(path: str) -> str:
     if head[:1] == b"\x80":
         return (" (it looks like a pickle, e.g. from an old torch.save; tinygrad_rnn never "
                 "loads pickles, because unpickling can run arbitrary code)")
+    if head[8:9] == b"{" or path.endswith(".safetensors"):
+        return (" (its name or first bytes say .safetensors, but it is shorter than a "
+                ".safetensors header: the file is probably truncated or damaged)")
     return ""
 
 

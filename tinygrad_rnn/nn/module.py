@@ -138,7 +138,8 @@ class Module:
         if not isinstance(name, str):
             raise TypeError(f"buffer name should be a string. Got {type(name).__name__}")
         if "." in name or name == "":
-            raise KeyError('buffer name can\'t contain "." and can\'t be empty string ""')
+            raise KeyError('buffer name can\'t contain "."' if name
+                           else 'buffer name can\'t be empty string ""')
         if self._is_taken(name, self._buffers):
             raise KeyError(f"attribute '{name}' already exists")
         if tensor is not None and not isinstance(tensor, Tensor):
@@ -318,9 +319,12 @@ class Module:
         """Evaluation mode (dropout off); same as ``train(False)``."""
         return self.train(False)
 
-    def to(self, target: str) -> "Module":
+    def to(self, target) -> "Module":
         """Move every parameter to backend ``target`` (``"numpy"`` or ``"cupy"``) in place:
-        the parameters stay the same leaf objects, so an optimizer built before still works."""
+        the parameters stay the same leaf objects, so an optimizer built before still works.
+        A dtype (``model.to(tg.float64)``) casts like :meth:`astype`, as ``Tensor.to`` does."""
+        if not isinstance(target, str):
+            return self.astype(target)
         backend.module_for(target, "Module.to()")
         for p in self.parameters():
             p.data = backend.to_backend(p.data, target)
@@ -331,12 +335,14 @@ class Module:
         return self
 
     def astype(self, dtype) -> "Module":
-        """Cast every parameter, and every floating-point buffer, to ``dtype`` in place
-        (integer buffers such as counters keep their dtype, as in PyTorch)."""
+        """Cast every parameter (and its gradient), and every floating-point buffer, to
+        ``dtype`` in place (integer buffers such as counters keep their dtype, as in
+        PyTorch)."""
         dtype = backend.as_dtype(dtype)
         for p in self.parameters():
             p.data = p.data.astype(dtype)
-            p.grad = None
+            if p.grad is not None:  # kept, as in PyTorch: a step after the cast still applies
+                p.grad.data = p.grad.data.astype(dtype)
         for buf in self.buffers():
             if backend.is_floating(buf.dtype):
                 buf.data = buf.data.astype(dtype)
