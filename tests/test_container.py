@@ -93,6 +93,16 @@ def test_module_dict_behaves_like_a_dict():
     assert len(heads) == 0 and list(heads.parameters()) == []
 
 
+def test_module_dict_from_another_module_dict():
+    # As in PyTorch: a ModuleDict is accepted wherever a mapping is.
+    first = nn.ModuleDict({"x": nn.Tanh(), "y": nn.ReLU()})
+    copy = nn.ModuleDict(first)
+    assert list(copy) == ["x", "y"] and copy["y"] is first["y"]
+    merged = nn.ModuleDict({"z": nn.Sigmoid()})
+    merged.update(first)
+    assert list(merged) == ["z", "x", "y"]
+
+
 @pytest.mark.parametrize("key, error, match", [
     ("a.b", KeyError, "contain"),
     ("", KeyError, "empty"),

@@ -192,10 +192,12 @@ class ModuleDict(Module):
             del self[key]
 
     def update(self, modules: Mapping[str, Module] | Iterable) -> None:
-        """Add entries from a mapping or from ``(key, module)`` pairs."""
-        items = modules.items() if isinstance(modules, Mapping) else modules
+        """Add entries from a mapping (another ``ModuleDict`` too) or from ``(key, module)``
+        pairs."""
+        is_mapping = isinstance(modules, (Mapping, ModuleDict))
+        items = modules.items() if is_mapping else modules
         for j, item in enumerate(items):
-            if isinstance(modules, Mapping):
+            if is_mapping:
                 key, module = item
             else:
                 if not isinstance(item, (tuple, list)) or len(item) != 2:
