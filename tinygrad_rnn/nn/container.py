@@ -194,16 +194,15 @@ class ModuleDict(Module):
     def update(self, modules: Mapping[str, Module] | Iterable) -> None:
         """Add entries from a mapping (another ``ModuleDict`` too) or from ``(key, module)``
         pairs."""
-        is_mapping = isinstance(modules, (Mapping, ModuleDict))
-        items = modules.items() if is_mapping else modules
-        for j, item in enumerate(items):
-            if is_mapping:
-                key, module = item
-            else:
-                if not isinstance(item, (tuple, list)) or len(item) != 2:
-                    raise ValueError(f"ModuleDict update sequence element #{j} should be a "
-                                     "(key, module) pair")
-                key, module = item
+        if isinstance(modules, (Mapping, ModuleDict)):
+            for key, module in modules.items():
+                self[key] = module
+            return
+        for j, item in enumerate(modules):
+            if not isinstance(item, (tuple, list)) or len(item) != 2:
+                raise ValueError(f"ModuleDict update sequence element #{j} should be a "
+                                 "(key, module) pair")
+            key, module = item
             self[key] = module
 
 
