@@ -174,6 +174,8 @@ def test_a_tied_weight_is_in_the_state_dict_under_every_name():
     model = tied_model()
     assert [n for n, _ in model.named_parameters()] == ["0.weight", "1.bias"]
     assert list(model.state_dict()) == ["0.weight", "1.weight", "1.bias"]
+    every_name = [n for n, _ in model.named_parameters(remove_duplicate=False)]
+    assert every_name == ["0.weight", "1.weight", "1.bias"]
     shared = nn.Linear(2, 2)
     assert list(nn.Sequential(shared, shared).state_dict()) == [
         "0.weight", "0.bias", "1.weight", "1.bias"]
@@ -196,6 +198,9 @@ def test_tied_state_dict_keys_match_torch():
     theirs = torch.nn.Sequential(torch.nn.Embedding(5, 3), torch.nn.Linear(3, 5))
     theirs[1].weight = theirs[0].weight
     assert list(ours.state_dict()) == list(theirs.state_dict())
+    for dedup in (True, False):
+        assert ([n for n, _ in ours.named_parameters(remove_duplicate=dedup)]
+                == [n for n, _ in theirs.named_parameters(remove_duplicate=dedup)])
     assert ours.load_state_dict({k: v.detach().numpy() for k, v in
                                  theirs.state_dict().items()}) == ([], [])
     np.testing.assert_array_equal(ours[0].weight.numpy(), theirs[0].weight.detach().numpy())

@@ -160,16 +160,11 @@ class Module:
         with backend.blas_threads():   # small matrices: one BLAS thread (set_num_threads)
             return self.forward(*args, **kwargs)
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True
-                         ) -> Iterator[tuple[str, Parameter]]:
-        """``(dotted name, parameter)`` pairs, this module's first, each parameter once."""
-        seen: set[int] = set()
-        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
-        for module_prefix, module in modules:
-            for name, param in module._parameters.items():
-                if id(param) not in seen:
-                    seen.add(id(param))
-                    yield (f"{module_prefix}.{name}" if module_prefix else name), param
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """``(dotted name, parameter)`` pairs, this module's first, each parameter once
+        (under every name it has with ``remove_duplicate=False``: tied weights)."""
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, param in self.named_parameters(recurse=recurse):
@@ -204,17 +199,25 @@ class Module:
                         for child_name, child in module._modules.items() if child is not None]
             stack.extend(reversed(children))
 
-    def named_buffers(self, prefix: str = "", recurse: bool = True
-                      ) -> Iterator[tuple[str, Tensor]]:
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
         """``(dotted name, buffer)`` pairs, as :meth:`named_parameters` (absent ones
         skipped)."""
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def _named_members(self, registry: str, prefix: str, recurse: bool,
+                       remove_duplicate: bool) -> Iterator[tuple[str, Any]]:
+        """The entries of each module's ``registry`` (``"_parameters"`` or ``"_buffers"``)
+        with dotted names; a tensor reachable twice comes once if ``remove_duplicate``."""
         seen: set[int] = set()
-        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        modules = (self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+                   if recurse else [(prefix, self)])
         for module_prefix, module in modules:
-            for name, buf in module._buffers.items():
-                if buf is not None and id(buf) not in seen:
-                    seen.add(id(buf))
-                    yield (f"{module_prefix}.{name}" if module_prefix else name), buf
+            for name, member in getattr(module, registry).items():
+                if member is None or (remove_duplicate and id(member) in seen):
+                    continue
+                seen.add(id(member))
+                yield (f"{module_prefix}.{name}" if module_prefix else name), member
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         for _, buf in self.named_buffers(recurse=recurse):
