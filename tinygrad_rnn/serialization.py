@@ -175,9 +175,12 @@ def _encode(obj, path: tuple, arrays: dict, taken: set):
         kind = "list" if isinstance(obj, list) else "tuple"
         return {kind: [_encode(v, path + (i,), arrays, taken) for i, v in enumerate(obj)]}
     backend.refuse_torch(obj, f"save: the value at {where or 'the top level'!r}")
+    # torch.save(model, path) habit: a model, optimizer or scheduler is saved by its state.
+    hint = (" (save its state instead: save(x.state_dict(), path), then "
+            "x.load_state_dict(load(path)))" if hasattr(obj, "state_dict") else "")
     raise TypeError(f"save: cannot save a {type(obj).__name__} at {where or 'the top level'!r}; "
                     "expected a Tensor, an array, a number, a string, None, or a dict, list or "
-                    "tuple of those")
+                    "tuple of those" + hint)
 
 
 def temporary_name(path: str) -> str:
