@@ -229,6 +229,8 @@ SORTED_MESSAGE = "`lengths` array must be sorted in decreasing order when `enfor
     (lambda: pack_padded_sequence(X.numpy(), [4, 3, 1]), TypeError, "expected input to be"),
     (lambda: pad_packed_sequence(pack_padded_sequence(X, [4, 3, 1]), total_length=3),
      ValueError, "Expected total_length to be at least the length of the longest sequence"),
+    (lambda: pad_packed_sequence(pack_padded_sequence(X, [4, 3, 1]), total_length=5.5),
+     TypeError, "pad_packed_sequence: total_length must be an int, got 5.5 (float)"),
     (lambda: pad_packed_sequence(X), TypeError, "expected a PackedSequence"),
     (lambda: pad_sequence([]), RuntimeError, "received an empty list of sequences"),
     (lambda: pad_sequence([X[0], X[0]], padding_side="middle"), RuntimeError,

@@ -178,6 +178,9 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
     longest = len(batch_sizes)
     if total_length is None:
         total_length = longest
+    elif not isinstance(total_length, numbers.Integral):
+        raise TypeError(f"pad_packed_sequence: total_length must be an int, got "
+                        f"{total_length!r} ({type(total_length).__name__})")
     elif total_length < longest:
         raise ValueError(f"Expected total_length to be at least the length of the longest "
                          f"sequence in input, but got total_length={total_length} and max "
