@@ -65,6 +65,15 @@ def test_a_truncated_safetensors_file_is_said_to_be_one(tmp_path, name, keep):
         load(path)
 
 
+def test_a_bfloat16_file_is_valid_but_says_how_to_convert(tmp_path):
+    # What safetensors.torch.save_file writes for a bfloat16 model (written by hand here).
+    header = json.dumps({"w": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}})
+    path = tmp_path / "bf16.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header.encode() + b"\x80\x3f" * 2)
+    with pytest.raises(ValueError, match=r"holds bfloat16 tensors.*v\.float\(\)"):
+        load(path)
+
+
 def test_npz_stays_the_default_and_can_be_forced(tmp_path):
     save({"w": np.ones(2)}, tmp_path / "a.ckpt")
     save({"w": np.ones(2)}, tmp_path / "b.safetensors", format="npz")

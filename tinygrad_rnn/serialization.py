@@ -329,6 +329,11 @@ def _read_safetensors(path: str) -> tuple:
             metadata = f.metadata() or {}
             arrays = {name: f.get_tensor(name) for name in f.keys()}
     except Exception as exc:   # SafetensorError: a damaged or hostile header
+        if "bfloat16" in str(exc):  # a valid file NumPy has no dtype for
+            raise ValueError(f"{path!r} holds bfloat16 tensors, which NumPy (and so "
+                             "tinygrad_rnn) cannot represent; convert them in PyTorch before "
+                             "saving, e.g. {k: v.float() for k, v in state_dict.items()}") \
+                from None
         raise ValueError(f"{path!r} is not a valid .safetensors file: "
                          + " ".join(str(exc).split())) from None
     return arrays, metadata.get(STRUCTURE_KEY)
