@@ -243,6 +243,15 @@ def test_strict_load_lists_missing_unexpected_and_mis_shaped_keys_in_one_error()
         np.testing.assert_array_equal(v.numpy(), before[k])
 
 
+def test_loading_a_whole_checkpoint_says_which_entry_holds_the_state_dict():
+    m = nn.Linear(2, 2)
+    checkpoint = {"model": m.state_dict(), "step": 3}
+    with pytest.raises(RuntimeError, match=r'Unexpected key\(s\) in state_dict: "model", '
+                                           r'"step"\. .*Pass checkpoint\["model"\]'):
+        m.load_state_dict(checkpoint)
+    assert m.load_state_dict(checkpoint["model"]) == ([], [])
+
+
 def test_non_strict_load_reports_and_loads_the_rest():
     m, src = Head(), Head()
     sd = {k: v.numpy() for k, v in src.state_dict().items() if not k.startswith("fc.")}

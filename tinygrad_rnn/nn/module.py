@@ -288,7 +288,8 @@ class Module:
                                 + ", ".join(f'"{k}"' for k in missing) + ".")
             if unexpected:
                 problems.insert(len(missing) > 0, "Unexpected key(s) in state_dict: "
-                                + ", ".join(f'"{k}"' for k in unexpected) + ".")
+                                + ", ".join(f'"{k}"' for k in unexpected) + "."
+                                + _nested_hint(state_dict, unexpected))
         if problems:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                                + "\n\t".join(problems))
@@ -392,6 +393,16 @@ def _refuse_replacing(module: Module, name: str, value: Any) -> None:
     if name in module._modules and not isinstance(value, (Module, Parameter)):
         raise TypeError(f"cannot assign '{type(value).__name__}' as child module '{name}' "
                         "(torch.nn.Module or None expected)")
+
+
+def _nested_hint(state_dict: Mapping, unexpected: list) -> str:
+    """A checkpoint ``{"model": state_dict, "optimizer": ...}`` passed whole is the usual
+    cause of unexpected keys whose values are dicts: say which key to pass instead."""
+    nested = [k for k in unexpected if isinstance(state_dict[k], Mapping)]
+    if not nested:
+        return ""
+    return (f" (the value under \"{nested[0]}\" is itself a dict: is this a checkpoint "
+            f"holding the state dict? Pass checkpoint[\"{nested[0]}\"])")
 
 
 def _indent(text: str) -> str:
