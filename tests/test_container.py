@@ -93,6 +93,16 @@ def test_module_dict_behaves_like_a_dict():
     assert len(heads) == 0 and list(heads.parameters()) == []
 
 
+def test_module_dict_from_another_module_dict():
+    # As in PyTorch: a ModuleDict is accepted wherever a mapping is.
+    first = nn.ModuleDict({"x": nn.Tanh(), "y": nn.ReLU()})
+    copy = nn.ModuleDict(first)
+    assert list(copy) == ["x", "y"] and copy["y"] is first["y"]
+    merged = nn.ModuleDict({"z": nn.Sigmoid()})
+    merged.update(first)
+    assert list(merged) == ["z", "x", "y"]
+
+
 @pytest.mark.parametrize("key, error, match", [
     ("a.b", KeyError, "contain"),
     ("", KeyError, "empty"),
@@ -110,6 +120,26 @@ def test_sequential_from_ordered_dict_and_append():
     assert [n for n, _ in seq.named_parameters()] == ["fc.weight", "fc.bias", "2.weight",
                                                      "2.bias"]
     assert seq(Tensor(np.ones((5, 3), np.float32))).shape == (5, 1)
+
+
+def test_a_slice_of_a_sequential_keeps_the_names():
+    # PyTorch keeps the original keys, so a slice's state dict names the same weights.
+    seq = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1), nn.ReLU())
+    assert list(seq[2:].state_dict()) == ["2.weight", "2.bias"]
+    assert [name for name, _ in seq[::2].named_children()] == ["0", "2"]
+    assert seq[2:][0] is seq[2]
+    named = nn.Sequential(OrderedDict([("fc", nn.Linear(3, 2)), ("act", nn.Tanh())]))
+    assert repr(named[1:]) == "Sequential(\n  (act): Tanh()\n)"
+
+
+def test_sequential_slices_match_torch():
+    torch = pytest.importorskip("torch")
+    ours = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1), nn.ReLU())
+    theirs = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1),
+                                 torch.nn.ReLU())
+    for index in [slice(1, 3), slice(None, None, 2), slice(-2, None), slice(3, 1, -1)]:
+        assert repr(ours[index]) == repr(theirs[index])
+        assert list(ours[index].state_dict()) == list(theirs[index].state_dict())
 
 
 def test_identity_returns_its_input():

@@ -64,6 +64,21 @@ def test_errors_use_pytorchs_wording(call, match):
         call()
 
 
+@pytest.mark.parametrize("call, match", [
+    (lambda: init.uniform_(Tensor(np.zeros(3)), 1.0, 0.0),
+     r"uniform_ expects to return a \[from, to\) range, but found from=1 > to=0"),
+    (lambda: init.xavier_uniform_(Tensor(np.zeros((2, 2))), gain=-1.0),
+     r"uniform_ expects .* but found from=1.22474 > to=-1.22474"),  # sqrt(6 / (2 + 2))
+    (lambda: init.normal_(Tensor(np.zeros(3)), 0.0, -1.0),
+     "normal expects std >= 0.0, but found std -1"),
+])
+def test_bad_ranges_are_pytorchs_errors_not_numpys(call, match):
+    # NumPy's own messages ("high - low < 0", "scale < 0") name neither the function nor
+    # the values; PyTorch raises RuntimeError with these words.
+    with pytest.raises(RuntimeError, match=match):
+        call()
+
+
 def test_non_tensor_is_refused():
     with pytest.raises(TypeError, match="expected a Tensor, got ndarray"):
         init.zeros_(np.zeros(3))

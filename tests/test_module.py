@@ -52,11 +52,56 @@ def test_named_parameters_order_is_own_first_then_children_in_assignment_order()
 
 def test_reassigning_replaces_the_registration():
     m = Outer()
-    m.scale = Tensor(np.ones(2, np.float32))  # no longer a Parameter
+    m.scale = None
     m.head = None
     assert [n for n, _ in m.named_parameters()] == ["extra.weight"]
     del m.extra
     assert list(m.parameters()) == []
+
+
+@pytest.mark.parametrize("name, value, match", [
+    ("scale", Tensor(np.ones(2, np.float32)), "cannot assign 'Tensor' as parameter 'scale'"),
+    ("scale", np.ones(2, np.float32), "cannot assign 'ndarray' as parameter 'scale'"),
+    ("scale", nn.Linear(1, 1), "cannot assign 'Linear' as parameter 'scale'"),
+    ("head", Tensor(np.ones(2, np.float32)), "cannot assign 'Tensor' as child module 'head'"),
+    ("extra", 3, "cannot assign 'int' as child module 'extra'"),
+])
+def test_a_registered_weight_or_child_is_only_replaced_by_its_kind(name, value, match):
+    # PyTorch refuses these; accepting them would silently drop the weights from
+    # parameters(), state_dict() and the optimizer.
+    m = Outer()
+    before = [n for n, _ in m.named_parameters()]
+    with pytest.raises(TypeError, match=match):
+        setattr(m, name, value)
+    assert [n for n, _ in m.named_parameters()] == before
+
+
+def test_replacing_a_parameter_keeps_its_place_in_the_order():
+    # As in PyTorch: optimizers' state dicts refer to parameters by their position.
+    layer = nn.Linear(2, 2)
+    layer.weight = nn.Parameter(np.zeros((2, 2), np.float32))
+    assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]
+    assert list(layer.state_dict()) == ["weight", "bias"]
+
+
+@pytest.mark.parametrize("name, param, error, match", [
+    ("a.b", nn.Parameter(np.ones(1)), KeyError, 'contain "."'),
+    ("", nn.Parameter(np.ones(1)), KeyError, "be empty string"),
+    ("forward", nn.Parameter(np.ones(1)), KeyError, "attribute 'forward' already exists"),
+    ("w", Tensor(np.ones(1)), TypeError, "cannot assign 'Tensor' object to parameter 'w'"),
+    (3, nn.Parameter(np.ones(1)), TypeError, "parameter name should be a string"),
+])
+def test_register_parameter_refuses_bad_names_and_non_parameters(name, param, error, match):
+    m = nn.Linear(1, 1)
+    with pytest.raises(error, match=match):
+        m.register_parameter(name, param)
+    assert [n for n, _ in m.named_parameters()] == ["weight", "bias"]
+
+
+def test_an_absent_bias_can_be_registered_later():
+    layer = nn.Linear(2, 2, bias=False)
+    layer.register_parameter("bias", nn.Parameter(np.zeros(2, np.float32)))
+    assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]
 
 
 def test_a_shared_parameter_is_listed_once():
@@ -116,6 +161,51 @@ def test_state_dict_keys_values_and_detachment():
         np.testing.assert_array_equal(sd[name].numpy(), p.numpy())
 
 
+def tied_model():
+    """An embedding and an output layer sharing one weight (weight tying)."""
+    model = nn.Sequential(nn.Embedding(5, 3), nn.Linear(3, 5))
+    model[1].weight = model[0].weight
+    return model
+
+
+def test_a_tied_weight_is_in_the_state_dict_under_every_name():
+    # PyTorch's state_dict lists a shared tensor under each name it is reachable by, and
+    # parameters() lists it once; the keys must agree so state dicts load across both.
+    model = tied_model()
+    assert [n for n, _ in model.named_parameters()] == ["0.weight", "1.bias"]
+    assert list(model.state_dict()) == ["0.weight", "1.weight", "1.bias"]
+    every_name = [n for n, _ in model.named_parameters(remove_duplicate=False)]
+    assert every_name == ["0.weight", "1.weight", "1.bias"]
+    shared = nn.Linear(2, 2)
+    assert list(nn.Sequential(shared, shared).state_dict()) == [
+        "0.weight", "0.bias", "1.weight", "1.bias"]
+
+
+def test_a_tied_state_dict_round_trips_strictly_and_a_missing_name_is_reported():
+    source, target = tied_model(), tied_model()
+    assert target.load_state_dict(source.state_dict()) == ([], [])
+    np.testing.assert_array_equal(target[1].weight.numpy(), source[0].weight.numpy())
+    assert target[1].weight is target[0].weight
+    state = source.state_dict()
+    del state["1.weight"]
+    with pytest.raises(RuntimeError, match='Missing key\\(s\\) in state_dict: "1.weight"'):
+        target.load_state_dict(state)
+
+
+def test_tied_state_dict_keys_match_torch():
+    torch = pytest.importorskip("torch")
+    ours = tied_model()
+    theirs = torch.nn.Sequential(torch.nn.Embedding(5, 3), torch.nn.Linear(3, 5))
+    theirs[1].weight = theirs[0].weight
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    for dedup in (True, False):
+        assert ([n for n, _ in ours.named_parameters(remove_duplicate=dedup)]
+                == [n for n, _ in theirs.named_parameters(remove_duplicate=dedup)])
+    assert ours.load_state_dict({k: v.detach().numpy() for k, v in
+                                 theirs.state_dict().items()}) == ([], [])
+    np.testing.assert_array_equal(ours[0].weight.numpy(), theirs[0].weight.detach().numpy())
+
+
 def test_load_state_dict_copies_arrays_and_tensors_in():
     src, dst = Head(), Head()
     sd = {k: (v.numpy() if i % 2 else v) for i, (k, v) in enumerate(src.state_dict().items())}
@@ -151,6 +241,15 @@ def test_strict_load_lists_missing_unexpected_and_mis_shaped_keys_in_one_error()
             "checkpoint, the shape in current model is (4, 4).") in message
     for k, v in m.state_dict().items():  # nothing was loaded
         np.testing.assert_array_equal(v.numpy(), before[k])
+
+
+def test_loading_a_whole_checkpoint_says_which_entry_holds_the_state_dict():
+    m = nn.Linear(2, 2)
+    checkpoint = {"model": m.state_dict(), "step": 3}
+    with pytest.raises(RuntimeError, match=r'Unexpected key\(s\) in state_dict: "model", '
+                                           r'"step"\. .*Pass checkpoint\["model"\]'):
+        m.load_state_dict(checkpoint)
+    assert m.load_state_dict(checkpoint["model"]) == ([], [])
 
 
 def test_non_strict_load_reports_and_loads_the_rest():
@@ -189,6 +288,14 @@ def test_train_and_eval_recurse_and_return_self():
     assert m.head.rnn.training and m.head.fc.training and not m.training
     m.train(False)
     assert not m.head.rnn.training
+
+
+@pytest.mark.parametrize("mode", ["eval", 0, None])
+def test_train_mode_must_be_a_bool(mode):
+    m = Outer().eval()  # train("eval") must not silently mean True
+    with pytest.raises(ValueError, match="training mode is expected to be boolean"):
+        m.train(mode)
+    assert not any(mod.training for mod in m.modules())
 
 
 @pytest.mark.parametrize("set_to_none", [True, False])
@@ -296,6 +403,17 @@ def test_double_and_float_cast_in_place(cast, dtype):
     assert out.dtype == dtype
 
 
+def test_casting_keeps_the_gradients_cast_and_to_accepts_a_dtype():
+    # PyTorch's Module.to(dtype)/.double() convert p.grad too; dropping it would make the
+    # next optimizer step silently do nothing.
+    m = nn.Linear(2, 1)
+    m(Tensor(np.array([[1.0, 2.0]], np.float32))).sum().backward()
+    assert m.to(np.float64) is m
+    assert m.weight.dtype == m.weight.grad.dtype == np.float64
+    np.testing.assert_array_equal(m.weight.grad.numpy(), [[1.0, 2.0]])
+    np.testing.assert_array_equal(m.bias.grad.numpy(), [1.0])
+
+
 def test_slicing_a_sequential_gives_a_sequential_sharing_the_modules():
     first, second = nn.Linear(2, 3), nn.Tanh()
     model = nn.Sequential(first, second, nn.Linear(3, 1))
@@ -344,7 +462,8 @@ def test_missing_buffer_is_reported_by_strict_load():
 
 
 @pytest.mark.parametrize("name, value, error, match", [
-    ("a.b", Tensor(np.zeros(1)), KeyError, "contain"),
+    ("a.b", Tensor(np.zeros(1)), KeyError, 'contain "."'),
+    ("", Tensor(np.zeros(1)), KeyError, 'be empty string ""'),
     ("fc", Tensor(np.zeros(1)), KeyError, "attribute 'fc' already exists"),
     ("mask", np.zeros(1), TypeError, "cannot assign 'ndarray' object to buffer 'mask'"),
 ])

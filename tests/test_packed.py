@@ -191,6 +191,17 @@ def test_packed_sequence_moves_and_casts_with_its_indices():
     assert q.batch_sizes.numpy().tolist() == [2, 1]
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float16])
+def test_converting_a_packed_sequence_to_a_dtype_leaves_its_indices_int64(dtype):
+    p = pack_padded_sequence(Tensor(np.ones((2, 2, 1), np.float32)), [1, 2],
+                             enforce_sorted=False)
+    q = p.to(dtype)
+    assert q.data.dtype == np.dtype(dtype)
+    for field in ("batch_sizes", "sorted_indices", "unsorted_indices"):
+        assert getattr(q, field).dtype == np.int64, field
+        assert getattr(q, field).numpy().tolist() == getattr(p, field).numpy().tolist()
+
+
 # ---------------------------------------------------------------------------------- errors
 X = Tensor(np.zeros((4, 3, 2)))
 SORTED_MESSAGE = "`lengths` array must be sorted in decreasing order when `enforce_sorted`"
@@ -218,6 +229,8 @@ SORTED_MESSAGE = "`lengths` array must be sorted in decreasing order when `enfor
     (lambda: pack_padded_sequence(X.numpy(), [4, 3, 1]), TypeError, "expected input to be"),
     (lambda: pad_packed_sequence(pack_padded_sequence(X, [4, 3, 1]), total_length=3),
      ValueError, "Expected total_length to be at least the length of the longest sequence"),
+    (lambda: pad_packed_sequence(pack_padded_sequence(X, [4, 3, 1]), total_length=5.5),
+     TypeError, "pad_packed_sequence: total_length must be an int, got 5.5 (float)"),
     (lambda: pad_packed_sequence(X), TypeError, "expected a PackedSequence"),
     (lambda: pad_sequence([]), RuntimeError, "received an empty list of sequences"),
     (lambda: pad_sequence([X[0], X[0]], padding_side="middle"), RuntimeError,

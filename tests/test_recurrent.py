@@ -641,3 +641,18 @@ def test_state_hook_must_be_callable_and_numbers_the_forward_calls():
     rnn(_f32(3, 1, 2))
     rnn(_f32(3, 1, 2))
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("make", [
+    lambda m: m.LSTM(3, 5, num_layers=2, bidirectional=True, proj_size=2),
+    lambda m: m.GRU(3, 4, num_layers=2, bias=False),
+    lambda m: m.RNN(3, 4, bidirectional=True),
+])
+def test_all_weights_lists_each_layer_and_direction_as_torch(make):
+    torch = pytest.importorskip("torch")
+    ours, theirs = make(nn), make(torch.nn)
+    ours.flatten_parameters()  # a PyTorch habit: runs, does nothing
+    assert ([[tuple(w.shape) for w in ws] for ws in ours.all_weights]
+            == [[tuple(w.shape) for w in ws] for ws in theirs.all_weights])
+    named = dict(ours.named_parameters())
+    assert [w for ws in ours.all_weights for w in ws] == list(named.values())

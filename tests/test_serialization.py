@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from tinygrad_rnn import Tensor, backend, serialization
+from tinygrad_rnn import Tensor, backend, nn, optim, serialization
 from tinygrad_rnn.serialization import STRUCTURE_KEY, load, save
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -214,6 +214,9 @@ def test_save_into_missing_directory(tmp_path):
     ({"model": {"w": {1, 2}}}, r"cannot save a set at 'model/w'"),
     ({"f": lambda: 0}, r"cannot save a function at 'f'"),
     ({(1, 2): np.ones(1)}, r"dict keys must be str or int, got \(1, 2\)"),
+    (nn.Linear(2, 2), r"cannot save a Linear at 'the top level'.*save\(x.state_dict\(\), path\)"),
+    ({"opt": optim.SGD([nn.Parameter(np.ones(1))], lr=0.1)},
+     r"cannot save a SGD at 'opt'.*x.load_state_dict\(load\(path\)\)"),
 ])
 def test_save_rejects_what_it_cannot_write_without_pickle(tmp_path, obj, message):
     with pytest.raises(TypeError, match=message):

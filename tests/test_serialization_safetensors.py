@@ -51,6 +51,29 @@ def test_flat_state_dict_round_trip_is_a_plain_safetensors_file(tmp_path, how):
     np.testing.assert_array_equal(plain["rnn.bias"], sd["rnn.bias"])
 
 
+@pytest.mark.parametrize("name, keep", [
+    ("cut.safetensors", 1), ("cut.safetensors", 6), ("cut.safetensors", 0.5),
+    ("cut.safetensors", 0.99), ("cut.bin", 12), ("cut.bin", 0.5)])
+def test_a_truncated_safetensors_file_is_said_to_be_one(tmp_path, name, keep):
+    # Cut before the end of its header, it used to be reported as a damaged .npz only.
+    save(flat_state(), tmp_path / "good.safetensors")
+    good = (tmp_path / "good.safetensors").read_bytes()
+    path = tmp_path / name
+    path.write_bytes(good[:keep if isinstance(keep, int) else int(len(good) * keep)])
+    with pytest.raises(ValueError, match=r"say \.safetensors.*truncated or damaged"
+                                         r"|is not a valid \.safetensors file"):
+        load(path)
+
+
+def test_a_bfloat16_file_is_valid_but_says_how_to_convert(tmp_path):
+    # What safetensors.torch.save_file writes for a bfloat16 model (written by hand here).
+    header = json.dumps({"w": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}})
+    path = tmp_path / "bf16.safetensors"
+    path.write_bytes(len(header).to_bytes(8, "little") + header.encode() + b"\x80\x3f" * 2)
+    with pytest.raises(ValueError, match=r"holds bfloat16 tensors.*v\.float\(\)"):
+        load(path)
+
+
 def test_npz_stays_the_default_and_can_be_forced(tmp_path):
     save({"w": np.ones(2)}, tmp_path / "a.ckpt")
     save({"w": np.ones(2)}, tmp_path / "b.safetensors", format="npz")

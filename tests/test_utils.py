@@ -64,6 +64,31 @@ def test_clip_grad_norm_in_place_float32():
                                rtol=1e-6)
 
 
+def test_clip_grad_norm_float16_does_not_overflow():
+    # 300² overflows float16 (max 65504): PyTorch accumulates the norm in float32 and
+    # returns it rounded to float16; an inf norm would silently zero every gradient.
+    p = Tensor(np.zeros(3), dtype="float16", requires_grad=True)
+    p.grad = Tensor(np.full(3, 300.0), dtype="float16")
+    total = clip_grad_norm_([p], max_norm=1.0)
+    exact = np.sqrt(3 * 300.0 ** 2)
+    assert total.dtype == np.float16 and total.item() == np.float16(exact)
+    np.testing.assert_allclose(p.grad.numpy(), np.full(3, 300.0 / exact), rtol=2e-3)
+
+
+def test_clip_grad_norm_float16_matches_torch():
+    torch = pytest.importorskip("torch")
+    grads = np.array([[300.0, -250.0], [1e-3, 40.0]], np.float16)
+    for norm_type in (2.0, 1.0, 3.0, float("inf")):
+        ours = Tensor(np.zeros((2, 2)), dtype="float16", requires_grad=True)
+        ours.grad = Tensor(grads)
+        theirs = torch.zeros(2, 2, dtype=torch.float16, requires_grad=True)
+        theirs.grad = torch.tensor(grads)
+        a = clip_grad_norm_([ours], 1.0, norm_type)
+        b = torch.nn.utils.clip_grad_norm_([theirs], 1.0, norm_type)
+        assert a.item() == b.item(), norm_type
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-3)
+
+
 def test_clip_grad_norm_single_tensor_and_missing_grads():
     p, = params_with_grads([np.array([6.0, 8.0])])
     no_grad = Tensor([1.0], requires_grad=True)

@@ -175,9 +175,12 @@ def _encode(obj, path: tuple, arrays: dict, taken: set):
         kind = "list" if isinstance(obj, list) else "tuple"
         return {kind: [_encode(v, path + (i,), arrays, taken) for i, v in enumerate(obj)]}
     backend.refuse_torch(obj, f"save: the value at {where or 'the top level'!r}")
+    # torch.save(model, path) habit: a model, optimizer or scheduler is saved by its state.
+    hint = (" (save its state instead: save(x.state_dict(), path), then "
+            "x.load_state_dict(load(path)))" if hasattr(obj, "state_dict") else "")
     raise TypeError(f"save: cannot save a {type(obj).__name__} at {where or 'the top level'!r}; "
                     "expected a Tensor, an array, a number, a string, None, or a dict, list or "
-                    "tuple of those")
+                    "tuple of those" + hint)
 
 
 def temporary_name(path: str) -> str:
@@ -326,6 +329,11 @@ def _read_safetensors(path: str) -> tuple:
             metadata = f.metadata() or {}
             arrays = {name: f.get_tensor(name) for name in f.keys()}
     except Exception as exc:   # SafetensorError: a damaged or hostile header
+        if "bfloat16" in str(exc):  # a valid file NumPy has no dtype for
+            raise ValueError(f"{path!r} holds bfloat16 tensors, which NumPy (and so "
+                             "tinygrad_rnn) cannot represent; convert them in PyTorch before "
+                             "saving, e.g. {k: v.float() for k, v in state_dict.items()}") \
+                from None
         raise ValueError(f"{path!r} is not a valid .safetensors file: "
                          + " ".join(str(exc).split())) from None
     return arrays, metadata.get(STRUCTURE_KEY)
@@ -391,7 +399,7 @@ def _product(shape: tuple) -> int:
 def _guess_kind(path: str) -> str:
     """A hint about what a non-zip file is, for the error message."""
     with open(path, "rb") as f:
-        head = f.read(8)
+        head = f.read(9)
     if not head:
         return " (the file is empty)"
     if head.startswith(b"\x93NUMPY"):
@@ -401,6 +409,9 @@ def _guess_kind(path: str) -> str:
     if head[:1] == b"\x80":
         return (" (it looks like a pickle, e.g. from an old torch.save; tinygrad_rnn never "
                 "loads pickles, because unpickling can run arbitrary code)")
+    if head[8:9] == b"{" or path.endswith(".safetensors"):
+        return (" (its name or first bytes say .safetensors, but it is shorter than a "
+                ".safetensors header: the file is probably truncated or damaged)")
     return ""
 
 

@@ -28,9 +28,14 @@ class Sequential(Module):
             self.add_module(str(i), module)
 
     def __getitem__(self, index: int | slice) -> "Module":
-        """One module, or a ``Sequential`` of a slice of them (as in PyTorch)."""
-        modules = list(self._modules.values())
-        return Sequential(*modules[index]) if isinstance(index, slice) else modules[index]
+        """One module, or a ``Sequential`` of a slice of them that keeps their names (as in
+        PyTorch: ``model[2:].state_dict()`` has keys ``"2.weight"``…)."""
+        if isinstance(index, slice):
+            part = Sequential()
+            for name, module in list(self._modules.items())[index]:
+                part.add_module(name, module)
+            return part
+        return list(self._modules.values())[index]
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -187,16 +192,17 @@ class ModuleDict(Module):
             del self[key]
 
     def update(self, modules: Mapping[str, Module] | Iterable) -> None:
-        """Add entries from a mapping or from ``(key, module)`` pairs."""
-        items = modules.items() if isinstance(modules, Mapping) else modules
-        for j, item in enumerate(items):
-            if isinstance(modules, Mapping):
-                key, module = item
-            else:
-                if not isinstance(item, (tuple, list)) or len(item) != 2:
-                    raise ValueError(f"ModuleDict update sequence element #{j} should be a "
-                                     "(key, module) pair")
-                key, module = item
+        """Add entries from a mapping (another ``ModuleDict`` too) or from ``(key, module)``
+        pairs."""
+        if isinstance(modules, (Mapping, ModuleDict)):
+            for key, module in modules.items():
+                self[key] = module
+            return
+        for j, item in enumerate(modules):
+            if not isinstance(item, (tuple, list)) or len(item) != 2:
+                raise ValueError(f"ModuleDict update sequence element #{j} should be a "
+                                 "(key, module) pair")
+            key, module = item
             self[key] = module
 
 

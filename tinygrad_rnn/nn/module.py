@@ -65,13 +65,17 @@ class Module:
             self._buffers[name] = value  # a buffer stays a buffer when it is reassigned
             object.__setattr__(self, name, value)
             return
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
+        _refuse_replacing(self, name, value)
+        registry = (self._parameters if isinstance(value, Parameter)
+                    else self._modules if isinstance(value, Module) else None)
+        for other in (self._parameters, self._modules):
+            if other is not registry:
+                other.pop(name, None)
         self._forget_buffer(name)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+        if registry is not None:
+            # Replacing an entry keeps its place, as in PyTorch: the order of parameters()
+            # is what optimizers' state dicts index by.
+            registry[name] = value
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
@@ -80,12 +84,29 @@ class Module:
         self._forget_buffer(name)
         object.__delattr__(self, name)
 
+    def _is_taken(self, name: str, registry: Mapping) -> bool:
+        """Whether ``name`` already means something else (a method, an attribute, another
+        kind of entry). An attribute set to None is free: ``Linear(2, 2, bias=False)`` may
+        register a ``bias`` later, as in PyTorch."""
+        return (hasattr(self, name) and name not in registry
+                and getattr(self, name) is not None)
+
     def _forget_buffer(self, name: str) -> None:
         self._buffers.pop(name, None)
         self._non_persistent_buffers.discard(name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register ``param`` under ``name`` (``None`` records an absent optional weight)."""
+        if not isinstance(name, str):
+            raise TypeError(f"parameter name should be a string. Got {type(name).__name__}")
+        if "." in name or name == "":
+            raise KeyError('parameter name can\'t contain "."' if name
+                           else 'parameter name can\'t be empty string ""')
+        if self._is_taken(name, self._parameters):
+            raise KeyError(f"attribute '{name}' already exists")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter "
+                            f"'{name}' (torch.nn.Parameter or None required)")
         setattr(self, name, param)  # None also drops an earlier registration under ``name``
 
     def add_module(self, name: str, module: "Module | None") -> None:
@@ -98,7 +119,7 @@ class Module:
                            else 'module name can\'t be empty string ""')
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        if hasattr(self, name) and name not in self._modules:
+        if self._is_taken(name, self._modules):
             raise KeyError(f"attribute '{name}' already exists")
         self._parameters.pop(name, None)
         self._forget_buffer(name)
@@ -117,8 +138,9 @@ class Module:
         if not isinstance(name, str):
             raise TypeError(f"buffer name should be a string. Got {type(name).__name__}")
         if "." in name or name == "":
-            raise KeyError('buffer name can\'t contain "." and can\'t be empty string ""')
-        if hasattr(self, name) and name not in self._buffers:
+            raise KeyError('buffer name can\'t contain "."' if name
+                           else 'buffer name can\'t be empty string ""')
+        if self._is_taken(name, self._buffers):
             raise KeyError(f"attribute '{name}' already exists")
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer "
@@ -138,16 +160,11 @@ class Module:
         with backend.blas_threads():   # small matrices: one BLAS thread (set_num_threads)
             return self.forward(*args, **kwargs)
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True
-                         ) -> Iterator[tuple[str, Parameter]]:
-        """``(dotted name, parameter)`` pairs, this module's first, each parameter once."""
-        seen: set[int] = set()
-        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
-        for module_prefix, module in modules:
-            for name, param in module._parameters.items():
-                if id(param) not in seen:
-                    seen.add(id(param))
-                    yield (f"{module_prefix}.{name}" if module_prefix else name), param
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """``(dotted name, parameter)`` pairs, this module's first, each parameter once
+        (under every name it has with ``remove_duplicate=False``: tied weights)."""
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
 
     def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
         for _, param in self.named_parameters(recurse=recurse):
@@ -182,17 +199,25 @@ class Module:
                         for child_name, child in module._modules.items() if child is not None]
             stack.extend(reversed(children))
 
-    def named_buffers(self, prefix: str = "", recurse: bool = True
-                      ) -> Iterator[tuple[str, Tensor]]:
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
         """``(dotted name, buffer)`` pairs, as :meth:`named_parameters` (absent ones
         skipped)."""
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def _named_members(self, registry: str, prefix: str, recurse: bool,
+                       remove_duplicate: bool) -> Iterator[tuple[str, Any]]:
+        """The entries of each module's ``registry`` (``"_parameters"`` or ``"_buffers"``)
+        with dotted names; a tensor reachable twice comes once if ``remove_duplicate``."""
         seen: set[int] = set()
-        modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        modules = (self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate)
+                   if recurse else [(prefix, self)])
         for module_prefix, module in modules:
-            for name, buf in module._buffers.items():
-                if buf is not None and id(buf) not in seen:
-                    seen.add(id(buf))
-                    yield (f"{module_prefix}.{name}" if module_prefix else name), buf
+            for name, member in getattr(module, registry).items():
+                if member is None or (remove_duplicate and id(member) in seen):
+                    continue
+                seen.add(id(member))
+                yield (f"{module_prefix}.{name}" if module_prefix else name), member
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
         for _, buf in self.named_buffers(recurse=recurse):
@@ -226,14 +251,14 @@ class Module:
         return OrderedDict((name, t.detach()) for name, t in self._state_entries().items())
 
     def _state_entries(self) -> "OrderedDict[str, Tensor]":
-        """The tensors ``state_dict`` holds, by name (parameters once each)."""
+        """The tensors ``state_dict`` holds, by name. A tied weight or a shared module is
+        listed under *every* name it is reachable by, as in PyTorch, so state dicts keep the
+        same keys in both frameworks (``parameters()`` lists it once)."""
         entries: OrderedDict[str, Tensor] = OrderedDict()
-        seen: set[int] = set()
-        for prefix, module in self.named_modules():
+        for prefix, module in self.named_modules(remove_duplicate=False):
             dot = f"{prefix}." if prefix else ""
             for name, param in module._parameters.items():
-                if param is not None and id(param) not in seen:
-                    seen.add(id(param))
+                if param is not None:
                     entries[dot + name] = param
             for name, buf in module._buffers.items():
                 if buf is not None and name not in module._non_persistent_buffers:
@@ -263,7 +288,8 @@ class Module:
                                 + ", ".join(f'"{k}"' for k in missing) + ".")
             if unexpected:
                 problems.insert(len(missing) > 0, "Unexpected key(s) in state_dict: "
-                                + ", ".join(f'"{k}"' for k in unexpected) + ".")
+                                + ", ".join(f'"{k}"' for k in unexpected) + "."
+                                + _nested_hint(state_dict, unexpected))
         if problems:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
                                + "\n\t".join(problems))
@@ -287,17 +313,22 @@ class Module:
 
     def train(self, mode: bool = True) -> "Module":
         """Training mode (dropout active) for this module and all sub-modules."""
+        if not isinstance(mode, bool):  # e.g. train("eval") would otherwise mean True
+            raise ValueError("training mode is expected to be boolean")
         for module in self.modules():
-            object.__setattr__(module, "training", bool(mode))
+            object.__setattr__(module, "training", mode)
         return self
 
     def eval(self) -> "Module":
         """Evaluation mode (dropout off); same as ``train(False)``."""
         return self.train(False)
 
-    def to(self, target: str) -> "Module":
+    def to(self, target) -> "Module":
         """Move every parameter to backend ``target`` (``"numpy"`` or ``"cupy"``) in place:
-        the parameters stay the same leaf objects, so an optimizer built before still works."""
+        the parameters stay the same leaf objects, so an optimizer built before still works.
+        A dtype (``model.to(tg.float64)``) casts like :meth:`astype`, as ``Tensor.to`` does."""
+        if not isinstance(target, str):
+            return self.astype(target)
         backend.module_for(target, "Module.to()")
         for p in self.parameters():
             p.data = backend.to_backend(p.data, target)
@@ -308,12 +339,14 @@ class Module:
         return self
 
     def astype(self, dtype) -> "Module":
-        """Cast every parameter, and every floating-point buffer, to ``dtype`` in place
-        (integer buffers such as counters keep their dtype, as in PyTorch)."""
+        """Cast every parameter (and its gradient), and every floating-point buffer, to
+        ``dtype`` in place (integer buffers such as counters keep their dtype, as in
+        PyTorch)."""
         dtype = backend.as_dtype(dtype)
         for p in self.parameters():
             p.data = p.data.astype(dtype)
-            p.grad = None
+            if p.grad is not None:  # kept, as in PyTorch: a step after the cast still applies
+                p.grad.data = p.grad.data.astype(dtype)
         for buf in self.buffers():
             if backend.is_floating(buf.dtype):
                 buf.data = buf.data.astype(dtype)
@@ -345,6 +378,31 @@ class Module:
         elif lines:
             body = "\n  " + "\n  ".join(lines) + "\n"
         return f"{type(self).__name__}({body})"
+
+
+def _refuse_replacing(module: Module, name: str, value: Any) -> None:
+    """PyTorch's rule: a registered parameter can only be replaced by a ``Parameter`` or
+    ``None``, a sub-module by a ``Module`` or ``None``. Anything else (``m.weight = w * 2``,
+    a plain Tensor) raises, instead of silently taking the weight away from
+    ``parameters()``, ``state_dict()`` and the optimizer."""
+    if value is None:
+        return
+    if name in module._parameters and not isinstance(value, Parameter):
+        raise TypeError(f"cannot assign '{type(value).__name__}' as parameter '{name}' "
+                        "(torch.nn.Parameter or None expected)")
+    if name in module._modules and not isinstance(value, (Module, Parameter)):
+        raise TypeError(f"cannot assign '{type(value).__name__}' as child module '{name}' "
+                        "(torch.nn.Module or None expected)")
+
+
+def _nested_hint(state_dict: Mapping, unexpected: list) -> str:
+    """A checkpoint ``{"model": state_dict, "optimizer": ...}`` passed whole is the usual
+    cause of unexpected keys whose values are dicts: say which key to pass instead."""
+    nested = [k for k in unexpected if isinstance(state_dict[k], Mapping)]
+    if not nested:
+        return ""
+    return (f" (the value under \"{nested[0]}\" is itself a dict: is this a checkpoint "
+            f"holding the state dict? Pass checkpoint[\"{nested[0]}\"])")
 
 
 def _indent(text: str) -> str:

@@ -156,6 +156,18 @@ class RNNBase(Module):
             weights += (getattr(self, f"weight_hr{sfx}"),)
         return weights
 
+    @property
+    def all_weights(self) -> list:
+        """The parameters of each layer and direction, in PyTorch's order:
+        ``[[weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0], ...]`` (no biases when
+        ``bias=False``; ``weight_hr`` last with ``proj_size``)."""
+        return [[w for w in self.layer_weights(layer, direction) if w is not None]
+                for layer in range(self.num_layers) for direction in range(self.num_directions)]
+
+    def flatten_parameters(self) -> None:
+        """Nothing to do: PyTorch packs the weights into one cuDNN buffer here. Kept so that
+        PyTorch programs that call it run unchanged."""
+
     # ----------------------------------------------------------------------------- forward
     def forward(self, input: Tensor | PackedSequence, hx=None):
         """Run the whole sequence; returns ``(output, h_n)`` (``(output, (h_n, c_n))`` for

@@ -81,6 +81,10 @@ def _grads(parameters: Params, fn: str) -> List:
 def _vector_norm(xp, x, p: float):
     """``‖x‖_p`` over all entries, as a 0-d array in ``x``'s dtype (``torch.linalg.vector_norm``
     semantics: p = inf → max |x|, -inf → min |x|, 0 → number of non-zeros)."""
+    if x.dtype.itemsize < 4:
+        # float16 squares overflow past 256 (a norm of inf would zero every gradient):
+        # accumulate in float32 and round the norm back, as PyTorch does.
+        return _vector_norm(xp, x.astype(xp.float32), p).astype(x.dtype)
     a = xp.abs(x)
     if p == float("inf"):
         return a.max() if a.size else xp.zeros((), a.dtype)

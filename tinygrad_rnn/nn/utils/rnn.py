@@ -91,9 +91,13 @@ class PackedSequence(PackedSequence_):
         return super().__new__(cls, data, Tensor._wrap(sizes), sorted_indices,
                                unsorted_indices)
 
-    def to(self, target: str) -> "PackedSequence":
+    def to(self, target) -> "PackedSequence":
         """The same sequences with ``data`` and the indices on backend ``target``
-        (``batch_sizes`` stays on the host)."""
+        (``batch_sizes`` stays on the host). A dtype (``p.to(tg.float64)``) converts
+        ``data`` only, as in PyTorch: the indices stay int64."""
+        if not isinstance(target, str):
+            return self._replace(data=self.data.to(target))
+
         def move(indices):
             return None if indices is None else indices.to(target)
         return type(self)(self.data.to(target), self.batch_sizes, move(self.sorted_indices),
@@ -174,6 +178,9 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
     longest = len(batch_sizes)
     if total_length is None:
         total_length = longest
+    elif not isinstance(total_length, numbers.Integral):
+        raise TypeError(f"pad_packed_sequence: total_length must be an int, got "
+                        f"{total_length!r} ({type(total_length).__name__})")
     elif total_length < longest:
         raise ValueError(f"Expected total_length to be at least the length of the longest "
                          f"sequence in input, but got total_length={total_length} and max "
