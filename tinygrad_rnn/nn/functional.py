@@ -13,6 +13,8 @@ Class-index losses (``nll_loss``, ``cross_entropy``) take ``input (N, C)`` with 
 """
 from __future__ import annotations
 
+import math
+
 from .. import backend
 from ..errors import ShapeError
 from ..tensor import Tensor
@@ -111,14 +113,14 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,
     # like the NLL term (a weighted mean divides by the same summed target weights).
     counted, safe = _counted(target, classes, ignore_index)
     per_class = logp if class_weight is None else logp * _constant(class_weight, input)
-    smooth = -per_class.sum(-1) * _constant(counted, input)
+    smooth = _zero_where_ignored(-per_class.sum(-1), counted)
     if reduction == "none":
         smooth = smooth.reshape(target.shape)
     elif reduction == "sum":
         smooth = smooth.sum()
     else:
         norm = (class_weight[safe] * counted).sum() if class_weight is not None else counted.sum()
-        smooth = smooth.sum() / float(norm)
+        smooth = _weighted_mean(smooth.sum(), float(norm))
     return (1 - label_smoothing) * loss + smooth * (label_smoothing / classes)
 
 
@@ -353,13 +355,28 @@ def _nll(logp: Tensor, target: Tensor, class_weight, ignore_index: int,
     counted, safe = _counted(target, logp.shape[1], ignore_index)
     target_weight = counted if class_weight is None else class_weight[safe] * counted
     picked = logp[logp.xp.arange(logp.shape[0]), backend.to_backend(safe, logp.backend)]
-    losses = -(picked * _constant(target_weight, logp))
+    losses = -(_zero_where_ignored(picked, counted) * _constant(target_weight, logp))
     if reduction == "none":
         return losses.reshape(target.shape)
     if reduction == "sum":
         return losses.sum()
-    with backend.np.errstate(invalid="ignore", divide="ignore"):
-        return losses.sum() / float(target_weight.sum())  # 0/0 = NaN if nothing counts
+    return _weighted_mean(losses.sum(), float(target_weight.sum()))
+
+
+def _weighted_mean(loss_sum: Tensor, total_weight: float) -> Tensor:
+    """``loss_sum / total_weight``, or NaN if nothing counts (0/0, as PyTorch). The NaN
+    case multiplies by NaN rather than divide by 0, whose backward would send inf, not
+    PyTorch's 0, towards the ignored targets (and warn)."""
+    return loss_sum / total_weight if total_weight != 0 else loss_sum * math.nan
+
+
+def _zero_where_ignored(per_element: Tensor, counted) -> Tensor:
+    """``per_element`` (one entry per target) with the ignored targets' entries exactly 0 and
+    no gradient through them, as PyTorch skips them. Multiplying by their 0 weight is not
+    enough: 0 * -inf is NaN where an ignored row's log-probability is -inf (a masked padding
+    class), and 0 * NaN is NaN in the backward of a mean where nothing counts."""
+    ignored = Tensor._wrap(backend.to_backend(counted == 0, per_element.backend))
+    return per_element.masked_fill(ignored, 0.0)
 
 
 def _class_weight(weight, classes: int, like: Tensor, op: str):
