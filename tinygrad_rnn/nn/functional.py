@@ -64,7 +64,7 @@ def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
     _check_float(input, "mse_loss")
     target = _as_tensor(target, input, "mse_loss").astype(input.dtype)
     if input.shape != target.shape:
-        raise ValueError(f"mse_loss: input shape {input.shape} and target shape "
+        raise ShapeError(f"mse_loss: input shape {input.shape} and target shape "
                          f"{target.shape} must be the same (no silent broadcasting)")
     diff = input - target
     return _reduce(diff * diff, reduction)
