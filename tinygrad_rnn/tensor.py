@@ -1176,6 +1176,10 @@ class Tensor:
         scalar bound would be "strong" and turn a float32 result into float64)."""
         if min is None and max is None:
             raise ValueError("clip: at least one of min and max must be given")
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            raise TypeError("clamp(): min and max must be numbers here, got a Tensor; pass "
+                            "bound.item() for a 0-d bound, or use torch.where(x < low, low, x) "
+                            "for element-wise bounds")
         min, max = (b.item() if isinstance(b, backend.HOST_SCALAR) else b for b in (min, max))
         a = self.data
         if a.dtype.kind != "f" and any(isinstance(b, float) for b in (min, max)):
@@ -1642,8 +1646,12 @@ class Tensor:
         _require_float(self, "log_softmax")
         (axis,) = _normalize_axes(dim, self.ndim)
         xp = self.xp
-        shifted = self.data - self.data.max(axis=axis, keepdims=True)
-        out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        a = self.data
+        if a.size == 0:  # nothing to normalise (no maximum to shift by): empty, as PyTorch
+            out = a.copy()
+        else:
+            shifted = a - a.max(axis=axis, keepdims=True)
+            out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
         def backward(g):
             return (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),)
