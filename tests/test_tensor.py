@@ -414,6 +414,16 @@ def test_index_out_of_range(index):
         Tensor(np.ones((5, 3)))[index]
 
 
+@pytest.mark.parametrize("index, shape", [([], (0, 3)), ((slice(None), []), (5, 0)),
+                                          (([], []), (0,))], ids=str)
+def test_an_empty_index_list_selects_nothing_as_in_pytorch(index, shape):
+    """NumPy reads ``[]`` as a float64 array: "indices must be long, int or bool" escaped."""
+    x = Tensor(np.ones((5, 3)), requires_grad=True)
+    assert x[index].shape == shape
+    x[index].sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((5, 3)))
+
+
 def test_float_tensor_index_raises():
     with pytest.raises(IndexError, match="long, int or bool"):
         Tensor(np.ones(3))[Tensor([0.0, 1.0])]

@@ -2034,8 +2034,8 @@ def _backend_index(index, xp):
     for item in items:
         if isinstance(item, Tensor):
             item = item.data
-        elif isinstance(item, list):
-            item = xp.asarray(item)
+        elif isinstance(item, list):  # ([] selects nothing, as in PyTorch; NumPy: float64)
+            item = xp.asarray(item) if item else xp.zeros(0, dtype=backend.np.int64)
         if backend.is_array(item):
             if item.dtype.kind not in "iub":
                 raise IndexError("tensors used as indices must be long, int or bool, got "
