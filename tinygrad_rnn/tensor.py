@@ -479,10 +479,11 @@ class Tensor:
         self._hooks.append(hook)
         return RemovableHandle(self._hooks, hook)
 
-    def backward(self, grad=None, retain_graph: bool = False) -> None:
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
         """Backpropagate from this tensor: accumulate d(self)/d(leaf) into each leaf's
-        ``.grad``. ``grad`` (same shape as self) is required unless self has one element."""
-        autograd.backward(self, grad, retain_graph)
+        ``.grad``. ``gradient`` (PyTorch's name; same shape as self) is required unless self
+        has one element."""
+        autograd.backward(self, gradient, retain_graph)
 
     def _accumulate_grad(self, g, owned: bool = False) -> None:
         """Add ``g`` into ``.grad``. The first gradient is copied so ``.grad`` owns its memory,
