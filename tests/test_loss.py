@@ -225,6 +225,9 @@ def test_loss_repr():
      "label_smoothing must be between 0.0 and 1.0. Got: 1.5"),
     (lambda: F.nll_loss(Tensor(np.zeros((2, 3))), Tensor(np.array([0, 3]))), IndexError,
      "Target 3 is out of bounds for 3 classes"),
+    (lambda: F.cross_entropy(Tensor(np.zeros((2, 3))), Tensor(np.full((2, 3), 1 / 3)),
+                             ignore_index=0), RuntimeError,   # it was silently not applied
+     "ignore_index is not supported for floating point target"),
 ])
 def test_new_loss_errors(call, error, match):
     with pytest.raises(error, match=match):

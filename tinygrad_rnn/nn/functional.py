@@ -101,6 +101,9 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     target = _as_tensor(target, input, "cross_entropy")
     if backend.is_floating(target.dtype):
+        if ignore_index != -100:  # no class index to compare with: refused, as in PyTorch
+            raise RuntimeError("ignore_index is not supported for floating point target (class "
+                               "probabilities); mask the ignored positions out of the loss")
         return _cross_entropy_probabilities(input, target, weight, reduction, label_smoothing)
     target = _class_indices(target, input, "cross_entropy")
     rows, classes = _class_rows(input, target.shape, "cross_entropy")
