@@ -340,6 +340,18 @@ def test_int_reductions():
     np.testing.assert_array_equal(t.argmax(axis=1).numpy(), [1, 0])
 
 
+@pytest.mark.parametrize("dims, shape", [((0, 2), (3, 4)), ([0, -2], (3, 4)), ((1,), (1, 3, 1, 4)),
+                                         ((0, 1, 2, 3), (3, 4)), ((), (1, 3, 1, 4))], ids=str)
+def test_squeeze_takes_a_tuple_of_dims_as_pytorch(dims, shape):
+    """PyTorch 2 squeezes the size-1 axes among ``dims`` (and ``()`` squeezes none); a bare
+    "too many values to unpack" escaped before."""
+    x = Tensor(np.arange(12.0).reshape(1, 3, 1, 4), requires_grad=True)
+    out = x.squeeze(dims)
+    assert out.shape == shape
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.ones((1, 3, 1, 4)))
+
+
 @given(shape=hnp.array_shapes(min_dims=0, max_dims=4, max_side=4), data=st.data())
 def test_shape_ops_forward(shape, data):
     a = data.draw(values(np.float64, shape))

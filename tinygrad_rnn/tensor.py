@@ -1241,14 +1241,15 @@ class Tensor:
         (dim,) = _normalize_axes(dim, self.ndim + 1)
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
-    def squeeze(self, dim: int | None = None) -> "Tensor":
-        """Remove axes of size 1 (only ``dim`` if given)."""
+    def squeeze(self, dim=None) -> "Tensor":
+        """Remove axes of size 1 (only those of ``dim``, an int or a tuple, if given)."""
         if dim is None:
             return self.reshape(tuple(n for n in self.shape if n != 1))
-        (dim,) = _normalize_axes(dim, self.ndim)
-        if self.ndim == 0 or self.shape[dim] != 1:
+        if isinstance(dim, (tuple, list)) and not dim:  # squeeze(()) squeezes nothing
             return self
-        return self.reshape(self.shape[:dim] + self.shape[dim + 1:])
+        axes = _normalize_axes(dim, self.ndim)
+        shape = tuple(n for i, n in enumerate(self.shape) if n != 1 or i not in axes)
+        return self if shape == self.shape else self.reshape(shape)
 
     def flip(self, *args, dims=None, axis=None) -> "Tensor":
         """Reverse the order of elements along each of ``dims``, as PyTorch's ``x.flip(0)``,
