@@ -1241,7 +1241,7 @@ class Tensor:
         (dim,) = _normalize_axes(dim, self.ndim + 1)
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
-    def squeeze(self, dim=None) -> "Tensor":
+    def squeeze(self, dim: int | tuple[int, ...] | list[int] | None = None) -> "Tensor":
         """Remove axes of size 1 (only those of ``dim``, an int or a tuple, if given)."""
         if dim is None:
             return self.reshape(tuple(n for n in self.shape if n != 1))
