@@ -116,6 +116,37 @@ def test_state_dict_keys_values_and_detachment():
         np.testing.assert_array_equal(sd[name].numpy(), p.numpy())
 
 
+def tied_model() -> nn.Sequential:
+    """A shared module (0 and 2) and a tied weight (1.weight is 0.weight)."""
+    first, second = nn.Linear(3, 3), nn.Linear(3, 3)
+    second.weight = first.weight
+    return nn.Sequential(first, second, first)
+
+
+def test_state_dict_lists_shared_and_tied_tensors_under_every_name_as_pytorch():
+    """PyTorch's state_dict is not deduplicated (parameters() is): a model with tied weights
+    must give and take the keys PyTorch's twin has, or state dicts do not move between the
+    two ('Unexpected key(s): "1.weight"' before). The keys as PyTorch 2.13 lists them."""
+    model = tied_model()
+    sd = model.state_dict()
+    assert list(sd) == ["0.weight", "0.bias", "1.weight", "1.bias", "2.weight", "2.bias"]
+    assert len(list(model.parameters())) == 3
+    fresh = {k: np.full(sd[k].shape, float(i), np.float32) for i, k in enumerate(sd)}
+    assert model.load_state_dict(fresh) == ([], [])
+    assert model[1].weight is model[0].weight   # still tied: the last name loaded wins
+    np.testing.assert_array_equal(model[0].weight.numpy(), fresh["2.weight"])
+
+
+def test_a_reassigned_parameter_or_module_keeps_its_place_as_pytorch():
+    """``model.fc = nn.Linear(...)`` (a new head) and ``layer.weight = Parameter(...)`` keep
+    the order of __init__ in parameters() and state_dict(); they moved to the end before."""
+    head = Head()
+    head.rnn = nn.RNN(3, 4)
+    head.fc.weight = nn.Parameter(np.zeros((2, 4), np.float32))
+    assert list(head.state_dict()) == HEAD_NAMES
+    assert [n for n, _ in head.named_parameters()] == HEAD_NAMES
+
+
 def test_load_state_dict_copies_arrays_and_tensors_in():
     src, dst = Head(), Head()
     sd = {k: (v.numpy() if i % 2 else v) for i, (k, v) in enumerate(src.state_dict().items())}

@@ -65,8 +65,12 @@ class Module:
             self._buffers[name] = value  # a buffer stays a buffer when it is reassigned
             object.__setattr__(self, name, value)
             return
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
+        # A Parameter (Module) assigned over another keeps its place, as in PyTorch: the
+        # order of parameters(), children() and state_dict() stays that of __init__.
+        if not isinstance(value, Parameter):
+            self._parameters.pop(name, None)
+        if not isinstance(value, Module):
+            self._modules.pop(name, None)
         self._forget_buffer(name)
         if isinstance(value, Parameter):
             self._parameters[name] = value
@@ -226,14 +230,15 @@ class Module:
         return OrderedDict((name, t.detach()) for name, t in self._state_entries().items())
 
     def _state_entries(self) -> "OrderedDict[str, Tensor]":
-        """The tensors ``state_dict`` holds, by name (parameters once each)."""
+        """The tensors ``state_dict`` holds, by name. Unlike ``parameters()``, a shared module
+        or tied parameter comes under every name it is reachable by, as in PyTorch: so state
+        dicts of models with tied weights (an embedding shared with the output layer) keep
+        the keys a PyTorch model of the same structure expects."""
         entries: OrderedDict[str, Tensor] = OrderedDict()
-        seen: set[int] = set()
-        for prefix, module in self.named_modules():
+        for prefix, module in self.named_modules(remove_duplicate=False):
             dot = f"{prefix}." if prefix else ""
             for name, param in module._parameters.items():
-                if param is not None and id(param) not in seen:
-                    seen.add(id(param))
+                if param is not None:
                     entries[dot + name] = param
             for name, buf in module._buffers.items():
                 if buf is not None and name not in module._non_persistent_buffers:
