@@ -315,12 +315,15 @@ def test_to_an_unknown_backend_is_a_clear_error():
         Head().to("tpu")
 
 
-@pytest.mark.parametrize("cast, dtype", [("double", np.float64), ("float", np.float32)])
+@pytest.mark.parametrize("cast, dtype", [("double", np.float64), ("float", np.float32),
+                                         (lambda m: m.to(tg.float64), np.float64)],
+                         ids=["double", "float", "to_dtype"])
 def test_double_and_float_cast_in_place(cast, dtype):
+    """Also ``model.to(torch.float64)`` (it was read as a backend name and refused)."""
     m = Head().double() if cast == "float" else Head()
     params = list(m.parameters())
     m(Tensor(np.ones((1, 2, 3), m.fc.weight.dtype))).sum().backward()
-    assert getattr(m, cast)() is m
+    assert (cast(m) if callable(cast) else getattr(m, cast)()) is m
     assert [id(p) for p in m.parameters()] == [id(p) for p in params]
     assert all(p.dtype == dtype and p.is_leaf and p.requires_grad for p in params)
     out = m(Tensor(np.ones((1, 2, 3), dtype)))

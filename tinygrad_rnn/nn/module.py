@@ -300,9 +300,12 @@ class Module:
         """Evaluation mode (dropout off); same as ``train(False)``."""
         return self.train(False)
 
-    def to(self, target: str) -> "Module":
+    def to(self, target) -> "Module":
         """Move every parameter to backend ``target`` (``"numpy"`` or ``"cupy"``) in place:
-        the parameters stay the same leaf objects, so an optimizer built before still works."""
+        the parameters stay the same leaf objects, so an optimizer built before still works.
+        A dtype (``model.to(tg.float64)``) casts like :meth:`astype`, as ``Tensor.to``."""
+        if not isinstance(target, str):
+            return self.astype(target)
         backend.module_for(target, "Module.to()")
         for p in self.parameters():
             p.data = backend.to_backend(p.data, target)
