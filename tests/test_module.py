@@ -337,6 +337,9 @@ def test_slicing_a_sequential_gives_a_sequential_sharing_the_modules():
     assert isinstance(head, nn.Sequential) and len(head) == 2
     assert head[0] is first and head[1] is second
     assert [n for n, _ in head.named_parameters()] == ["0.weight", "0.bias"]
+    # the names are kept, as PyTorch keeps them (they were renumbered from "0" before)
+    assert [n for n, _ in model[1:].named_parameters()] == ["2.weight", "2.bias"]
+    assert list(model[::-2].state_dict()) == ["2.weight", "2.bias", "0.weight", "0.bias"]
 
 
 # ------------------------------------------------------------------------------ buffers

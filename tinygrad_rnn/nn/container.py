@@ -28,9 +28,11 @@ class Sequential(Module):
             self.add_module(str(i), module)
 
     def __getitem__(self, index: int | slice) -> "Module":
-        """One module, or a ``Sequential`` of a slice of them (as in PyTorch)."""
-        modules = list(self._modules.values())
-        return Sequential(*modules[index]) if isinstance(index, slice) else modules[index]
+        """One module, or a ``Sequential`` of a slice of them that keeps their names, as in
+        PyTorch (``model[2:]`` holds "2", "3"…, so its state dict has PyTorch's keys)."""
+        if isinstance(index, slice):
+            return Sequential(OrderedDict(list(self._modules.items())[index]))
+        return list(self._modules.values())[index]
 
     def __len__(self) -> int:
         return len(self._modules)
