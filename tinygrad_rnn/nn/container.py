@@ -30,9 +30,12 @@ class Sequential(Module):
     def __getitem__(self, index: int | slice) -> "Module":
         """One module, or a ``Sequential`` of a slice of them that keeps their names, as in
         PyTorch (``model[2:]`` holds "2", "3"…, so its state dict has PyTorch's keys)."""
-        if isinstance(index, slice):
-            return Sequential(OrderedDict(list(self._modules.items())[index]))
-        return list(self._modules.values())[index]
+        if not isinstance(index, slice):
+            return list(self._modules.values())[index]
+        sliced = Sequential()
+        for name, module in list(self._modules.items())[index]:
+            sliced.add_module(name, module)
+        return sliced
 
     def __len__(self) -> int:
         return len(self._modules)
