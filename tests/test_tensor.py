@@ -114,6 +114,18 @@ def test_numpy_returns_a_host_array():
     np.testing.assert_array_equal(a, [[2.0, 4.0]])
 
 
+def test_numpy_functions_see_the_values_as_with_pytorch():
+    """``np.asarray(t)`` was an object array of 0-d Tensors (no ``__array__``), so NumPy
+    functions and ``np.testing`` worked element by element on Tensors, or failed."""
+    t = Tensor(np.array([[1.0, 2.0], [3.0, 5.0]], np.float32))
+    a = np.asarray(t)
+    assert type(a) is np.ndarray and a.dtype == np.float32 and a.shape == (2, 2)
+    np.testing.assert_array_equal(a, [[1.0, 2.0], [3.0, 5.0]])
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64
+    assert np.median(t) == 2.5 and np.allclose(t, [[1, 2], [3, 5]])
+    assert isinstance(np.float64(2.0) * t, Tensor)   # operators still give Tensors
+
+
 def test_repr_shows_values_and_graph():
     r = repr(Tensor([1.0, 2.0], requires_grad=True) * 3.0)
     assert r.startswith("Tensor(") and "3." in r and "6." in r and "grad_fn=<mul>" in r

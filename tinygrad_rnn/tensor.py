@@ -431,6 +431,12 @@ class Tensor:
         """The data as a host NumPy array (copied from the GPU under CuPy)."""
         return backend.to_host(self.data)
 
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(t)`` (NumPy calls this): the host array, as PyTorch gives it. Without
+        it NumPy builds an object array of 0-d Tensors, element by element."""
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype, copy=False)
+
     def item(self) -> float:
         """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:
