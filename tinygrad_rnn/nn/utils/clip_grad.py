@@ -47,7 +47,8 @@ def clip_grad_norm_(parameters: Params, max_norm: float, norm_type: float = 2.0,
             f"The total norm of order {norm_type} for gradients from `parameters` is "
             f"non-finite, so it cannot be clipped. To disable this error and scale the "
             f"gradients by the non-finite norm anyway, set `error_if_nonfinite=False`")
-    coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
+    with backend.np.errstate(over="ignore"):  # float16: 1e9 / 500 is inf, then 1.0
+        coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
     for g in grads:
         # Multiplying by exactly 1.0 leaves an unclipped gradient bit-for-bit unchanged.
         g *= coef.astype(g.dtype)
@@ -80,7 +81,11 @@ def _grads(parameters: Params, fn: str) -> List:
 
 def _vector_norm(xp, x, p: float):
     """``‖x‖_p`` over all entries, as a 0-d array in ``x``'s dtype (``torch.linalg.vector_norm``
-    semantics: p = inf → max |x|, -inf → min |x|, 0 → number of non-zeros)."""
+    semantics: p = inf → max |x|, -inf → min |x|, 0 → number of non-zeros). float16 is
+    accumulated in float32, as PyTorch does: an entry of 300 squared already overflows
+    float16, and an inf norm would silently zero every gradient."""
+    if x.dtype == backend.np.float16:
+        return _vector_norm(xp, x.astype(backend.np.float32), p).astype(x.dtype)
     a = xp.abs(x)
     if p == float("inf"):
         return a.max() if a.size else xp.zeros((), a.dtype)
