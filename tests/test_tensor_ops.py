@@ -280,6 +280,24 @@ def test_clamp_with_tensor_bounds_is_refused_clearly(call):
         call(Tensor([0.5, -1.0]), Tensor([0.0, 0.0]))
 
 
+@pytest.mark.parametrize("op, formula", [
+    (lambda t: t.norm(), lambda a: np.sqrt((a * a).sum())),
+    (lambda t: t.norm(3), lambda a: (np.abs(a) ** 3).sum() ** (1 / 3)),
+    (lambda t: t.std(), lambda a: a.std(ddof=1)),
+    (lambda t: t.reshape(1, 3).std(1, keepdim=True), lambda a: [[a.std(ddof=1)]]),
+], ids=["norm", "norm3", "std", "std_dim"])
+def test_float16_norm_and_std_are_taken_in_float32_as_pytorch(op, formula):
+    """Squares of float16 entries of 256 or more overflowed: inf where PyTorch (which
+    accumulates in float32) gives the formula's value rounded to float16."""
+    a = np.array([300.0, 400.0, -200.0])
+    t = Tensor(a.astype(np.float16), requires_grad=True)
+    out = op(t)
+    assert out.dtype == np.float16
+    np.testing.assert_array_equal(out.numpy(), np.asarray(formula(a)).astype(np.float16))
+    out.sum().backward()
+    assert t.grad.dtype == np.float16 and np.isfinite(t.grad.numpy()).all()
+
+
 def test_dim_empty_tuple_reduces_every_axis_as_in_pytorch():
     a = np.array([[1.0, 2.0, 4.0], [0.5, -1.0, 3.0]])
     x = Tensor(a, requires_grad=True)

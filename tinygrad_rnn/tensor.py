@@ -1542,6 +1542,9 @@ class Tensor:
         return self._var_std("std", dim, unbiased, keepdim, correction, axis, keepdims)
 
     def _var_std(self, op: str, dim, unbiased, keepdim, correction, axis, keepdims):
+        if self.data.dtype == _FLOAT16:  # in float32, as PyTorch: squares of 256+ overflow
+            return self.astype(_FLOAT32)._var_std(op, dim, unbiased, keepdim, correction,
+                                                  axis, keepdims).astype(_FLOAT16)
         if isinstance(dim, bool):  # PyTorch's overload x.var(unbiased)
             dim, unbiased = None, dim
         correction = _correction_arg(unbiased, correction, op)
@@ -1608,6 +1611,8 @@ class Tensor:
             raise ValueError(f"norm(): only vector norms are supported (p a number or 'fro'), "
                              f"got p={p!r}")
         _require_float(self, "norm")
+        if self.data.dtype == _FLOAT16:  # in float32, as PyTorch: squares of 256+ overflow
+            return self.astype(_FLOAT32).norm(p, dim, keepdim).astype(_FLOAT16)
         p = float(p)
         axes = _normalize_axes(dim, self.ndim)
         axes = axes if self.ndim else ()

@@ -262,15 +262,18 @@ def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None,
                          f"[*, {', '.join(map(str, shape))}], but got input of size"
                          f"{list(input.shape)}")
     axes = tuple(range(input.ndim - len(shape), input.ndim))
-    mean = input.mean(axis=axes, keepdims=True)
-    centred = input - mean
+    # float16 is normalised in float32, as PyTorch does: the square of an entry of 256 or
+    # more overflows float16, and the inf variance made every output 0.
+    x = input.astype("float32") if input.dtype == backend.np.float16 else input
+    mean = x.mean(axis=axes, keepdims=True)
+    centred = x - mean
     var = (centred * centred).mean(axis=axes, keepdims=True)
     out = centred * (var + eps).rsqrt()
     if weight is not None:
         out = out * weight
     if bias is not None:
         out = out + bias
-    return out
+    return out.astype(input.dtype)
 
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
