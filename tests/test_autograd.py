@@ -2,7 +2,7 @@
 
 Gradients are checked against central finite differences of a *NumPy reference* of the same
 function, in float64, so a mistake in our forward cannot hide a mistake in our backward. The
-loss is ``sum(w * f(inputs))`` with a random weighting ``w`` (passed to ``backward(grad=w)``),
+loss is ``sum(w * f(inputs))`` with a random weighting ``w`` (passed to ``backward(gradient=w)``),
 so every output element matters.
 
 Cases follow tinygrad's "one helper, many one-line cases" style: most lambdas are valid on a
@@ -562,6 +562,13 @@ def test_grad_accumulates_across_backward_calls():
     x.grad = None
     x.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [1.0, 1.0, 1.0])
+
+
+def test_backward_takes_pytorchs_gradient_keyword():
+    """``y.backward(gradient=v)`` (PyTorch's name) is the vector-Jacobian product v^T dy/dx."""
+    x = Tensor([1.0, -2.0, 0.5], requires_grad=True)
+    (x * x).backward(gradient=Tensor([1.0, 10.0, -3.0]), retain_graph=False)
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.array([1.0, -2.0, 0.5]) * [1, 10, -3])
 
 
 def test_grad_sums_over_every_use_within_one_graph():

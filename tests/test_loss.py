@@ -225,6 +225,9 @@ def test_loss_repr():
      "label_smoothing must be between 0.0 and 1.0. Got: 1.5"),
     (lambda: F.nll_loss(Tensor(np.zeros((2, 3))), Tensor(np.array([0, 3]))), IndexError,
      "Target 3 is out of bounds for 3 classes"),
+    (lambda: F.cross_entropy(Tensor(np.zeros((2, 3))), Tensor(np.full((2, 3), 1 / 3)),
+                             ignore_index=0), RuntimeError,   # it was silently not applied
+     "ignore_index is not supported for floating point target"),
 ])
 def test_new_loss_errors(call, error, match):
     with pytest.raises(error, match=match):
@@ -240,9 +243,44 @@ def test_bce_is_finite_at_the_edges_as_pytorch():
     np.testing.assert_array_equal(x.grad.numpy(), [-1e12, 1e12, 0.0])
 
 
-def test_nll_mean_with_everything_ignored_is_nan_as_pytorch():
-    loss = F.nll_loss(Tensor(np.zeros((2, 3))), Tensor(np.array([1, 1])), ignore_index=1)
+@pytest.mark.parametrize("loss_fn", [
+    lambda x, t: F.nll_loss(x, t, ignore_index=1),
+    lambda x, t: F.cross_entropy(x, t, ignore_index=1),
+    lambda x, t: F.cross_entropy(x, t, ignore_index=1, label_smoothing=0.2,
+                                 weight=Tensor(np.array([1.0, 2.0, 3.0]))),
+], ids=["nll", "cross_entropy", "smoothed_weighted"])
+def test_mean_with_everything_ignored_is_nan_with_zero_gradient_as_pytorch(loss_fn):
+    """0/0 = NaN for the value, but PyTorch skips ignored targets: their gradient is 0, so an
+    all-padding batch leaves the weights finite (it was NaN here: 0 * (1/0))."""
+    x = Tensor(np.array([[0.5, -1.0, 2.0], [1.5, 0.0, -2.5]]), requires_grad=True)
+    loss = loss_fn(x, Tensor(np.array([1, 1])))
     assert np.isnan(loss.item())
+    loss.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+def test_ignored_rows_with_minus_inf_logits_count_for_nothing(reduction, label_smoothing):
+    """The padding class masked to -inf and ignored (``ignore_index=0``): PyTorch skips those
+    rows, so the loss is finite; 0 * -inf made it NaN here. Expected: the formula over the
+    one counted row (target 2), ``-(1-ε) log p_2 - ε/C Σ_c log p_c``."""
+    logits = np.array([[-np.inf, 0.5, -0.3, 0.2], [-np.inf, 1.0, 2.0, 0.1],
+                       [-np.inf, 0.3, 0.3, 0.3]])
+    x = Tensor(logits, requires_grad=True)
+    loss = F.cross_entropy(x, Tensor(np.array([0, 2, 0])), ignore_index=0,
+                           reduction=reduction, label_smoothing=label_smoothing)
+    logp = logits[1, 1:] - logsumexp(logits[1, 1:])     # the counted row, finite classes
+    eps = label_smoothing
+    log_p_all = np.append(logp, -np.inf)                # with the masked class's -inf
+    counted = -(1 - eps) * logp[1] - (eps / 4 * log_p_all.sum() if eps else 0.0)
+    expected = {"none": [0.0, counted, 0.0]}.get(reduction, counted)
+    np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-13)
+    if eps == 0:  # (with smoothing the -inf class makes the value inf, as in PyTorch)
+        loss.sum().backward()
+        grad = np.zeros((3, 4))
+        grad[1, 1:] = np.exp(logp) - np.eye(3)[1]
+        np.testing.assert_allclose(x.grad.numpy(), grad, rtol=1e-13, atol=1e-15)
 
 
 def test_loss_modules_keep_weight_as_a_buffer():

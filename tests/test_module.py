@@ -206,6 +206,37 @@ def test_tied_state_dict_keys_match_torch():
     np.testing.assert_array_equal(ours[0].weight.numpy(), theirs[0].weight.detach().numpy())
 
 
+def shared_and_tied_model() -> nn.Sequential:
+    """A shared module (0 and 2) and a tied weight (1.weight is 0.weight)."""
+    first, second = nn.Linear(3, 3), nn.Linear(3, 3)
+    second.weight = first.weight
+    return nn.Sequential(first, second, first)
+
+
+def test_state_dict_lists_shared_and_tied_tensors_under_every_name_as_pytorch():
+    """PyTorch's state_dict is not deduplicated (parameters() is): a model with tied weights
+    must give and take the keys PyTorch's twin has, or state dicts do not move between the
+    two ('Unexpected key(s): "1.weight"' before). The keys as PyTorch 2.13 lists them."""
+    model = shared_and_tied_model()
+    sd = model.state_dict()
+    assert list(sd) == ["0.weight", "0.bias", "1.weight", "1.bias", "2.weight", "2.bias"]
+    assert len(list(model.parameters())) == 3
+    fresh = {k: np.full(sd[k].shape, float(i), np.float32) for i, k in enumerate(sd)}
+    assert model.load_state_dict(fresh) == ([], [])
+    assert model[1].weight is model[0].weight   # still tied: the last name loaded wins
+    np.testing.assert_array_equal(model[0].weight.numpy(), fresh["2.weight"])
+
+
+def test_a_reassigned_parameter_or_module_keeps_its_place_as_pytorch():
+    """``model.fc = nn.Linear(...)`` (a new head) and ``layer.weight = Parameter(...)`` keep
+    the order of __init__ in parameters() and state_dict(); they moved to the end before."""
+    head = Head()
+    head.rnn = nn.RNN(3, 4)
+    head.fc.weight = nn.Parameter(np.zeros((2, 4), np.float32))
+    assert list(head.state_dict()) == HEAD_NAMES
+    assert [n for n, _ in head.named_parameters()] == HEAD_NAMES
+
+
 def test_load_state_dict_copies_arrays_and_tensors_in():
     src, dst = Head(), Head()
     sd = {k: (v.numpy() if i % 2 else v) for i, (k, v) in enumerate(src.state_dict().items())}
@@ -391,12 +422,15 @@ def test_to_an_unknown_backend_is_a_clear_error():
         Head().to("tpu")
 
 
-@pytest.mark.parametrize("cast, dtype", [("double", np.float64), ("float", np.float32)])
+@pytest.mark.parametrize("cast, dtype", [("double", np.float64), ("float", np.float32),
+                                         (lambda m: m.to(tg.float64), np.float64)],
+                         ids=["double", "float", "to_dtype"])
 def test_double_and_float_cast_in_place(cast, dtype):
+    """Also ``model.to(torch.float64)`` (it was read as a backend name and refused)."""
     m = Head().double() if cast == "float" else Head()
     params = list(m.parameters())
     m(Tensor(np.ones((1, 2, 3), m.fc.weight.dtype))).sum().backward()
-    assert getattr(m, cast)() is m
+    assert (cast(m) if callable(cast) else getattr(m, cast)()) is m
     assert [id(p) for p in m.parameters()] == [id(p) for p in params]
     assert all(p.dtype == dtype and p.is_leaf and p.requires_grad for p in params)
     out = m(Tensor(np.ones((1, 2, 3), dtype)))
@@ -421,6 +455,9 @@ def test_slicing_a_sequential_gives_a_sequential_sharing_the_modules():
     assert isinstance(head, nn.Sequential) and len(head) == 2
     assert head[0] is first and head[1] is second
     assert [n for n, _ in head.named_parameters()] == ["0.weight", "0.bias"]
+    # the names are kept, as PyTorch keeps them (they were renumbered from "0" before)
+    assert [n for n, _ in model[1:].named_parameters()] == ["2.weight", "2.bias"]
+    assert list(model[::-2].state_dict()) == ["2.weight", "2.bias", "0.weight", "0.bias"]
 
 
 # ------------------------------------------------------------------------------ buffers

@@ -16,6 +16,21 @@ def test_output_has_zero_mean_unit_variance_per_sample():
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 
 
+def test_float16_is_normalised_in_float32_as_pytorch():
+    """Entries of 256 or more square past float16's range: the variance was inf and every
+    output 0. Expected: the formula in float64, then rounded to float16 (PyTorch's result)."""
+    x = np.array([[300.0, 400.0, -200.0, 10.0]], np.float16)
+    t = Tensor(x, requires_grad=True)
+    out = nn.functional.layer_norm(t, (4,))
+    x64 = x.astype(np.float64)
+    expected = (x64 - x64.mean()) / np.sqrt(x64.var() + 1e-5)
+    assert out.dtype == np.float16
+    np.testing.assert_allclose(out.numpy(), expected.astype(np.float16), rtol=1e-3)
+    out.sum().backward()   # Σ of a normalised row does not depend on x: gradient ~ 0
+    assert t.grad.dtype == np.float16
+    np.testing.assert_allclose(t.grad.numpy(), 0.0, atol=1e-4)
+
+
 def test_parameters_and_state_dict():
     ln = nn.LayerNorm((3, 4))
     assert [(n, p.shape) for n, p in ln.named_parameters()] == [("weight", (3, 4)),

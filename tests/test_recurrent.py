@@ -532,6 +532,11 @@ CELL_ERRORS = [
      r"GRUCell: Expected hidden size \(2, 5\), got \(3, 5\)"),
     ("GRU", (_f32(2, 3), Tensor(np.zeros((2, 5)))), TypeError,
      r"GRUCell: hx dtype float64 does not match input dtype float32"),
+    # unbatched input: the shapes as given (it said "got (1, 1, 5)" for an h of (1, 5))
+    ("RNN", (_f32(3), _f32(1, 5)), ShapeError, r"Expected hidden size \(5,\), got \(1, 5\)$"),
+    ("LSTM", (_f32(3), (_f32(5), _f32(2, 5))), ShapeError,
+     r"LSTMCell: Expected hidden size \(5,\), got \(2, 5\)$"),
+    ("GRU", (_f32(2, 3), _f32(5)), ShapeError, r"Expected hidden size \(2, 5\), got \(5,\)$"),
 ]
 
 

@@ -114,6 +114,18 @@ def test_numpy_returns_a_host_array():
     np.testing.assert_array_equal(a, [[2.0, 4.0]])
 
 
+def test_numpy_functions_see_the_values_as_with_pytorch():
+    """``np.asarray(t)`` was an object array of 0-d Tensors (no ``__array__``), so NumPy
+    functions and ``np.testing`` worked element by element on Tensors, or failed."""
+    t = Tensor(np.array([[1.0, 2.0], [3.0, 5.0]], np.float32))
+    a = np.asarray(t)
+    assert type(a) is np.ndarray and a.dtype == np.float32 and a.shape == (2, 2)
+    np.testing.assert_array_equal(a, [[1.0, 2.0], [3.0, 5.0]])
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64
+    assert np.median(t) == 2.5 and np.allclose(t, [[1, 2], [3, 5]])
+    assert isinstance(np.float64(2.0) * t, Tensor)   # operators still give Tensors
+
+
 def test_repr_shows_values_and_graph():
     r = repr(Tensor([1.0, 2.0], requires_grad=True) * 3.0)
     assert r.startswith("Tensor(") and "3." in r and "6." in r and "grad_fn=<mul>" in r
@@ -340,6 +352,18 @@ def test_int_reductions():
     np.testing.assert_array_equal(t.argmax(axis=1).numpy(), [1, 0])
 
 
+@pytest.mark.parametrize("dims, shape", [((0, 2), (3, 4)), ([0, -2], (3, 4)), ((1,), (1, 3, 1, 4)),
+                                         ((0, 1, 2, 3), (3, 4)), ((), (1, 3, 1, 4))], ids=str)
+def test_squeeze_takes_a_tuple_of_dims_as_pytorch(dims, shape):
+    """PyTorch 2 squeezes the size-1 axes among ``dims`` (and ``()`` squeezes none); a bare
+    "too many values to unpack" escaped before."""
+    x = Tensor(np.arange(12.0).reshape(1, 3, 1, 4), requires_grad=True)
+    out = x.squeeze(dims)
+    assert out.shape == shape
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.ones((1, 3, 1, 4)))
+
+
 @given(shape=hnp.array_shapes(min_dims=0, max_dims=4, max_side=4), data=st.data())
 def test_shape_ops_forward(shape, data):
     a = data.draw(values(np.float64, shape))
@@ -412,6 +436,16 @@ def test_boolean_mask_forward(data):
 def test_index_out_of_range(index):
     with pytest.raises(IndexError):
         Tensor(np.ones((5, 3)))[index]
+
+
+@pytest.mark.parametrize("index, shape", [([], (0, 3)), ((slice(None), []), (5, 0)),
+                                          (([], []), (0,))], ids=str)
+def test_an_empty_index_list_selects_nothing_as_in_pytorch(index, shape):
+    """NumPy reads ``[]`` as a float64 array: "indices must be long, int or bool" escaped."""
+    x = Tensor(np.ones((5, 3)), requires_grad=True)
+    assert x[index].shape == shape
+    x[index].sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((5, 3)))
 
 
 def test_float_tensor_index_raises():

@@ -259,6 +259,45 @@ def test_softmax_methods_need_a_dim_and_a_float_tensor():
         Tensor([1, 2]).log_softmax(0)
 
 
+@pytest.mark.parametrize("shape, dim", [((0, 3), 0), ((0, 3), 1), ((3, 0), 1), ((2, 0, 4), -2)])
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_softmax_of_an_empty_tensor_is_empty_as_in_pytorch(shape, dim, op):
+    """Along a size-0 axis there is no maximum to shift by (NumPy's "zero-size array to
+    reduction operation maximum" escaped before); PyTorch returns the empty tensor."""
+    x = Tensor(np.zeros(shape), requires_grad=True)
+    out = getattr(x, op)(dim)
+    assert out.shape == shape
+    out.sum().backward()
+    assert x.grad.shape == shape
+
+
+@pytest.mark.parametrize("call", [lambda x, b: x.clamp(min=b), lambda x, b: x.clip(max=b),
+                                  lambda x, b: x.clamp_(b, None)])
+def test_clamp_with_tensor_bounds_is_refused_clearly(call):
+    """NumPy's "unsupported operand type(s) for &=" escaped before."""
+    with pytest.raises(TypeError, match=r"clamp\(\): min and max must be numbers here, got a "
+                                        r"Tensor; pass bound.item\(\)"):
+        call(Tensor([0.5, -1.0]), Tensor([0.0, 0.0]))
+
+
+@pytest.mark.parametrize("op, formula", [
+    (lambda t: t.norm(), lambda a: np.sqrt((a * a).sum())),
+    (lambda t: t.norm(3), lambda a: (np.abs(a) ** 3).sum() ** (1 / 3)),
+    (lambda t: t.std(), lambda a: a.std(ddof=1)),
+    (lambda t: t.reshape(1, 3).std(1, keepdim=True), lambda a: [[a.std(ddof=1)]]),
+], ids=["norm", "norm3", "std", "std_dim"])
+def test_float16_norm_and_std_are_taken_in_float32_as_pytorch(op, formula):
+    """Squares of float16 entries of 256 or more overflowed: inf where PyTorch (which
+    accumulates in float32) gives the formula's value rounded to float16."""
+    a = np.array([300.0, 400.0, -200.0])
+    t = Tensor(a.astype(np.float16), requires_grad=True)
+    out = op(t)
+    assert out.dtype == np.float16
+    np.testing.assert_array_equal(out.numpy(), np.asarray(formula(a)).astype(np.float16))
+    out.sum().backward()
+    assert t.grad.dtype == np.float16 and np.isfinite(t.grad.numpy()).all()
+
+
 def test_dim_empty_tuple_reduces_every_axis_as_in_pytorch():
     a = np.array([[1.0, 2.0, 4.0], [0.5, -1.0, 3.0]])
     x = Tensor(a, requires_grad=True)

@@ -87,6 +87,20 @@ def test_clip_grad_norm_float16_matches_torch():
         b = torch.nn.utils.clip_grad_norm_([theirs], 1.0, norm_type)
         assert a.item() == b.item(), norm_type
         np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-3)
+def test_clip_grad_norm_of_float16_gradients_does_not_overflow():
+    """300² overflowed float16: the total norm was inf and every gradient was zeroed. As in
+    PyTorch, each norm is accumulated in float32 (and returned as float16); the total of
+    mixed dtypes is taken in the widest one."""
+    half, = params_with_grads([np.array([300.0, 400.0])], dtype="float16")
+    wide, = params_with_grads([np.array([4.0, 5.0])])
+    total = clip_grad_norm_([half, wide], max_norm=1.0)
+    expected = np.sqrt(500.0 ** 2 + 4.0 ** 2 + 5.0 ** 2)
+    np.testing.assert_allclose(total.item(), expected, rtol=1e-12)
+    np.testing.assert_allclose(half.grad.numpy(), [0.6, 0.8], rtol=1e-3)  # float16 spacing
+    assert half.grad.dtype == np.float16
+    only_half, = params_with_grads([np.array([300.0, 400.0])], dtype="float16")
+    assert clip_grad_norm_(only_half, 1e9).item() == 500.0   # coef inf in float16, so 1
+    np.testing.assert_array_equal(only_half.grad.numpy(), [300.0, 400.0])
 
 
 def test_clip_grad_norm_single_tensor_and_missing_grads():

@@ -421,7 +421,7 @@ def _initial_grad(root, grad):
         if root.data.size != 1:
             raise RuntimeError(
                 f"grad can be implicitly created only for scalar outputs; this tensor has shape "
-                f"{tuple(root.shape)}: call .sum() (or .mean()) first, or pass grad=")
+                f"{tuple(root.shape)}: call .sum() (or .mean()) first, or pass gradient=")
         return root.xp.ones_like(root.data)
     data = grad.data if hasattr(grad, "_node") else root.xp.asarray(grad)
     if tuple(data.shape) != tuple(root.shape):

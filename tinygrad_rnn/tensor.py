@@ -431,6 +431,12 @@ class Tensor:
         """The data as a host NumPy array (copied from the GPU under CuPy)."""
         return backend.to_host(self.data)
 
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(t)`` (NumPy calls this): the host array, as PyTorch gives it. Without
+        it NumPy builds an object array of 0-d Tensors, element by element."""
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype, copy=False)
+
     def item(self) -> float:
         """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:
@@ -479,10 +485,11 @@ class Tensor:
         self._hooks.append(hook)
         return RemovableHandle(self._hooks, hook)
 
-    def backward(self, grad=None, retain_graph: bool = False) -> None:
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
         """Backpropagate from this tensor: accumulate d(self)/d(leaf) into each leaf's
-        ``.grad``. ``grad`` (same shape as self) is required unless self has one element."""
-        autograd.backward(self, grad, retain_graph)
+        ``.grad``. ``gradient`` (PyTorch's name; same shape as self) is required unless self
+        has one element."""
+        autograd.backward(self, gradient, retain_graph)
 
     def _accumulate_grad(self, g, owned: bool = False) -> None:
         """Add ``g`` into ``.grad``. The first gradient is copied so ``.grad`` owns its memory,
@@ -1176,6 +1183,10 @@ class Tensor:
         scalar bound would be "strong" and turn a float32 result into float64)."""
         if min is None and max is None:
             raise ValueError("clip: at least one of min and max must be given")
+        if isinstance(min, Tensor) or isinstance(max, Tensor):
+            raise TypeError("clamp(): min and max must be numbers here, got a Tensor; pass "
+                            "bound.item() for a 0-d bound, or use torch.where(x < low, low, x) "
+                            "for element-wise bounds")
         min, max = (b.item() if isinstance(b, backend.HOST_SCALAR) else b for b in (min, max))
         a = self.data
         if a.dtype.kind != "f" and any(isinstance(b, float) for b in (min, max)):
@@ -1236,14 +1247,15 @@ class Tensor:
         (dim,) = _normalize_axes(dim, self.ndim + 1)
         return self.reshape(self.shape[:dim] + (1,) + self.shape[dim:])
 
-    def squeeze(self, dim: int | None = None) -> "Tensor":
-        """Remove axes of size 1 (only ``dim`` if given)."""
+    def squeeze(self, dim: int | tuple[int, ...] | list[int] | None = None) -> "Tensor":
+        """Remove axes of size 1 (only those of ``dim``, an int or a tuple, if given)."""
         if dim is None:
             return self.reshape(tuple(n for n in self.shape if n != 1))
-        (dim,) = _normalize_axes(dim, self.ndim)
-        if self.ndim == 0 or self.shape[dim] != 1:
+        if isinstance(dim, (tuple, list)) and not dim:  # squeeze(()) squeezes nothing
             return self
-        return self.reshape(self.shape[:dim] + self.shape[dim + 1:])
+        axes = _normalize_axes(dim, self.ndim)
+        shape = tuple(n for i, n in enumerate(self.shape) if n != 1 or i not in axes)
+        return self if shape == self.shape else self.reshape(shape)
 
     def flip(self, *args, dims=None, axis=None) -> "Tensor":
         """Reverse the order of elements along each of ``dims``, as PyTorch's ``x.flip(0)``,
@@ -1530,6 +1542,9 @@ class Tensor:
         return self._var_std("std", dim, unbiased, keepdim, correction, axis, keepdims)
 
     def _var_std(self, op: str, dim, unbiased, keepdim, correction, axis, keepdims):
+        if self.data.dtype == _FLOAT16:  # in float32, as PyTorch: squares of 256+ overflow
+            return self.astype(_FLOAT32)._var_std(op, dim, unbiased, keepdim, correction,
+                                                  axis, keepdims).astype(_FLOAT16)
         if isinstance(dim, bool):  # PyTorch's overload x.var(unbiased)
             dim, unbiased = None, dim
         correction = _correction_arg(unbiased, correction, op)
@@ -1596,6 +1611,8 @@ class Tensor:
             raise ValueError(f"norm(): only vector norms are supported (p a number or 'fro'), "
                              f"got p={p!r}")
         _require_float(self, "norm")
+        if self.data.dtype == _FLOAT16:  # in float32, as PyTorch: squares of 256+ overflow
+            return self.astype(_FLOAT32).norm(p, dim, keepdim).astype(_FLOAT16)
         p = float(p)
         axes = _normalize_axes(dim, self.ndim)
         axes = axes if self.ndim else ()
@@ -1642,8 +1659,12 @@ class Tensor:
         _require_float(self, "log_softmax")
         (axis,) = _normalize_axes(dim, self.ndim)
         xp = self.xp
-        shifted = self.data - self.data.max(axis=axis, keepdims=True)
-        out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+        a = self.data
+        if a.size == 0:  # nothing to normalise (no maximum to shift by): empty, as PyTorch
+            out = a.copy()
+        else:
+            shifted = a - a.max(axis=axis, keepdims=True)
+            out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
 
         def backward(g):
             return (g - xp.exp(out) * g.sum(axis=axis, keepdims=True),)
@@ -2026,8 +2047,8 @@ def _backend_index(index, xp):
     for item in items:
         if isinstance(item, Tensor):
             item = item.data
-        elif isinstance(item, list):
-            item = xp.asarray(item)
+        elif isinstance(item, list):  # ([] selects nothing, as in PyTorch; NumPy: float64)
+            item = xp.asarray(item) if item else xp.zeros(0, dtype=backend.np.int64)
         if backend.is_array(item):
             if item.dtype.kind not in "iub":
                 raise IndexError("tensors used as indices must be long, int or bool, got "

@@ -13,6 +13,8 @@ Class-index losses (``nll_loss``, ``cross_entropy``) take ``input (N, C)`` with 
 """
 from __future__ import annotations
 
+import math
+
 from .. import backend
 from ..errors import ShapeError
 from ..tensor import Tensor
@@ -62,7 +64,7 @@ def mse_loss(input: Tensor, target, reduction: str = "mean") -> Tensor:
     _check_float(input, "mse_loss")
     target = _as_tensor(target, input, "mse_loss").astype(input.dtype)
     if input.shape != target.shape:
-        raise ValueError(f"mse_loss: input shape {input.shape} and target shape "
+        raise ShapeError(f"mse_loss: input shape {input.shape} and target shape "
                          f"{target.shape} must be the same (no silent broadcasting)")
     diff = input - target
     return _reduce(diff * diff, reduction)
@@ -99,6 +101,9 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     target = _as_tensor(target, input, "cross_entropy")
     if backend.is_floating(target.dtype):
+        if ignore_index != -100:  # no class index to compare with: refused, as in PyTorch
+            raise RuntimeError("ignore_index is not supported for floating point target (class "
+                               "probabilities); mask the ignored positions out of the loss")
         return _cross_entropy_probabilities(input, target, weight, reduction, label_smoothing)
     target = _class_indices(target, input, "cross_entropy")
     rows, classes = _class_rows(input, target.shape, "cross_entropy")
@@ -111,14 +116,14 @@ def cross_entropy(input: Tensor, target, weight=None, ignore_index: int = -100,
     # like the NLL term (a weighted mean divides by the same summed target weights).
     counted, safe = _counted(target, classes, ignore_index)
     per_class = logp if class_weight is None else logp * _constant(class_weight, input)
-    smooth = -per_class.sum(-1) * _constant(counted, input)
+    smooth = _zero_where_ignored(-per_class.sum(-1), counted)
     if reduction == "none":
         smooth = smooth.reshape(target.shape)
     elif reduction == "sum":
         smooth = smooth.sum()
     else:
         norm = (class_weight[safe] * counted).sum() if class_weight is not None else counted.sum()
-        smooth = smooth.sum() / float(norm)
+        smooth = _weighted_mean(smooth.sum(), float(norm))
     return (1 - label_smoothing) * loss + smooth * (label_smoothing / classes)
 
 
@@ -257,15 +262,18 @@ def layer_norm(input: Tensor, normalized_shape, weight=None, bias=None,
                          f"[*, {', '.join(map(str, shape))}], but got input of size"
                          f"{list(input.shape)}")
     axes = tuple(range(input.ndim - len(shape), input.ndim))
-    mean = input.mean(axis=axes, keepdims=True)
-    centred = input - mean
+    # float16 is normalised in float32, as PyTorch does: the square of an entry of 256 or
+    # more overflows float16, and the inf variance made every output 0.
+    x = input.astype("float32") if input.dtype == backend.np.float16 else input
+    mean = x.mean(axis=axes, keepdims=True)
+    centred = x - mean
     var = (centred * centred).mean(axis=axes, keepdims=True)
     out = centred * (var + eps).rsqrt()
     if weight is not None:
         out = out * weight
     if bias is not None:
         out = out + bias
-    return out
+    return out.astype(input.dtype)
 
 
 def embedding(input: Tensor, weight: Tensor, padding_idx: int | None = None,
@@ -353,13 +361,28 @@ def _nll(logp: Tensor, target: Tensor, class_weight, ignore_index: int,
     counted, safe = _counted(target, logp.shape[1], ignore_index)
     target_weight = counted if class_weight is None else class_weight[safe] * counted
     picked = logp[logp.xp.arange(logp.shape[0]), backend.to_backend(safe, logp.backend)]
-    losses = -(picked * _constant(target_weight, logp))
+    losses = -(_zero_where_ignored(picked, counted) * _constant(target_weight, logp))
     if reduction == "none":
         return losses.reshape(target.shape)
     if reduction == "sum":
         return losses.sum()
-    with backend.np.errstate(invalid="ignore", divide="ignore"):
-        return losses.sum() / float(target_weight.sum())  # 0/0 = NaN if nothing counts
+    return _weighted_mean(losses.sum(), float(target_weight.sum()))
+
+
+def _weighted_mean(loss_sum: Tensor, total_weight: float) -> Tensor:
+    """``loss_sum / total_weight``, or NaN if nothing counts (0/0, as PyTorch). The NaN
+    case multiplies by NaN rather than divide by 0, whose backward would send inf, not
+    PyTorch's 0, towards the ignored targets (and warn)."""
+    return loss_sum / total_weight if total_weight != 0 else loss_sum * math.nan
+
+
+def _zero_where_ignored(per_element: Tensor, counted) -> Tensor:
+    """``per_element`` (one entry per target) with the ignored targets' entries exactly 0 and
+    no gradient through them, as PyTorch skips them. Multiplying by their 0 weight is not
+    enough: 0 * -inf is NaN where an ignored row's log-probability is -inf (a masked padding
+    class), and 0 * NaN is NaN in the backward of a mean where nothing counts."""
+    ignored = Tensor._wrap(backend.to_backend(counted == 0, per_element.backend))
+    return per_element.masked_fill(ignored, 0.0)
 
 
 def _class_weight(weight, classes: int, like: Tensor, op: str):

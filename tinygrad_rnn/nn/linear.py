@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from .. import backend
+from ..errors import ShapeError
 from ..tensor import Tensor
 from .checks import check_positive_int
 from .module import Module, Parameter, check_input_dtype
@@ -46,7 +47,7 @@ class Linear(Module):
             backend.refuse_torch(x, "Linear")   # "got Tensor" would puzzle a PyTorch user
             raise TypeError(f"Linear: expected a Tensor input, got {type(x).__name__}")
         if x.ndim == 0 or x.shape[-1] != self.in_features:
-            raise ValueError(f"Linear: expected input with last dimension {self.in_features} "
+            raise ShapeError(f"Linear: expected input with last dimension {self.in_features} "
                              f"(in_features), got shape {x.shape}")
         check_input_dtype("Linear", x, self.weight)
         y = x @ self.weight.T

@@ -461,10 +461,11 @@ class RNNCellBase(Module):
         if not isinstance(hx, Tensor):
             raise TypeError(f"{self._mode}: expected {name} to be a Tensor, got "
                             f"{type(hx).__name__}")
+        # Checked as given (not after unsqueezing), so the message shows the user's shapes.
+        expected = (self.hidden_size,) if unbatched else (x.shape[0], self.hidden_size)
+        if hx.shape != expected:
+            raise ShapeError(f"{self._mode}: Expected hidden size {expected}, got {hx.shape}")
         h = hx.unsqueeze(0) if unbatched else hx
-        if h.shape != (x.shape[0], self.hidden_size):
-            raise ShapeError(f"{self._mode}: Expected hidden size "
-                             f"{(x.shape[0], self.hidden_size)}, got {h.shape}")
         if h.dtype != x.dtype:
             raise TypeError(f"{self._mode}: {name} dtype {h.dtype} does not match input dtype "
                             f"{x.dtype}")

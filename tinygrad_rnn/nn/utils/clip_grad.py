@@ -47,7 +47,8 @@ def clip_grad_norm_(parameters: Params, max_norm: float, norm_type: float = 2.0,
             f"The total norm of order {norm_type} for gradients from `parameters` is "
             f"non-finite, so it cannot be clipped. To disable this error and scale the "
             f"gradients by the non-finite norm anyway, set `error_if_nonfinite=False`")
-    coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
+    with backend.np.errstate(over="ignore"):  # float16: 1e9 / 500 is inf, then 1.0
+        coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
     for g in grads:
         # Multiplying by exactly 1.0 leaves an unclipped gradient bit-for-bit unchanged.
         g *= coef.astype(g.dtype)
