@@ -64,6 +64,16 @@ def test_checkpoint_runs_every_analysis(runs, capsys, tmp_path):
     assert float(rows(out)["rtrl"][2]) < 1e-12
 
 
+def test_checkpoint_of_a_packed_task(capsys, tmp_path):
+    """health_varlen's batches are PackedSequences: the flow and the Lyapunov spectrum are
+    computed (on its first sequence), the comparison is skipped with its reason."""
+    assert cli.main(["train", "health_varlen", "--steps", "2", "--out", str(tmp_path / "hv"),
+                     "--batch-size", "3", "--hidden", "4", "--no-plot", "--quiet"]) == 0
+    status, out, err = run(capsys, "bptt", "--checkpoint", str(tmp_path / "hv"), "--no-plot")
+    assert status == 0, err
+    assert "Lyapunov exponents" in out and "gradient comparison skipped" in out
+
+
 @pytest.mark.parametrize("args, words", [
     (["bptt", "--checkpoint", "X", "--task", "sine"], "--task cannot be used"),
     (["bptt", "--methods", "rtrl"], "--methods needs"),

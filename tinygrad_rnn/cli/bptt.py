@@ -38,7 +38,7 @@ from typing import Callable
 from .. import backend, bptt, compare as comparison, nn
 from ..backend import get_default_dtype, set_default_dtype
 from ..gradient_flow import gradient_flow, plot_gradient_flow
-from ..nn.utils.rnn import PackedSequence
+from ..nn.utils.rnn import PackedSequence, unpack_sequence
 from ..step_jacobian import recurrent_layer
 from ..tensor import Tensor
 from .options import add_backend_option, use_backend_option
@@ -486,18 +486,21 @@ def analyse(trainer, args) -> tuple:
     flow = gradient_flow(model, x, lambda: task.loss(model(x), y))
     model.zero_grad()
     last = Measurement(flow.grad_norms[-1], flow.jacobian_norms[-1], None)
-    print(f"gradient flow through {x.shape[1]} steps (last layer; batch 0 of the task):")
+    steps = flow.grad_norms.shape[1]                   # T (the longest, if packed)
+    print(f"gradient flow through {steps} steps (last layer; batch 0 of the task):")
     print(format_table({"trained": last}, args.every))
     print(summary("last", last, task.readout == "last"))
     print("W_hh (per layer): " + "; ".join(_spectrum_line(rnn, layer)
                                            for layer in range(rnn.num_layers)))
     S = rnn.num_layers * rnn.hidden_size * (2 if isinstance(rnn, nn.LSTM) else 1)
     k = min(LYAPUNOV_SHOWN, S)
-    spectrum = bptt.lyapunov_spectrum(rnn, x[0:1], k=k, warmup=x.shape[1] // 5)
+    first = unpack_sequence(x)[0] if isinstance(x, PackedSequence) else x[0:1]
+    spectrum = bptt.lyapunov_spectrum(rnn, first, k=k, warmup=first.shape[-2] // 5)
     print(f"Lyapunov exponents (top {k} of {S}, per step, sequence 0): "
           + ", ".join(f"{v:+.4f}" for v in spectrum))
     results: list = []
-    x, y = x[:COMPARE_BATCH], y[:COMPARE_BATCH]        # RTRL and UORO grow with the batch
+    if not isinstance(x, PackedSequence):   # (a packed batch is refused just below)
+        x, y = x[:COMPARE_BATCH], y[:COMPARE_BATCH]    # RTRL and UORO grow with the batch
     try:
         step_loss = comparison.task_step_loss(task, model, x, y)
     except ValueError as exc:
