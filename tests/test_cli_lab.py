@@ -2,6 +2,8 @@
 and ``evaluate`` (run in-process through ``cli.main``, as ``python -m tinygrad_rnn``)."""
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
 from tinygrad_rnn import cli
@@ -72,6 +74,15 @@ def test_checkpoint_of_a_packed_task(capsys, tmp_path):
     status, out, err = run(capsys, "bptt", "--checkpoint", str(tmp_path / "hv"), "--no-plot")
     assert status == 0, err
     assert "Lyapunov exponents" in out and "gradient comparison skipped" in out
+
+
+@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="no matplotlib")
+def test_an_unwritable_out_fails_before_the_analyses(runs, capsys, tmp_path):
+    (tmp_path / "file").write_text("")
+    status, out, err = run(capsys, "bptt", "--checkpoint", str(runs / "sine"),
+                           "--out", str(tmp_path / "file" / "figures"))
+    assert status == 1 and "--out: cannot create the output directory" in err
+    assert "===" not in out                       # no analysis was run (and thrown away)
 
 
 @pytest.mark.parametrize("args, words", [

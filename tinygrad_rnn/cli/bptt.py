@@ -452,16 +452,22 @@ def run_checkpoints(args) -> int:
     flows: dict = {}
     comparisons: dict = {}
     try:
-        for path in args.checkpoint:
-            trainer = load_run(path)
+        trainers = [load_run(path) for path in args.checkpoint]
+        out = args.out or os.path.join(args.checkpoint[0], "bptt")
+        plotting = have_matplotlib() and not args.no_plot
+        if plotting:                   # an unwritable --out fails before the analyses
+            try:
+                os.makedirs(out, exist_ok=True)
+            except OSError as exc:
+                raise OSError(exc.errno, f"--out: cannot create the output directory "
+                                         f"({exc.strerror})", out) from None
+        for path, trainer in zip(args.checkpoint, trainers):
             name = _run_name(trainer, path, flows)
             print(f"=== {name}: {describe(trainer)} ({path})")
             flows[name], comparisons[name] = analyse(trainer, args)
     finally:
         set_default_dtype(dtype)
-    out = args.out or os.path.join(args.checkpoint[0], "bptt")
-    if have_matplotlib() and not args.no_plot:
-        os.makedirs(out, exist_ok=True)
+    if plotting:
         written = [plot_gradient_flow(flows, os.path.join(out, "flow.png"),
                                       "gradient flow of trained models (batch 0)")]
         shown = {n: r for n, r in comparisons.items() if r}
