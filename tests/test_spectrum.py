@@ -53,3 +53,22 @@ def test_a_negative_interval_is_refused(capsys):
     status = cli.main(["train", "sine", "--steps", "2", "--track-spectrum", "-1", "--quiet",
                        "--no-plot", "--out", "unused"])
     assert status != 0 and "--track-spectrum" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")     # overflows of a diverging run
+def test_a_diverging_run_stops_with_its_reason_not_an_svd_failure(tmp_path, capsys):
+    """Its weights turn non-finite one step before its loss: the spectrum records NaN and
+    the trainer's own message ("training diverged") reaches the user."""
+    rnn = nn.RNN(2, 3, dtype="float64")
+    rnn.weight_hh_l0.data[0, 0] = np.inf
+    tracker = SpectrumTracker(1)
+    tracker.record(1, rnn)
+    entry = tracker.records["blocks"]["layer 0"]
+    assert np.isnan(entry["singular_values"][0]).all()
+    assert np.isnan(entry["eigenvalue_moduli"][0]).all()
+    status = cli.main(["train", "sine", "--optim", "sgd", "--lr", "100", "--clip", "0",
+                       "--steps", "30", "--track-spectrum", "1", "--out", str(tmp_path),
+                       "--batch-size", "3", "--seq-len", "6", "--hidden", "4", "--quiet",
+                       "--no-plot"])
+    err = capsys.readouterr().err
+    assert status == 1 and "training diverged" in err and "SVD" not in err
