@@ -45,15 +45,17 @@ CONFIG_OPTIONS = ("seed", "steps", "epochs", "batch_size", "seq_len", "hidden", 
 
 
 def _task_list() -> str:
-    lines = [f"  {name:8s} {tasks.get(name).summary}" for name in tasks.names()]
+    w = max(map(len, tasks.names()))
+    lines = [f"  {name:{w}s} {tasks.get(name).summary}" for name in tasks.names()]
     return "tasks:\n" + "\n".join(lines)
 
 
 def _defaults_table() -> str:
     rows = ["task defaults (steps, batch size, seq len, hidden, lr, optim, clip):"]
+    w = max(map(len, tasks.names()))
     for name in tasks.names():
         d = tasks.get(name).defaults
-        rows.append(f"  {name:8s} {d.steps:6d} {d.batch_size:4d} {d.seq_len:4d} {d.hidden:4d} "
+        rows.append(f"  {name:{w}s} {d.steps:6d} {d.batch_size:4d} {d.seq_len:4d} {d.hidden:4d} "
                     f"{d.lr:8g} {d.optim:5s} {d.clip:g}")
     return "\n".join(rows)
 
