@@ -16,6 +16,7 @@ block separately.
 from __future__ import annotations
 
 import json
+import math
 import os
 
 from . import backend
@@ -71,11 +72,16 @@ class SpectrumTracker:
                 name = f"layer {layer}" + ("" if len(gates) == 1 else f" {gate}")
                 entry = self.records["blocks"].setdefault(
                     name, {"singular_values": [], "eigenvalue_moduli": []})
+                # A diverging run's weights turn inf/NaN a step before its loss does (the
+                # trainer then stops with the reason): record NaN, not an SVD failure.
+                finite = bool(np.isfinite(block).all())
                 entry["singular_values"].append(
-                    np.linalg.svd(block, compute_uv=False).tolist())
+                    np.linalg.svd(block, compute_uv=False).tolist() if finite
+                    else [math.nan] * min(block.shape))
                 if block.shape[0] == block.shape[1]:   # (proj_size makes it rectangular)
                     entry["eigenvalue_moduli"].append(
-                        np.sort(np.abs(np.linalg.eigvals(block)))[::-1].tolist())
+                        np.sort(np.abs(np.linalg.eigvals(block)))[::-1].tolist() if finite
+                        else [math.nan] * H)
 
     def save(self, out: str, summary: str = "summary.json", plot: bool = True) -> list[str]:
         """Add the records to ``out/summary`` (key ``"spectrum"``) and, with matplotlib and
