@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
+import signal
 
 import numpy as np
 import pytest
 
-from tinygrad_rnn import cli, nn
+from tinygrad_rnn import cli, nn, spectrum
 from tinygrad_rnn.spectrum import SpectrumTracker
 
 
@@ -47,6 +48,40 @@ def test_train_stores_the_spectrum_in_the_summary(tmp_path, capsys):
     assert sigmas.shape == (4, 4)
     assert not np.allclose(sigmas[0], sigmas[-1])           # training moved the weights
     assert summary["task"] == "sine"                        # the rest of the summary is kept
+
+
+@pytest.mark.skipif(not hasattr(signal, "raise_signal"), reason="needs signal.raise_signal")
+def test_an_interrupted_run_resumed_as_told_keeps_the_whole_spectrum(tmp_path, capsys,
+                                                                    monkeypatch):
+    """Ctrl-C after step 3, then the printed resume command: the summary's spectrum equals
+    an uninterrupted run's (it used to hold nothing: the command dropped --track-spectrum,
+    and the records before the interruption were lost)."""
+    tiny = ["--cell", "gru", "--batch-size", "3", "--seq-len", "6", "--hidden", "4",
+            "--no-plot", "--quiet"]
+    assert cli.main(["train", "sine", "--steps", "8", "--track-spectrum", "2", "--out",
+                     str(tmp_path / "fresh"), *tiny]) == 0
+    record = SpectrumTracker.record
+
+    def record_then_interrupt(self, step, model):
+        record(self, step, model)
+        if step == 3:
+            signal.raise_signal(signal.SIGINT)    # as Ctrl-C: the run stops after this step
+    monkeypatch.setattr(SpectrumTracker, "record", record_then_interrupt)
+    assert cli.main(["train", "sine", "--steps", "8", "--track-spectrum", "1", "--out",
+                     str(tmp_path / "cut"), *tiny]) == 130
+    monkeypatch.setattr(SpectrumTracker, "record", record)
+    command = capsys.readouterr().err.split("resume with: ")[1].split()
+    assert command[command.index("--track-spectrum") + 1] == "1"
+    assert cli.main(command[3:] + ["--track-spectrum", "2", "--no-plot", "--quiet"]) == 0
+    fresh, resumed = (json.loads((tmp_path / d / "summary.json").read_text())["spectrum"]
+                      for d in ("fresh", "cut"))
+    steps = resumed["steps"]
+    assert steps[:3] == [1, 2, 3] and steps[3:] == [4, 6, 8]   # the interval given on resume
+    for name, entry in fresh["blocks"].items():
+        for key in entry:
+            keep = [resumed["steps"].index(s) for s in fresh["steps"]]
+            assert [resumed["blocks"][name][key][i] for i in keep] == entry[key]
+    assert not (tmp_path / "cut" / spectrum.PARTIAL).exists()
 
 
 def test_a_negative_interval_is_refused(capsys):
