@@ -81,8 +81,12 @@ def test_an_unwritable_out_fails_before_the_analyses(runs, capsys, tmp_path):
     (tmp_path / "file").write_text("")
     status, out, err = run(capsys, "bptt", "--checkpoint", str(runs / "sine"),
                            "--out", str(tmp_path / "file" / "figures"))
-    assert status == 1 and "--out: cannot create the output directory" in err
+    assert status == 1 and "--out: cannot create the directory" in err
+    assert "a part of that path is a file" in err   # (was OSError's "File exists: ...")
     assert "===" not in out                       # no analysis was run (and thrown away)
+    status, out, err = run(capsys, "bptt", "--compare", "--methods", "bptt", "--plot",
+                           str(tmp_path / "file" / "c.png"))
+    assert status == 1 and "--plot: cannot create the directory" in err and out == ""
 
 
 @pytest.mark.parametrize("args, words", [

@@ -41,7 +41,7 @@ from ..gradient_flow import gradient_flow, plot_gradient_flow
 from ..nn.utils.rnn import PackedSequence, unpack_sequence
 from ..step_jacobian import recurrent_layer
 from ..tensor import Tensor
-from .options import add_backend_option, use_backend_option
+from .options import add_backend_option, make_output_directory, use_backend_option
 
 np = backend.np  # host NumPy for the printed table
 
@@ -336,6 +336,8 @@ def run(args: argparse.Namespace) -> int:
     """Measure, print the table (and write the plot); returns the exit status 0."""
     check_args(args)
     use_backend_option(args)
+    if args.plot:                      # an unwritable --plot fails before the work
+        make_output_directory(os.path.dirname(args.plot), "--plot")
     if args.checkpoint:
         return run_checkpoints(args)
     if args.compare:
@@ -456,11 +458,7 @@ def run_checkpoints(args) -> int:
         out = args.out or os.path.join(args.checkpoint[0], "bptt")
         plotting = have_matplotlib() and not args.no_plot
         if plotting:                   # an unwritable --out fails before the analyses
-            try:
-                os.makedirs(out, exist_ok=True)
-            except OSError as exc:
-                raise OSError(exc.errno, f"--out: cannot create the output directory "
-                                         f"({exc.strerror})", out) from None
+            make_output_directory(out, "--out")
         for path, trainer in zip(args.checkpoint, trainers):
             name = _run_name(trainer, path, flows)
             print(f"=== {name}: {describe(trainer)} ({path})")
