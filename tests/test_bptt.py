@@ -353,6 +353,22 @@ def test_jacobian_norms_bound_the_gradient_of_a_last_step_loss():
     assert np.all(tr.grad_norms()[0] <= bptt.jacobian_norms(rnn, x)[0] * (1 + 1e-9))
 
 
+@pytest.mark.parametrize("make", [lambda: nn.RNN(2, 3, dtype="float64"),
+                                  lambda: nn.GRU(2, 3, dtype="float64")], ids=["rnn", "gru"])
+def test_jacobian_norms_of_nan_states_are_nan_and_of_an_overflow_inf(make):
+    rnn = make()
+    x = np.ones((4, 1, 2))
+    x[1] = np.nan                      # NaN from step 2 on: every product through it is NaN
+    norms = bptt.jacobian_norms(rnn, Tensor(x))[0]
+    assert np.isnan(norms[:3]).all() and norms[3] == pytest.approx(1.0)   # ‖∂h_T/∂h_T‖ = 1
+    relu = nn.RNN(1, 1, nonlinearity="relu", bias=False, dtype="float64")
+    relu.weight_ih_l0.data[...] = 1.0
+    relu.weight_hh_l0.data[...] = 1e200            # ∂h_T/∂h_t = 1e200^(T-t): overflows …
+    x = Tensor(np.full((3, 1, 1), 1e-250))         # … while the states stay finite
+    norms = bptt.jacobian_norms(relu, x)[0]
+    np.testing.assert_array_equal(norms, [np.inf, 1e200, 1.0])
+
+
 def test_spectral_radius_and_scaling():
     assert bptt.spectral_radius(Tensor([[0.0, -2.0], [2.0, 0.0]])) == pytest.approx(2.0)
     assert bptt.spectral_radius(np.diag([0.5, -3.0])) == pytest.approx(3.0)

@@ -67,6 +67,14 @@ def test_train_help_lists_tasks_and_options():
         assert word in out
 
 
+def test_train_help_tables_are_aligned_for_every_task_name():
+    from tinygrad_rnn.cli import train as train_cli
+    for table in (train_cli._task_list(), train_cli._defaults_table()):
+        rows = table.splitlines()[1:]             # under the heading: "  NAME  value ..."
+        starts = {len(r) - len(r[2:].split(" ", 1)[1].lstrip()) for r in rows}
+        assert len(starts) == 1, table            # health_varlen pushed its row over
+
+
 def test_no_command_is_an_error():
     result = cli()
     assert result.returncode != 0 and "usage:" in result.stderr

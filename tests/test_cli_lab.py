@@ -2,6 +2,8 @@
 and ``evaluate`` (run in-process through ``cli.main``, as ``python -m tinygrad_rnn``)."""
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 
 from tinygrad_rnn import cli
@@ -62,6 +64,29 @@ def test_checkpoint_runs_every_analysis(runs, capsys, tmp_path):
                   "Lyapunov exponents", "gradient methods against exact BPTT"]:
         assert words in out
     assert float(rows(out)["rtrl"][2]) < 1e-12
+
+
+def test_checkpoint_of_a_packed_task(capsys, tmp_path):
+    """health_varlen's batches are PackedSequences: the flow and the Lyapunov spectrum are
+    computed (on its first sequence), the comparison is skipped with its reason."""
+    assert cli.main(["train", "health_varlen", "--steps", "2", "--out", str(tmp_path / "hv"),
+                     "--batch-size", "3", "--hidden", "4", "--no-plot", "--quiet"]) == 0
+    status, out, err = run(capsys, "bptt", "--checkpoint", str(tmp_path / "hv"), "--no-plot")
+    assert status == 0, err
+    assert "Lyapunov exponents" in out and "gradient comparison skipped" in out
+
+
+@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="no matplotlib")
+def test_an_unwritable_out_fails_before_the_analyses(runs, capsys, tmp_path):
+    (tmp_path / "file").write_text("")
+    status, out, err = run(capsys, "bptt", "--checkpoint", str(runs / "sine"),
+                           "--out", str(tmp_path / "file" / "figures"))
+    assert status == 1 and "--out: cannot create the directory" in err
+    assert "a part of that path is a file" in err   # (was OSError's "File exists: ...")
+    assert "===" not in out                       # no analysis was run (and thrown away)
+    status, out, err = run(capsys, "bptt", "--compare", "--methods", "bptt", "--plot",
+                           str(tmp_path / "file" / "c.png"))
+    assert status == 1 and "--plot: cannot create the directory" in err and out == ""
 
 
 @pytest.mark.parametrize("args, words", [

@@ -135,3 +135,25 @@ def test_a_packed_task_is_refused_with_a_reason():
     x, y = task.batch(0)
     with pytest.raises(ValueError, match="packed sequences of different lengths"):
         task_step_loss(task, model, x, y)
+
+
+@pytest.mark.parametrize("make, methods, words", [
+    (lambda: nn.LSTM(3, 4, num_layers=2, dropout=0.5, dtype="float64"), ["bptt"], "eval()"),
+    (lambda: nn.GRU(3, 2, bidirectional=True, dtype="float64"), ["bptt", "tbptt:3"],
+     "bidirectional"),
+], ids=["dropout-in-training", "bidirectional-tbptt"])
+def test_a_setting_without_one_exact_gradient_is_refused(make, methods, words):
+    """Random dropout masks give each run another loss (the "exact" one too); chunks change
+    a reverse direction's outputs: either would score a gradient of another function."""
+    model, layer, _, x, _, step_loss = problem(make)
+    with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        bptt.compare(model, x, step_loss, methods=methods)
+    layer.eval()
+    if not layer.bidirectional:     # in eval mode dropout is off: one gradient, exact
+        assert bptt.compare(model, x, step_loss, methods=["rtrl"])[0].relative_error < 1e-12
+
+
+def test_an_empty_sequence_is_refused_by_the_layer():
+    model, _, _, x, _, step_loss = problem(lambda: nn.RNN(3, 4, dtype="float64"))
+    with pytest.raises(ValueError, match="length >= 1"):
+        bptt.compare(model, x[:0], step_loss, methods=["bptt"])

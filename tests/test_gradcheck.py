@@ -135,6 +135,22 @@ def test_needs_an_input_that_requires_grad():
         gradcheck(lambda x: x * 2.0, [Tensor([1.0])])
 
 
+def test_a_nan_gradient_fails_instead_of_passing():
+    # every comparison with NaN is False, so "no element exceeds the tolerance" held before
+    x = Tensor([np.nan, 1.0], requires_grad=True)
+    with pytest.raises(GradcheckError, match="index \\(0,\\): analytic nan"):
+        gradcheck(lambda a: (a * a).sum(), [x])
+
+
+def test_a_single_tensor_input_and_a_bad_eps():
+    x = Tensor([0.5, -2.0], requires_grad=True)
+    assert gradcheck(lambda a: (a * a).sum(), x)          # one Tensor, as in PyTorch
+    with pytest.raises(GradcheckError):
+        gradcheck(lambda a: square(a, bug=lambda g: 2 * g), x)
+    with pytest.raises(ValueError, match="eps"):
+        gradcheck(lambda a: (a * a).sum(), [x], eps=0)
+
+
 def test_fn_must_return_a_tensor():
     with pytest.raises(TypeError, match="Tensor"):
         gradcheck(lambda x: 1.0, [rand(2)])

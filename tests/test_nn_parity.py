@@ -291,6 +291,15 @@ def test_check_fails_with_status_1_on_a_wrong_fixture(tmp_path, capsys):
     assert "FAIL" in out and "0/2 cases passed" in out
 
 
+def test_check_with_a_damaged_fixture_is_a_one_line_error(tmp_path, capsys):
+    root = _copy_group(tmp_path, "seeds", ["seed001.npz", "seed002.npz"])
+    damaged = root / "seeds" / "seed002.npz"
+    damaged.write_bytes(damaged.read_bytes()[:200])            # a truncated download
+    assert _check("--fixtures", str(root)) == 1
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "seed002.npz' cannot be read" in captured.err
+
+
 def test_check_without_fixtures_is_a_one_line_error(tmp_path, capsys):
     assert _check("--fixtures", str(tmp_path)) == 1
     captured = capsys.readouterr()

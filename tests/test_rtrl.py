@@ -175,3 +175,23 @@ def test_rtrl_equals_bptt_on_odd_layouts(make, x_shape, h_shapes):
     bptt.rtrl(layer, x, step_loss, hx)
     for key, value in grads(layer, head).items():
         np.testing.assert_allclose(value, expected[key], rtol=0, atol=TOL, err_msg=key)
+
+
+def test_an_lstm_state_given_as_a_list_works_as_in_the_layer():
+    """``lstm(x, [h0, c0])`` works (as in PyTorch), so ``rtrl(lstm, x, loss, [h0, c0])`` must
+    too (it raised AttributeError: 'list' object has no attribute 'detach')."""
+    tg.manual_seed(5)
+    layer, head = nn.LSTM(3, 4, dtype="float64"), nn.Linear(4, 2, dtype="float64")
+    rng = np.random.default_rng(6)
+    x, hx = Tensor(rng.standard_normal((5, 3))), [Tensor(rng.standard_normal((1, 4)))
+                                                  for _ in range(2)]
+
+    def step_loss(t, out):
+        return (head(out) ** 2).sum()
+    expected = bptt_grads(layer, head, step_loss, x, hx)
+    layer.zero_grad()
+    head.zero_grad()
+    bptt.rtrl(layer, x, step_loss, hx)
+    for key, value in grads(layer, head).items():
+        np.testing.assert_allclose(value, expected[key], rtol=0, atol=TOL, err_msg=key)
+    assert np.isfinite(bptt.lyapunov_spectrum(layer, x, hx)).all()

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
+import signal
 
 import numpy as np
 import pytest
 
-from tinygrad_rnn import cli, nn
+from tinygrad_rnn import cli, nn, spectrum
 from tinygrad_rnn.spectrum import SpectrumTracker
 
 
@@ -49,7 +50,60 @@ def test_train_stores_the_spectrum_in_the_summary(tmp_path, capsys):
     assert summary["task"] == "sine"                        # the rest of the summary is kept
 
 
+@pytest.mark.skipif(not hasattr(signal, "raise_signal"), reason="needs signal.raise_signal")
+def test_an_interrupted_run_resumed_as_told_keeps_the_whole_spectrum(tmp_path, capsys,
+                                                                    monkeypatch):
+    """Ctrl-C after step 3, then the printed resume command: the summary's spectrum equals
+    an uninterrupted run's (it used to hold nothing: the command dropped --track-spectrum,
+    and the records before the interruption were lost)."""
+    tiny = ["--cell", "gru", "--batch-size", "3", "--seq-len", "6", "--hidden", "4",
+            "--no-plot", "--quiet"]
+    assert cli.main(["train", "sine", "--steps", "8", "--track-spectrum", "2", "--out",
+                     str(tmp_path / "fresh"), *tiny]) == 0
+    record = SpectrumTracker.record
+
+    def record_then_interrupt(self, step, model):
+        record(self, step, model)
+        if step == 3:
+            signal.raise_signal(signal.SIGINT)    # as Ctrl-C: the run stops after this step
+    monkeypatch.setattr(SpectrumTracker, "record", record_then_interrupt)
+    assert cli.main(["train", "sine", "--steps", "8", "--track-spectrum", "1", "--out",
+                     str(tmp_path / "cut"), *tiny]) == 130
+    monkeypatch.setattr(SpectrumTracker, "record", record)
+    command = capsys.readouterr().err.split("resume with: ")[1].split()
+    assert command[command.index("--track-spectrum") + 1] == "1"
+    assert cli.main(command[3:] + ["--track-spectrum", "2", "--no-plot", "--quiet"]) == 0
+    fresh, resumed = (json.loads((tmp_path / d / "summary.json").read_text())["spectrum"]
+                      for d in ("fresh", "cut"))
+    steps = resumed["steps"]
+    assert steps[:3] == [1, 2, 3] and steps[3:] == [4, 6, 8]   # the interval given on resume
+    for name, entry in fresh["blocks"].items():
+        for key in entry:
+            keep = [resumed["steps"].index(s) for s in fresh["steps"]]
+            assert [resumed["blocks"][name][key][i] for i in keep] == entry[key]
+    assert not (tmp_path / "cut" / spectrum.PARTIAL).exists()
+
+
 def test_a_negative_interval_is_refused(capsys):
     status = cli.main(["train", "sine", "--steps", "2", "--track-spectrum", "-1", "--quiet",
                        "--no-plot", "--out", "unused"])
     assert status != 0 and "--track-spectrum" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")     # overflows of a diverging run
+def test_a_diverging_run_stops_with_its_reason_not_an_svd_failure(tmp_path, capsys):
+    """Its weights turn non-finite one step before its loss: the spectrum records NaN and
+    the trainer's own message ("training diverged") reaches the user."""
+    rnn = nn.RNN(2, 3, dtype="float64")
+    rnn.weight_hh_l0.data[0, 0] = np.inf
+    tracker = SpectrumTracker(1)
+    tracker.record(1, rnn)
+    entry = tracker.records["blocks"]["layer 0"]
+    assert np.isnan(entry["singular_values"][0]).all()
+    assert np.isnan(entry["eigenvalue_moduli"][0]).all()
+    status = cli.main(["train", "sine", "--optim", "sgd", "--lr", "100", "--clip", "0",
+                       "--steps", "30", "--track-spectrum", "1", "--out", str(tmp_path),
+                       "--batch-size", "3", "--seq-len", "6", "--hidden", "4", "--quiet",
+                       "--no-plot"])
+    err = capsys.readouterr().err
+    assert status == 1 and "training diverged" in err and "SVD" not in err

@@ -98,6 +98,15 @@ def test_scheduler_without_dask_is_a_one_line_error(tmp_path, monkeypatch, capsy
     assert err.count("\n") == 1 and 'pip install "tinygrad-rnn[distributed]"' in err
 
 
+def test_an_out_below_a_file_is_a_clear_one_line_error(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    status = main(["sweep", "adding", "--grid", "hidden=4", *TINY, "--out",
+                   str(tmp_path / "file" / "sweep")])
+    err = capsys.readouterr().err
+    assert status == 1 and err.count("\n") == 1
+    assert "--out: cannot create the directory" in err and "is a file" in err
+
+
 # --------------------------------------------------------------- resume and failures
 
 def test_rerun_skips_finished_runs_and_retries_failed_ones(tmp_path):

@@ -118,6 +118,10 @@ def test_draw_without_graphviz_writes_the_source_and_says_how_to_get_it(tmp_path
     # .dot needs no Graphviz: the source is written as is
     path = viz.draw(loss, tmp_path / "graph.dot")
     check_valid_dot(Path(path).read_text())
+    # a directory that does not exist yet is made (the README draws into runs/)
+    with pytest.warns(viz.GraphvizNotFoundWarning):
+        viz.draw(loss, tmp_path / "runs" / "graph.svg")
+    check_valid_dot((tmp_path / "runs" / "graph.dot").read_text())
 
 
 @pytest.mark.skipif(os.name != "posix", reason="fake `dot` is a shell-free POSIX script")

@@ -249,6 +249,8 @@ def jacobian_norms(rnn: Module, x: Tensor | PackedSequence,
     * Method: the chain of per-step Jacobians ``∂h_t/∂h_{t-1} = diag(f'(a_t)) W_hh``, multiplied
       from T backwards, one ``(N, H, H)`` product per step, in float64. ``f'`` is read from the
       stored states: ``1 - h_t²`` for tanh, ``[h_t > 0]`` for ReLU.
+    * A product that overflows float64 gives ``inf`` (exploding); NaN states (a NaN in the
+      input or the weights) give ``NaN``, never a false "exploding".
     * Dropout between layers changes the states; call ``rnn.eval()`` first for a
       deterministic answer.
     * Variable-length sequences (``x`` a ``PackedSequence``, ``h0`` in the caller's batch
@@ -364,7 +366,13 @@ def _autograd_chain_norms(states: list, reverse: bool) -> np.ndarray:
     host = backend.to_host(jacobians)
     finite = np.isfinite(host).all(axis=(2, 3))                 # (T, N): overflowed → inf
     norms = np.linalg.norm(np.where(finite[..., None, None], host, 0.0), ord=2, axis=(2, 3))
-    return np.where(finite, norms, np.inf).mean(axis=1)
+    return np.where(finite, norms, _unbounded(xp.stack([h.data for h in states]))).mean(axis=1)
+
+
+def _unbounded(states) -> float:
+    """What a non-finite Jacobian norm is reported as: NaN when the states hold a NaN (a NaN
+    in the input or the weights), else inf (the product overflowed: exploding)."""
+    return np.nan if bool(backend.module_of(states).isnan(states).any()) else np.inf
 
 
 def _chain_norms(states, w_hh, nonlinearity: str, reverse: bool) -> np.ndarray:
@@ -380,13 +388,14 @@ def _chain_norms(states, w_hh, nonlinearity: str, reverse: bool) -> np.ndarray:
     deriv = 1 - h * h if nonlinearity == "tanh" else (h > 0).astype("float64")  # f'(a_t)
     w = w_hh.astype("float64")
     product = xp.broadcast_to(xp.eye(H), (N, H, H)).copy()     # ∂h_T/∂h_T = I, per sample
-    norms = np.full(T, np.inf)
+    norms = np.full(T, _unbounded(h))
     for t in range(T - 1, -1, -1):
         if not bool(xp.isfinite(product).all()):
-            break                    # exploded past float64: earlier steps stay at inf
+            break                    # exploded past float64 (or NaN): earlier steps too
         norms[t] = np.linalg.norm(backend.to_host(product), ord=2, axis=(1, 2)).mean()
         # ∂h_T/∂h_{t-1} = ∂h_T/∂h_t · diag(f'(a_t)) W_hh: scale the columns, then multiply.
-        product = (product * deriv[t][:, None, :]) @ w
+        with np.errstate(over="ignore", invalid="ignore"):     # overflow: caught above
+            product = (product * deriv[t][:, None, :]) @ w
     return norms[::-1] if reverse else norms
 
 

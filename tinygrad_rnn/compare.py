@@ -89,6 +89,7 @@ def compare(model: Module, x: Tensor, step_loss: StepLoss,
     """
     rnn = recurrent_layer(model, "compare")
     parsed = [parse_method(m) for m in methods]
+    _check_setting(rnn, x, h0, parsed)
     params = list(model.parameters()) if isinstance(model, Module) else list(rnn.parameters())
     saved = [p.grad for p in params]
     try:
@@ -123,6 +124,23 @@ def parse_method(method: str) -> tuple:
         return name, int(arg)
     raise ValueError(f"compare: unknown method {method!r}; expected 'bptt', 'tbptt:K' (K > 0 "
                      "steps per chunk), 'rtrl', 'uoro' or 'uoro:D' (mean of D > 0 draws)")
+
+
+def _check_setting(rnn: RNNBase, x, h0, methods: list) -> None:
+    """Refuse a setting in which the methods would not compute the gradient of one loss."""
+    if isinstance(x, PackedSequence):
+        raise ValueError("compare: x is a PackedSequence; the methods need a padded batch "
+                         "(T, N, H_in) with a loss at every step of every sequence")
+    if rnn.training and rnn.dropout > 0 and rnn.num_layers > 1:
+        raise ValueError("compare: inter-layer dropout is random in training mode, so every "
+                         "run (the exact one too) would see another loss; call rnn.eval() "
+                         "(or use dropout=0)")
+    if rnn.bidirectional and any(name == "tbptt" for name, _ in methods):
+        raise ValueError("compare: truncated BPTT cuts a bidirectional layer's reverse "
+                         "direction into chunks, which changes its outputs (not only its "
+                         "gradient); use bidirectional=False for 'tbptt:K'")
+    with no_grad():
+        rnn(x, h0)                     # the layer's own checks of x and h0, same errors
 
 
 def _run(rnn, params, method: tuple, x, step_loss, h0, seed: int) -> tuple:

@@ -22,9 +22,16 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 
               atol: float = 1e-5, rtol: float = 1e-3, seed: int = 0) -> bool:
     """Check ``fn``'s gradients w.r.t. every input that ``requires_grad``.
 
-    ``fn(*inputs)`` must return one Tensor. Inputs are copied to float64 first. Returns True,
-    or raises :class:`GradcheckError` naming the input, the worst element, and both values.
+    ``fn(*inputs)`` must return one Tensor; ``inputs`` is a Tensor or a sequence of them, as
+    in PyTorch. Inputs are copied to float64 first. Returns True, or raises
+    :class:`GradcheckError` naming the input, the worst element, and both values (a NaN on
+    either side is a failure, never a pass).
     """
+    if not eps > 0:
+        raise ValueError(f"gradcheck: eps (the finite-difference step) must be a positive "
+                         f"number, got {eps!r}")
+    if isinstance(inputs, Tensor):
+        inputs = [inputs]
     inputs = [_as_float64_leaf(x) for x in inputs]
     checked = [i for i, x in enumerate(inputs) if x.requires_grad]
     if not checked:
@@ -77,6 +84,7 @@ def _numeric_grad(scalar, inputs, i, eps):
 def _compare(analytic, numeric, i, atol, rtol):
     np = backend.np
     error = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
+    error = np.where(np.isnan(error), np.inf, error)     # NaN compares as the worst error
     if error.size and error.max() > 0:
         worst = np.unravel_index(int(error.argmax()), error.shape)
         raise GradcheckError(

@@ -71,6 +71,7 @@ import math
 import os
 import sys
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -107,6 +108,10 @@ GROUP_TOLERANCES = {"packed": {"float64": 1e-12, "float32": 1e-5},
 
 class FixturesNotFoundError(FileNotFoundError):
     """No fixtures directory could be found (the message lists where it looked)."""
+
+
+class FixturesDamagedError(ValueError):
+    """A fixture file exists but cannot be read (truncated or damaged)."""
 
 
 @dataclass(frozen=True)
@@ -184,9 +189,15 @@ def fixture_files(group: str, root=None) -> List[Path]:
     directory = find_fixtures(root) / group
     files = []
     for path in sorted(directory.glob("*.npz")):
-        with np.load(path, allow_pickle=False) as f:
-            if "meta" in f.files:
-                files.append(path)
+        try:   # (opened here: np.load leaves the file open when it cannot read it)
+            with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as f:
+                if "meta" in f.files:
+                    files.append(path)
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:   # truncated or damaged
+            raise FixturesDamagedError(
+                f"fixture file {str(path)!r} cannot be read ({type(exc).__name__}: {exc}); "
+                "reinstall the package, or re-record the fixtures with "
+                "tests/fixtures/record.py") from None
     return files
 
 

@@ -16,6 +16,7 @@ block separately.
 from __future__ import annotations
 
 import json
+import math
 import os
 
 from . import backend
@@ -31,6 +32,8 @@ GATES = {RNN: ("W_hh",), LSTM: ("i", "f", "g", "o"), GRU: ("r", "z", "n")}
 #: How many records a run keeps when no interval is given.
 DEFAULT_RECORDS = 100
 PLOT = "spectrum.png"
+#: An interrupted run's records, next to its checkpoint until the resumed run finishes.
+PARTIAL = "spectrum.partial.json"
 
 
 class SpectrumTracker:
@@ -42,17 +45,23 @@ class SpectrumTracker:
     ``"layer 0 f"`` (a gate's block), one inner list per recorded step.
     """
 
-    def __init__(self, every: int | None = None):
+    def __init__(self, every: int | None = None, partial: str | None = None):
         if every is not None and (isinstance(every, bool) or not isinstance(every, int)
                                   or every < 0):
             raise ValueError(f"--track-spectrum: the interval must be an integer >= 0 (0: "
                              f"automatic), got {every!r}")
         self.every = every or None
         self.records: dict = {"steps": [], "blocks": {}}
+        #: Where an interrupted run keeps its records (:meth:`dump`) for the resumed run.
+        self.partial = partial
+        self._started = False
 
     def __call__(self, trainer) -> None:
         """The trainer's per-step callback: record after the first step and every
         ``every`` steps."""
+        if not self._started:
+            self._started = True
+            self._continue(trainer.step - 1)
         if self.every is None:
             self.every = max(1, trainer.config.steps // DEFAULT_RECORDS)
         if trainer.step == 1 or trainer.step % self.every == 0:
@@ -71,11 +80,37 @@ class SpectrumTracker:
                 name = f"layer {layer}" + ("" if len(gates) == 1 else f" {gate}")
                 entry = self.records["blocks"].setdefault(
                     name, {"singular_values": [], "eigenvalue_moduli": []})
+                # A diverging run's weights turn inf/NaN a step before its loss does (the
+                # trainer then stops with the reason): record NaN, not an SVD failure.
+                finite = bool(np.isfinite(block).all())
                 entry["singular_values"].append(
-                    np.linalg.svd(block, compute_uv=False).tolist())
+                    np.linalg.svd(block, compute_uv=False).tolist() if finite
+                    else [math.nan] * min(block.shape))
                 if block.shape[0] == block.shape[1]:   # (proj_size makes it rectangular)
                     entry["eigenvalue_moduli"].append(
-                        np.sort(np.abs(np.linalg.eigvals(block)))[::-1].tolist())
+                        np.sort(np.abs(np.linalg.eigvals(block)))[::-1].tolist() if finite
+                        else [math.nan] * H)
+
+    def dump(self) -> None:
+        """Keep the records of an interrupted run in ``partial``, for its resumed run."""
+        if self.partial is not None:
+            with open(self.partial, "w", encoding="utf-8") as f:
+                json.dump({"every": self.every, "records": self.records}, f)
+
+    def _continue(self, start: int) -> None:
+        """A run resumed at step ``start`` takes over the records (up to ``start``) that
+        its interrupted part dumped, and their interval, so that nothing is lost."""
+        if start == 0 or self.partial is None or not os.path.exists(self.partial):
+            return
+        with open(self.partial, encoding="utf-8") as f:
+            saved = json.load(f)
+        keep = [i for i, step in enumerate(saved["records"]["steps"]) if step <= start]
+        self.records = {
+            "steps": [saved["records"]["steps"][i] for i in keep],
+            "blocks": {name: {key: [values[i] for i in keep if i < len(values)]
+                              for key, values in entry.items()}
+                       for name, entry in saved["records"]["blocks"].items()}}
+        self.every = self.every or saved["every"]
 
     def save(self, out: str, summary: str = "summary.json", plot: bool = True) -> list[str]:
         """Add the records to ``out/summary`` (key ``"spectrum"``) and, with matplotlib and
@@ -87,6 +122,8 @@ class SpectrumTracker:
         with open(path, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=2)
             f.write("\n")
+        if self.partial is not None and os.path.exists(self.partial):
+            os.remove(self.partial)                # now part of the summary
         written = [path]
         if plot and self.records["steps"]:
             try:

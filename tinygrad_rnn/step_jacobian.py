@@ -126,7 +126,8 @@ class StepMap:
         """``h0`` (or ``(h0, c0)``) as the state vector ``(N, S)``; zeros when None."""
         if h0 is None:
             return self.xp.zeros((self.batch, self.size))
-        return self._vector(h0 if isinstance(h0, tuple) else (h0,), self.unbatched)
+        return self._vector(tuple(h0) if isinstance(h0, (tuple, list)) else (h0,),
+                            self.unbatched)             # (a list [h0, c0] works, as in rnn())
 
     def _vector(self, parts: tuple, unbatched: bool):
         """The layer's state tensors (each ``(L, N, H)``, or ``(L, H)`` unbatched) as one

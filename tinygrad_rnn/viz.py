@@ -260,9 +260,11 @@ def draw(tensor: Tensor, path: str | os.PathLike,
     needed). When ``dot`` is not on the PATH, the DOT source is written next to ``path``
     (``graph.png`` → ``graph.dot``) with a :class:`GraphvizNotFoundWarning` saying how to get
     Graphviz, so a notebook or script goes on; the returned path says which file was written.
-    ``strict=True`` raises :class:`GraphvizNotFoundError` instead.
+    ``strict=True`` raises :class:`GraphvizNotFoundError` instead. The directory of ``path``
+    is created if needed (``runs/graph.svg`` in a fresh directory), as ``train`` does.
     """
     path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     source = to_dot(tensor, params=params, title=title, inputs=inputs)
     fmt = os.path.splitext(path)[1].lstrip(".").lower() or "png"
     if fmt in ("dot", "gv"):

@@ -38,10 +38,10 @@ from typing import Callable
 from .. import backend, bptt, compare as comparison, nn
 from ..backend import get_default_dtype, set_default_dtype
 from ..gradient_flow import gradient_flow, plot_gradient_flow
-from ..nn.utils.rnn import PackedSequence
+from ..nn.utils.rnn import PackedSequence, unpack_sequence
 from ..step_jacobian import recurrent_layer
 from ..tensor import Tensor
-from .options import add_backend_option, use_backend_option
+from .options import add_backend_option, make_output_directory, use_backend_option
 
 np = backend.np  # host NumPy for the printed table
 
@@ -336,6 +336,8 @@ def run(args: argparse.Namespace) -> int:
     """Measure, print the table (and write the plot); returns the exit status 0."""
     check_args(args)
     use_backend_option(args)
+    if args.plot:                      # an unwritable --plot fails before the work
+        make_output_directory(os.path.dirname(args.plot), "--plot")
     if args.checkpoint:
         return run_checkpoints(args)
     if args.compare:
@@ -452,16 +454,18 @@ def run_checkpoints(args) -> int:
     flows: dict = {}
     comparisons: dict = {}
     try:
-        for path in args.checkpoint:
-            trainer = load_run(path)
+        trainers = [load_run(path) for path in args.checkpoint]
+        out = args.out or os.path.join(args.checkpoint[0], "bptt")
+        plotting = have_matplotlib() and not args.no_plot
+        if plotting:                   # an unwritable --out fails before the analyses
+            make_output_directory(out, "--out")
+        for path, trainer in zip(args.checkpoint, trainers):
             name = _run_name(trainer, path, flows)
             print(f"=== {name}: {describe(trainer)} ({path})")
             flows[name], comparisons[name] = analyse(trainer, args)
     finally:
         set_default_dtype(dtype)
-    out = args.out or os.path.join(args.checkpoint[0], "bptt")
-    if have_matplotlib() and not args.no_plot:
-        os.makedirs(out, exist_ok=True)
+    if plotting:
         written = [plot_gradient_flow(flows, os.path.join(out, "flow.png"),
                                       "gradient flow of trained models (batch 0)")]
         shown = {n: r for n, r in comparisons.items() if r}
@@ -486,18 +490,21 @@ def analyse(trainer, args) -> tuple:
     flow = gradient_flow(model, x, lambda: task.loss(model(x), y))
     model.zero_grad()
     last = Measurement(flow.grad_norms[-1], flow.jacobian_norms[-1], None)
-    print(f"gradient flow through {x.shape[1]} steps (last layer; batch 0 of the task):")
+    steps = flow.grad_norms.shape[1]                   # T (the longest, if packed)
+    print(f"gradient flow through {steps} steps (last layer; batch 0 of the task):")
     print(format_table({"trained": last}, args.every))
     print(summary("last", last, task.readout == "last"))
     print("W_hh (per layer): " + "; ".join(_spectrum_line(rnn, layer)
                                            for layer in range(rnn.num_layers)))
     S = rnn.num_layers * rnn.hidden_size * (2 if isinstance(rnn, nn.LSTM) else 1)
     k = min(LYAPUNOV_SHOWN, S)
-    spectrum = bptt.lyapunov_spectrum(rnn, x[0:1], k=k, warmup=x.shape[1] // 5)
+    first = unpack_sequence(x)[0] if isinstance(x, PackedSequence) else x[0:1]
+    spectrum = bptt.lyapunov_spectrum(rnn, first, k=k, warmup=first.shape[-2] // 5)
     print(f"Lyapunov exponents (top {k} of {S}, per step, sequence 0): "
           + ", ".join(f"{v:+.4f}" for v in spectrum))
     results: list = []
-    x, y = x[:COMPARE_BATCH], y[:COMPARE_BATCH]        # RTRL and UORO grow with the batch
+    if not isinstance(x, PackedSequence):   # (a packed batch is refused just below)
+        x, y = x[:COMPARE_BATCH], y[:COMPARE_BATCH]    # RTRL and UORO grow with the batch
     try:
         step_loss = comparison.task_step_loss(task, model, x, y)
     except ValueError as exc:

@@ -2,8 +2,8 @@
 
 Prints one line per fixture case and implementation (the worst compared quantity, its error
 and the tolerance), a summary per group and a final line; exits with 0 when every case
-passes, 1 otherwise: a case failed, or the check could not run (no fixtures found, backend
-unavailable), which is said in one line on stderr.
+passes, 1 otherwise: a case failed, or the check could not run (no fixtures found, a damaged
+fixture file, backend unavailable), which is said in one line on stderr.
 The error measure and tolerances are explained in :mod:`tinygrad_rnn.parity`.
 """
 from __future__ import annotations
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         root = parity.find_fixtures(getattr(args, "fixtures", None))
         versions = parity.recorded_with(root)
-    except parity.FixturesNotFoundError as exc:
+    except (parity.FixturesNotFoundError, parity.FixturesDamagedError) as exc:
         return _error(str(exc))
     groups = tuple(dict.fromkeys(getattr(args, "group", None) or parity.GROUPS))
 

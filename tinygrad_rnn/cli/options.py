@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from .. import backend
 
@@ -20,3 +21,15 @@ def use_backend_option(args: argparse.Namespace) -> None:
             backend.use(args.backend)
         except RuntimeError as exc:
             raise ValueError(str(exc)) from None
+
+
+def make_output_directory(directory: str, option: str) -> None:
+    """Create ``directory`` (for ``option``'s files) now, before any work, or raise a
+    ``ValueError`` saying why it cannot be (not OSError's bare "File exists: 'a'")."""
+    try:
+        os.makedirs(directory or ".", exist_ok=True)
+    except OSError as exc:
+        reason = ("a part of that path is a file, not a directory"
+                  if isinstance(exc, (FileExistsError, NotADirectoryError)) else exc.strerror)
+        raise ValueError(f"{option}: cannot create the directory {directory!r} ({reason})") \
+            from None

@@ -12,6 +12,7 @@ import importlib.util
 import os
 
 from .. import sweep as sweeps, tasks
+from .options import make_output_directory
 from .train import CONFIG_OPTIONS
 
 
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.steps is not None:
         fixed["steps"] = args.steps
     job = sweeps.TrainJob(args.task, **fixed)
+    make_output_directory(args.out, "--out")
     try:
         rows = sweeps.run_sweep(job, grid, args.out, workers=args.workers,
                                 scheduler=args.scheduler)

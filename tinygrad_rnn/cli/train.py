@@ -20,7 +20,7 @@ import os
 import shlex
 import sys
 
-from .. import backend, tasks
+from .. import backend, spectrum, tasks
 from ..rundir import CheckpointLock
 from ..spectrum import SpectrumTracker
 from ..tasks.model import CELLS
@@ -45,15 +45,17 @@ CONFIG_OPTIONS = ("seed", "steps", "epochs", "batch_size", "seq_len", "hidden", 
 
 
 def _task_list() -> str:
-    lines = [f"  {name:8s} {tasks.get(name).summary}" for name in tasks.names()]
+    w = max(map(len, tasks.names()))
+    lines = [f"  {name:{w}s} {tasks.get(name).summary}" for name in tasks.names()]
     return "tasks:\n" + "\n".join(lines)
 
 
 def _defaults_table() -> str:
     rows = ["task defaults (steps, batch size, seq len, hidden, lr, optim, clip):"]
+    w = max(map(len, tasks.names()))
     for name in tasks.names():
         d = tasks.get(name).defaults
-        rows.append(f"  {name:8s} {d.steps:6d} {d.batch_size:4d} {d.seq_len:4d} {d.hidden:4d} "
+        rows.append(f"  {name:{w}s} {d.steps:6d} {d.batch_size:4d} {d.seq_len:4d} {d.hidden:4d} "
                     f"{d.lr:8g} {d.optim:5s} {d.clip:g}")
     return "\n".join(rows)
 
@@ -143,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
         job = dict(resume=args.resume, task=args.task, **given)
     else:
         job = dict(config=TrainConfig(args.task, **given))
-    tracker = None if args.track_spectrum is None else SpectrumTracker(args.track_spectrum)
+    tracker = None if args.track_spectrum is None else SpectrumTracker(
+        args.track_spectrum, partial=os.path.join(out, spectrum.PARTIAL))
     # Checked and locked before anything else: an unwritable --out, or another run writing
     # into it, fails now and not after the training.
     with CheckpointLock(checkpoint):
@@ -151,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
             result = train(**job, checkpoint=checkpoint, quiet=args.quiet,
                            save_every=args.save_every, on_step=tracker)
         except TrainingInterrupted as stop:
+            if tracker is not None:
+                tracker.dump()                        # continued by the resumed run
             print(interruption_message(stop, args), file=sys.stderr)
             return stop.exit_code
         written = [checkpoint, write_summary(result, os.path.join(out, SUMMARY))]
@@ -171,6 +176,10 @@ def interruption_message(stop: TrainingInterrupted, args: argparse.Namespace) ->
         command += ["--steps", str(args.steps)]
     if args.epochs is not None:
         command += ["--epochs", str(args.epochs)]
+    if args.track_spectrum is not None:
+        command += ["--track-spectrum", str(args.track_spectrum)]
+    if args.save_every:
+        command += ["--save-every", str(args.save_every)]
     if backend.name != "numpy":
         command += ["--backend", backend.name]
     # No --out: a resumed run writes next to its checkpoint by default.
