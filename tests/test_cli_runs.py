@@ -74,3 +74,25 @@ def test_a_second_run_on_the_same_out_fails_at_once(tmp_path):
     assert first.returncode == 143
     assert not lock.exists()                    # released on the way out
     assert (tmp_path / "o" / "checkpoint.npz").is_file()
+
+
+# ------------------------------------------------------------------ a run over a run
+
+def test_a_new_run_never_replaces_a_saved_one_without_overwrite(tmp_path):
+    """`train adding --cell lstm` after `train adding` (one default --out) must not write over
+    the first run; the refusal leaves its checkpoint as it was and says how to go on."""
+    first = cli("train", "sine", "--steps", "2", "--quiet", "--out", "o", *FAST, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    saved = (tmp_path / "o" / "checkpoint.npz").read_bytes()
+    again = cli("train", "sine", "--steps", "3", "--quiet", "--out", "o", *FAST, cwd=tmp_path)
+    assert_one_line_error(again, "holds a sine run saved at step 2", "--resume",
+                          "--overwrite")
+    assert (tmp_path / "o" / "checkpoint.npz").read_bytes() == saved
+    resumed = cli("train", "sine", "--resume", "o/checkpoint.npz", "--steps", "3", "--quiet",
+                  *FAST, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    replaced = cli("train", "sine", "--steps", "1", "--quiet", "--out", "o", "--overwrite",
+                   *FAST, cwd=tmp_path)
+    assert replaced.returncode == 0, replaced.stderr
+    from tinygrad_rnn.train import read_checkpoint
+    assert read_checkpoint(str(tmp_path / "o" / "checkpoint.npz"))["step"] == 1

@@ -997,6 +997,13 @@ RUN_COMMAND_LINE = [
          cli_with(lambda tmp: (tmp / "notes.txt").write_text("x") and tmp / "notes.txt",
                   "train", "sine", "--steps", "1", "--out", "{}"), CommandFailed,
          r"notes.txt' is an existing file, not a directory", status=1),
+    Case("cli-out-holds-a-run", "command line", "`train sine` again into a directory that "
+         "holds a run (nothing is overwritten without `--overwrite`)",
+         cli_with(lambda tmp: training_checkpoint(tmp).parent,
+                  "train", "sine", "--steps", "1", "--out", "{}"), CommandFailed,
+         r"run/checkpoint.npz holds a sine run saved at step 0; continue it with --resume "
+         r".*run/checkpoint.npz, write this run elsewhere with --out DIR, or replace it with "
+         r"--overwrite$", status=1),
     Case("cli-out-locked", "command line", "`train sine --out DIR` while another run writes "
          "into DIR", cli_with(locked_out, "train", "sine", "--steps", "1", "--out", "{}"),
          CommandFailed, r"another training run \(process \d+\) is writing this checkpoint",

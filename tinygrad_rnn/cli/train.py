@@ -31,6 +31,7 @@ from ..train import (
     TrainConfig,
     TrainingInterrupted,
     TrainResult,
+    read_checkpoint,
     train,
 )
 from .options import add_backend_option, use_backend_option
@@ -86,6 +87,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     run_opts.add_argument("--resume", metavar="CHECKPOINT",
                           help="continue the run saved in CHECKPOINT exactly where it stopped "
                                "(with --steps/--epochs: up to that total)")
+    run_opts.add_argument("--overwrite", action="store_true",
+                          help="start afresh even if the output directory holds a run "
+                               "(replacing its checkpoint); without it, that is refused")
     run_opts.add_argument("--save-every", type=int, default=0, metavar="N",
                           help="also save the checkpoint every N steps (default: at the end "
                                "and on interruption only)")
@@ -150,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
     # Checked and locked before anything else: an unwritable --out, or another run writing
     # into it, fails now and not after the training.
     with CheckpointLock(checkpoint):
+        if not args.resume and not args.overwrite:
+            _refuse_replacing(checkpoint)
         try:
             result = train(**job, checkpoint=checkpoint, quiet=args.quiet,
                            save_every=args.save_every, on_step=tracker)
@@ -165,6 +171,24 @@ def run(args: argparse.Namespace) -> int:
             written.append(write_plot(result, os.path.join(out, PLOT)))
     print(format_summary(result, written))
     return 0
+
+
+def _refuse_replacing(checkpoint: str) -> None:
+    """A fresh run never replaces an earlier one silently: ``train adding --cell lstm`` after
+    ``train adding`` would write over the first run's checkpoint in runs/adding, and with it
+    hours of training. Stop and say how to go on instead."""
+    if not os.path.exists(checkpoint):
+        return
+    try:
+        state = read_checkpoint(checkpoint)
+        what = f"a {state['config']['task']} run saved at step {state['step']}"
+    except Exception:  # damaged, or not ours: still somebody's file
+        raise FileExistsError(f"{checkpoint} exists (not a readable checkpoint); write "
+                              "this run elsewhere with --out DIR, or replace it with "
+                              "--overwrite") from None
+    raise FileExistsError(f"{checkpoint} holds {what}; continue it with --resume "
+                          f"{shlex.quote(checkpoint)}, write this run elsewhere with --out DIR, "
+                          "or replace it with --overwrite")
 
 
 # -------------------------------------------------------------------------------- output
