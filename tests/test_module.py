@@ -416,15 +416,28 @@ def test_to_numpy_moves_every_parameter_to_the_host():
     assert all(isinstance(p.data, np.ndarray) for p in m.parameters())
 
 
+@pytest.mark.parametrize("call, error, message", [
+    (lambda m: m.to(), TypeError, r"Module.to\(\) needs a backend name \('numpy' or 'cupy'\) "
+                                  r"or a dtype"),
+    (lambda m: m.to(tg.float64, dtype=tg.float16), TypeError, "got two dtypes"),
+    (lambda m: m.to("float64"), ValueError, r"'float64' is a dtype, and strings name "
+                                            r"backends .*pass it as dtype='float64'")])
+def test_to_with_missing_or_mistaken_arguments_says_what_it_takes(call, error, message):
+    with pytest.raises(error, match=message):
+        call(Head())
+
+
 def test_to_an_unknown_backend_is_a_clear_error():
     with pytest.raises(ValueError, match=r"unknown backend 'tpu'; valid choices are 'numpy', "
                                          r"'cupy'"):
         Head().to("tpu")
 
 
-@pytest.mark.parametrize("cast, dtype", [("double", np.float64), ("float", np.float32),
-                                         (lambda m: m.to(tg.float64), np.float64)],
-                         ids=["double", "float", "to_dtype"])
+@pytest.mark.parametrize("cast, dtype", [
+    ("double", np.float64), ("float", np.float32), ("half", np.float16),
+    (lambda m: m.to(tg.float64), np.float64), (lambda m: m.to(dtype=tg.float64), np.float64),
+    (lambda m: m.to(backend.name, "float64"), np.float64)],
+    ids=["double", "float", "half", "to_dtype", "to_dtype_keyword", "to_backend_and_dtype"])
 def test_double_and_float_cast_in_place(cast, dtype):
     """Also ``model.to(torch.float64)`` (it was read as a backend name and refused)."""
     m = Head().double() if cast == "float" else Head()

@@ -133,6 +133,27 @@ def test_repr_shows_values_and_graph():
     assert "float64" in repr(Tensor(np.array([1.0])))
 
 
+@pytest.mark.parametrize("convert", [
+    lambda x: x.to(tg.float64), lambda x: x.to(dtype="float64"),
+    lambda x: x.to(tg.backend.name, tg.float64), lambda x: x.to(tg.backend.name, dtype="float64")],
+    ids=["dtype", "dtype_keyword", "backend_and_dtype", "backend_and_dtype_keyword"])
+def test_to_takes_a_dtype_as_pytorch_and_the_gradient_comes_back_in_the_leafs(convert):
+    x = Tensor([1.5, -2.0], requires_grad=True)
+    y = convert(x)
+    assert y.dtype == np.float64 and y.backend == x.backend
+    (y * y).sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, -4.0])
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda x: x.to(), TypeError, r"needs a backend name \('numpy' or 'cupy'\) or a dtype"),
+    (lambda x: x.to("half"), ValueError, r"'half' is a dtype.*pass it as dtype='half'")])
+def test_to_without_a_target_or_with_a_dtype_string_says_what_it_takes(call, error, message):
+    with pytest.raises(error, match=message):
+        call(Tensor([1.0]))
+
+
 # ----------------------------------------------------------------------------- factories
 
 @pytest.mark.parametrize("factory, fill", [(Tensor.zeros, 0.0), (Tensor.ones, 1.0)])

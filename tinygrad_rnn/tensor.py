@@ -91,6 +91,29 @@ def _reduce_to(grad, like):
     return grad
 
 
+def to_arguments(target, dtype, where: str) -> tuple:
+    """``.to()``'s arguments as PyTorch takes them, as ``(backend name or None, dtype or
+    None)``: a backend name and/or a dtype, the dtype positionally or as ``dtype=``."""
+    if target is not None and not isinstance(target, str):   # .to(tg.float64)
+        if dtype is not None:
+            raise TypeError(f"{where}: got two dtypes, {target!r} and dtype={dtype!r}")
+        target, dtype = None, target
+    if target is None and dtype is None:
+        raise TypeError(f"{where} needs a backend name ('numpy' or 'cupy') or a dtype")
+    if target is not None and target not in backend.CHOICES and _names_a_dtype(target):
+        raise ValueError(f"{where}: {target!r} is a dtype, and strings name backends (as "
+                         f"devices in PyTorch); pass it as dtype={target!r}")
+    return target, dtype
+
+
+def _names_a_dtype(name: str) -> bool:
+    try:
+        backend.as_dtype(name)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _broadcast(fn, a, b, op: str, dtype=None):
     """``fn(a, b)`` for arrays that must broadcast; NumPy's error becomes a PyTorch-style one.
     Both operands are first cast to PyTorch's result dtype (:func:`_result_dtype`). float16
@@ -503,13 +526,17 @@ class Tensor:
         else:
             self.grad.data += g
 
-    def to(self, target: str) -> "Tensor":
-        """This tensor on another backend (``"numpy"`` or ``"cupy"``). Differentiable, like
-        ``torch.Tensor.to``: the result of moving a leaf is not a leaf; move a model's
-        parameters with ``Module.to``, which keeps them leaves. A dtype (``x.to(tg.float64)``)
-        converts like :meth:`astype`: strings name backends, as devices in PyTorch."""
-        if not isinstance(target, str):
-            return self.astype(target)
+    def to(self, target=None, dtype=None) -> "Tensor":
+        """This tensor on another backend (``"numpy"`` or ``"cupy"``) and/or with another
+        dtype: ``x.to("cupy")``, ``x.to(tg.float64)``, ``x.to(dtype=tg.float16)``,
+        ``x.to("numpy", tg.float64)``; strings name backends, as devices in PyTorch.
+        Differentiable, like ``torch.Tensor.to``: the result of moving a leaf is not a leaf;
+        move a model's parameters with ``Module.to``, which keeps them leaves."""
+        target, dtype = to_arguments(target, dtype, "Tensor.to()")
+        moved = self if target is None else self._to_backend(target)
+        return moved if dtype is None else moved.astype(dtype)
+
+    def _to_backend(self, target: str) -> "Tensor":
         target_module = backend.module_for(target, "Tensor.to()")
         if target_module is self.xp:
             return self

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from .. import backend
 from ..autograd import no_grad
-from ..tensor import Tensor
+from ..tensor import Tensor, to_arguments
 
 #: What ``load_state_dict`` returns, as PyTorch's ``_IncompatibleKeys``.
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
@@ -323,12 +323,17 @@ class Module:
         """Evaluation mode (dropout off); same as ``train(False)``."""
         return self.train(False)
 
-    def to(self, target) -> "Module":
-        """Move every parameter to backend ``target`` (``"numpy"`` or ``"cupy"``) in place:
-        the parameters stay the same leaf objects, so an optimizer built before still works.
-        A dtype (``model.to(tg.float64)``) casts like :meth:`astype`, as ``Tensor.to`` does."""
-        if not isinstance(target, str):
-            return self.astype(target)
+    def to(self, target=None, dtype=None) -> "Module":
+        """Move every parameter to backend ``target`` (``"numpy"`` or ``"cupy"``) and/or cast
+        it to ``dtype``, in place: ``model.to("cupy")``, ``model.to(tg.float64)``,
+        ``model.to(dtype=tg.float16)``, as ``Tensor.to``. The parameters stay the same leaf
+        objects, so an optimizer built before still works."""
+        target, dtype = to_arguments(target, dtype, "Module.to()")
+        if target is not None:
+            self._to_backend(target)
+        return self if dtype is None else self.astype(dtype)
+
+    def _to_backend(self, target: str) -> None:
         backend.module_for(target, "Module.to()")
         for p in self.parameters():
             p.data = backend.to_backend(p.data, target)
@@ -336,7 +341,6 @@ class Module:
                 p.grad.data = backend.to_backend(p.grad.data, target)
         for buf in self.buffers():
             buf.data = backend.to_backend(buf.data, target)
-        return self
 
     def astype(self, dtype) -> "Module":
         """Cast every parameter (and its gradient), and every floating-point buffer, to
@@ -351,6 +355,9 @@ class Module:
             if backend.is_floating(buf.dtype):
                 buf.data = buf.data.astype(dtype)
         return self
+
+    def half(self) -> "Module":
+        return self.astype("float16")
 
     def double(self) -> "Module":
         return self.astype("float64")
