@@ -634,19 +634,22 @@ def test_shared_weight_products_follow_an_in_place_update_between_sweeps(sweep):
         w.data *= -1.5  # in place, as an optimizer step: no new array, no version bump
 
 
-def test_transposed_copies_a_matrix_seen_twice_in_one_sweep_only():
-    from tinygrad_rnn.autograd import _sweep_transposes, transposed
+@pytest.mark.parametrize("transpose", [False, True])
+def test_reused_layout_copies_a_strided_matrix_seen_twice_in_one_scope_only(transpose):
+    from tinygrad_rnn.autograd import reused_layout, reused_layouts
     w = np.arange(12.0).reshape(3, 4)
-    assert not transposed(w).flags.c_contiguous  # outside a sweep: always the view
-    assert not transposed(w).flags.c_contiguous
-    with _sweep_transposes():
-        first, second, third = transposed(w), transposed(w), transposed(w)
-        assert np.shares_memory(first, w)        # used once so far: no copy yet
+    matrix = w if transpose else w.T     # what is multiplied by is w.T, a strided view
+    expected = matrix.T if transpose else matrix
+    assert not reused_layout(matrix, transpose).flags.c_contiguous  # no scope: the view
+    with reused_layouts():
+        first, second, third = (reused_layout(matrix, transpose) for _ in range(3))
+        assert np.shares_memory(first, w)            # used once so far: no copy yet
         assert second.flags.c_contiguous and not np.shares_memory(second, w)
-        assert third is second                   # one copy for the rest of the sweep
-        np.testing.assert_array_equal(second, w.T)
-    with _sweep_transposes():                    # the next sweep starts afresh
-        assert np.shares_memory(transposed(w), w)
+        assert third is second                       # one copy for the rest of the scope
+        np.testing.assert_array_equal(second, expected)
+        assert reused_layout(w, False) is w          # C-ordered already: never copied
+    with reused_layouts():                           # the next scope starts afresh
+        assert np.shares_memory(reused_layout(matrix, transpose), w)
 
 
 def test_no_grad_flows_to_tensors_that_do_not_require_it():

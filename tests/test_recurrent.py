@@ -166,6 +166,28 @@ def test_fused_node_reads_the_input_the_states_and_the_weights(mode):
 
 
 @pytest.mark.parametrize("mode", CELLS)
+def test_unrolled_forward_reads_the_weights_as_they_are_now(mode):
+    """The unrolled loop multiplies by one contiguous copy of W_hhᵀ per run: a raw in-place
+    change of the weights between two runs (an optimizer writing ``.data``) must be seen by
+    the next run, forward and backward, exactly as the fused layer sees it."""
+    tg.manual_seed(3)
+    unrolled, fused = layer(mode, 2, 3, dtype="float64", unroll=True), \
+        layer(mode, 2, 3, dtype="float64")
+    x = Tensor(np.random.default_rng(3).standard_normal((5, 2, 2)))
+    for scale in (1.0, -1.7):
+        unrolled.weight_hh_l0.data *= scale                       # raw, as an optimizer
+        fused.load_state_dict(unrolled.state_dict())
+        outputs = []
+        for rnn in (unrolled, fused):
+            rnn.zero_grad()
+            out = rnn(x)[0]
+            (out * out).sum().backward()
+            outputs.append((out.numpy(), rnn.weight_hh_l0.grad.numpy()))
+        np.testing.assert_allclose(outputs[0][0], outputs[1][0], rtol=1e-12)
+        np.testing.assert_allclose(outputs[0][1], outputs[1][1], rtol=1e-10)
+
+
+@pytest.mark.parametrize("mode", CELLS)
 def test_retain_graph_backward_twice_doubles_the_gradients(mode):
     """The fused backward must not overwrite what it saved in the forward pass."""
     tg.manual_seed(2)

@@ -74,7 +74,7 @@ class _Mode:
     grad_enabled = True
     anomaly = False
     clock = 0  # ticks at every in-place op; see "Version counters" above
-    transposes: dict | None = None  # during a sweep: see :func:`transposed`
+    layouts: dict | None = None  # in a sweep or a recurrence: see :func:`reused_layout`
 
 
 class VersionCounter:
@@ -225,44 +225,47 @@ def check_finite(array, op: str, where: str) -> None:
         raise RuntimeError(f"detect_anomaly: op '{op}' produced {kind} values in its {where}")
 
 
-# ------------------------------------------------------------------ shared transposes
+# --------------------------------------------------------- matrices used in many products
 
-def transposed(matrix):
-    """``matrix.T`` for a backward product (``g @ b.T``), in C order when ``matrix`` is
-    multiplied more than once in the sweep.
+def reused_layout(matrix, transpose: bool = False):
+    """``matrix`` (or ``matrix.T``) for a matrix product, in C order if it is used more than
+    once within the current scope (:func:`reused_layouts`).
 
-    A weight shared by every time step of an unrolled RNN (``h_{t-1} @ W``) sends T products
-    ``g_t @ Wᵀ`` through the backward sweep. ``Wᵀ`` of a C-ordered ``W`` is a strided view,
-    and OpenBLAS multiplies by it about twice as slowly as by a contiguous matrix at these
-    shapes; so the second time the sweep sees the same matrix it copies ``Wᵀ`` once and every
-    later product reuses the copy. The cache lives for one sweep only (a new sweep may follow
-    an optimizer step that changed the weights in place), and holds weak references to the
-    matrices, so it keeps none of them alive. NumPy only: cuBLAS multiplies by a transposed
+    An unrolled RNN multiplies by the same weight at every time step: ``h_{t-1} @ W_hhᵀ``
+    forward, ``g_t @ W_hh`` backward, T times each, and one of the two is a strided view of
+    ``W_hh`` (its transpose). OpenBLAS multiplies by a strided view about twice as slowly as
+    by a contiguous matrix at these shapes; so the second time a scope sees the same strided
+    matrix it copies it once, and every later product reuses the copy. Outside a scope, and
+    for a matrix seen once, nothing is copied. NumPy only: cuBLAS multiplies by a transposed
     matrix at full speed.
     """
-    view = matrix.T
-    cache = _Mode.transposes
-    if cache is None or view.flags.c_contiguous or matrix.ndim != 2 \
+    view = matrix.T if transpose else matrix
+    cache = _Mode.layouts
+    if cache is None or view.flags.c_contiguous or view.ndim != 2 \
             or backend.name_of(matrix) != "numpy":
         return view
-    seen = cache.get(id(matrix))
-    if seen is None or seen[0]() is not matrix:  # first sighting (or an id reused since)
-        cache[id(matrix)] = (weakref.ref(matrix), None)
+    key = (id(matrix), transpose)
+    seen = cache.get(key)
+    if seen is None or seen[0]() is not matrix:   # first sighting (or an id reused since)
+        cache[key] = (weakref.ref(matrix), None)
         return view
     if seen[1] is None:
-        seen = cache[id(matrix)] = (seen[0], backend.np.ascontiguousarray(view))
+        seen = cache[key] = (seen[0], backend.np.ascontiguousarray(view))
     return seen[1]
 
 
 @contextlib.contextmanager
-def _sweep_transposes():
-    """Give :func:`transposed` a fresh cache for one backward sweep (restored after: a hook
-    may run a sweep of its own)."""
-    previous, _Mode.transposes = _Mode.transposes, {}
+def reused_layouts():
+    """A scope for :func:`reused_layout`: one backward sweep, or one run of a recurrence.
+    Its copies die with it, so a copy can never outlive the matrix's values: the weights are
+    only changed in place *between* scopes (an optimizer step); within a sweep, the version
+    counters refuse any change to a value a node saved. (Restores the enclosing scope on exit:
+    a hook may run a sweep of its own.)"""
+    previous, _Mode.layouts = _Mode.layouts, {}
     try:
         yield
     finally:
-        _Mode.transposes = previous
+        _Mode.layouts = previous
 
 
 # ------------------------------------------------------------------------------- backward
@@ -314,7 +317,7 @@ def backward(root, grad=None, retain_graph: bool = False) -> None:
     anomaly = _Mode.anomaly
     # Hooks and backward closures must not record graphs themselves; BLAS runs on the
     # package's thread setting (one thread by default: the products of BPTT are small).
-    with no_grad(), backend.blas_threads(), _sweep_transposes():
+    with no_grad(), backend.blas_threads(), reused_layouts():
         while ready:
             # Each tensor leaves the heap (and, with its node freed, memory) once done.
             tensor = heapq.heappop(ready)[1]
@@ -542,7 +545,7 @@ def _sweep_to_inputs(root, inputs, retain_graph: bool) -> list:
     found: list = [None] * len(inputs)
     grads = {root: root.data}
     owned: set = set()
-    with no_grad(), backend.blas_threads(), _sweep_transposes():
+    with no_grad(), backend.blas_threads(), reused_layouts():
         while order:
             tensor = order.pop()
             if tensor not in grads or id(tensor) not in leads_to_input:

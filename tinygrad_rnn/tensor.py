@@ -1026,7 +1026,7 @@ class Tensor:
         if a.ndim > 2 and b.ndim == 2:
             return self._rows_matmul(other)
         try:
-            out = a @ b
+            out = a @ autograd.reused_layout(b)
         except ValueError:  # batch (leading) axes that do not broadcast
             raise RuntimeError(f"matmul: the batch dimensions {a.shape[:-2]} and {b.shape[:-2]} "
                                f"of shapes {self.shape} and {other.shape} cannot be broadcast "
@@ -1041,7 +1041,8 @@ class Tensor:
     @staticmethod
     def _matmul_backward(g, a, b, a_needs_grad: bool, b_needs_grad: bool) -> tuple:
         if a.ndim == 2 and b.ndim == 2:  # the common case (a layer, an RNN step) first
-            return (_reduce_to(g @ autograd.transposed(b), a) if a_needs_grad else None,
+            return (_reduce_to(g @ autograd.reused_layout(b, transpose=True), a)
+                    if a_needs_grad else None,
                     _reduce_to(a.T @ g, b) if b_needs_grad else None)
         # Work with 2-D+ views: a row for a 1-D left operand, a column for a 1-D right one.
         a2 = a.reshape(1, -1) if a.ndim == 1 else a

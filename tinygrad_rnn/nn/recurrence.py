@@ -48,7 +48,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable, Sequence
 
-from .. import backend
+from .. import autograd, backend
 from ..tensor import Tensor
 
 #: ``watch(kind, t, value)``: ``kind`` is ``"state"`` (forward, ``value`` = ``h_t``, a Tensor
@@ -278,26 +278,26 @@ def run_unrolled(cell: Cell, x: Tensor, start: Sequence[Tensor], weights: Sequen
     x_share = x_rows @ w_ih.T                                 # (rows, G·H)
     if b_ih is not None:  # in place (autograd records it): no second (rows, G·H) array
         x_share += b_ih if cell.hidden_bias_apart else b_ih + b_hh
-    # A contiguous copy of W_hhᵀ (in the graph: the gradient flows back through it): BLAS
-    # multiplies by the strided view ``w_hh.T`` about twice as slowly, T times over. The
-    # backward products by its transpose get the same treatment (autograd.transposed).
-    w_hh_t = w_hh.T.contiguous()
+    w_hh_t = w_hh.T
     per_step: list = [None] * steps.T
     states = tuple(start)
-    for t, rows, n, kept, _ in steps.plan(reverse):
-        if kept < n:                          # some (or all) sequences begin here, at start
-            head = tuple(s[:n] for s in start) if n < steps.batch else tuple(start)
-            states = head if kept == 0 else tuple(
-                Tensor.cat([s, s0[kept:n]], axis=0) for s, s0 in zip(states, start))
-        elif states[0].shape[0] > n:          # forward: the sequences still running
-            states = tuple(s[:n] for s in states)
-        h_share = states[0] @ w_hh_t
-        if cell.hidden_bias_apart and b_hh is not None:
-            h_share = h_share + b_hh
-        states = cell.step(x_share[rows], h_share, states)
-        per_step[t] = states
-        if watch is not None:
-            _watch_unrolled(watch, t, states[0])
+    # One contiguous copy of W_hhᵀ for the T products by it (autograd.reused_layout): BLAS
+    # multiplies by the strided view ``w_hh.T`` about twice as slowly.
+    with autograd.reused_layouts():
+        for t, rows, n, kept, _ in steps.plan(reverse):
+            if kept < n:                      # some (or all) sequences begin here, at start
+                head = tuple(s[:n] for s in start) if n < steps.batch else tuple(start)
+                states = head if kept == 0 else tuple(
+                    Tensor.cat([s, s0[kept:n]], axis=0) for s, s0 in zip(states, start))
+            elif states[0].shape[0] > n:      # forward: the sequences still running
+                states = tuple(s[:n] for s in states)
+            h_share = states[0] @ w_hh_t
+            if cell.hidden_bias_apart and b_hh is not None:
+                h_share = h_share + b_hh
+            states = cell.step(x_share[rows], h_share, states)
+            per_step[t] = states
+            if watch is not None:
+                _watch_unrolled(watch, t, states[0])
     join = Tensor.cat if packed else Tensor.stack
     return tuple(join([s[k] for s in per_step], axis=0) for k in range(len(start)))
 
