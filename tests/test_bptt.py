@@ -333,6 +333,21 @@ def test_jacobian_norms_match_explicit_numpy_products_multilayer_bidirectional(n
     assert got[0, -1] == pytest.approx(1.0) and got[1, 0] == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("mode", ["RNN", "LSTM", "GRU"])
+def test_jacobian_norms_of_a_layer_in_training_mode_are_those_of_evaluation_mode(mode):
+    """Dropout between layers would make every call's answer a different random draw (and
+    the Elman and the gated paths disagreed on it): the recurrence is measured with dropout
+    off, and the layer's mode is left as it was."""
+    tg.manual_seed(5)
+    rnn = getattr(nn, mode)(3, 4, num_layers=2, dropout=0.5, dtype="float64")
+    x = Tensor(np.random.default_rng(5).standard_normal((6, 2, 3)))
+    in_training = [bptt.jacobian_norms(rnn, x) for _ in range(2)]
+    assert rnn.training
+    expected = bptt.jacobian_norms(rnn.eval(), x)
+    for got in in_training:
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
 def test_jacobian_norms_batch_first_and_unbatched_agree():
     rnn = make_rnn()
     x = make_input(rnn, T=4, N=1)

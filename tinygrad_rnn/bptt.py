@@ -251,8 +251,8 @@ def jacobian_norms(rnn: Module, x: Tensor | PackedSequence,
       stored states: ``1 - h_t²`` for tanh, ``[h_t > 0]`` for ReLU.
     * A product that overflows float64 gives ``inf`` (exploding); NaN states (a NaN in the
       input or the weights) give ``NaN``, never a false "exploding".
-    * Dropout between layers changes the states; call ``rnn.eval()`` first for a
-      deterministic answer.
+    * The layer runs in evaluation mode (dropout between layers off, then restored): the
+      Jacobians of the recurrence, not of one random dropout mask.
     * Variable-length sequences (``x`` a ``PackedSequence``, ``h0`` in the caller's batch
       order): each sequence's norms are taken from its *own* last state and stop at its end
       (T is then the longest length); the mean at step t is over the sequences running at t.
@@ -268,8 +268,12 @@ def jacobian_norms(rnn: Module, x: Tensor | PackedSequence,
         return _packed_jacobian_norms(rnn, x, h0)
     if not isinstance(rnn, RNN):
         return _gated_jacobian_norms(rnn, x, h0)
-    with no_grad(), trace(rnn) as tr:
-        rnn(x, h0)
+    training = rnn.training
+    try:
+        with no_grad(), trace(rnn.eval()) as tr:
+            rnn(x, h0)
+    finally:
+        rnn.train(training)
     norms = []
     for row, states in enumerate(tr._state_arrays()):
         layer, direction = divmod(row, rnn.num_directions)
