@@ -448,6 +448,33 @@ def test_an_empty_index_list_selects_nothing_as_in_pytorch(index, shape):
     np.testing.assert_array_equal(x.grad.numpy(), np.zeros((5, 3)))
 
 
+@pytest.mark.parametrize("index, steps", [
+    ((0, slice(None), [1, 2]), ((0,), (slice(None), [1, 2]))),
+    ((slice(None), [0, 2], -1), ((slice(None), slice(None), -1), (slice(None), [0, 2]))),
+    ((-1, None, slice(None), [3, 0, 3]), ((-1, None), (slice(None), slice(None), [3, 0, 3]))),
+    ((1, Ellipsis, [0, 0]), ((1,), (Ellipsis, [0, 0]))),
+], ids=["int_slice_list", "slice_list_int", "int_none", "int_ellipsis"])
+def test_integers_go_first_when_mixed_with_index_arrays_as_in_pytorch(index, steps):
+    """PyTorch selects the integers first: ``x[0, :, [1, 2]]`` is ``x[0][:, [1, 2]]``, of
+    shape (3, 2). NumPy's rule (the result was (2, 3), transposed) differs exactly here.
+    Expected: the two-step NumPy formula; reading, writing and the gradient."""
+    a = np.arange(24.0).reshape(2, 3, 4)
+    expected = a[steps[0]][steps[1]]
+    x = Tensor(a, requires_grad=True)
+    out = x[index]
+    np.testing.assert_array_equal(out.numpy(), expected)
+    weights = np.arange(1.0, expected.size + 1).reshape(expected.shape)
+    (out * Tensor(weights)).sum().backward()
+    grad = np.zeros_like(a)
+    np.add.at(grad[steps[0]], steps[1], weights)   # a view of grad: the scatter lands in it
+    np.testing.assert_array_equal(x.grad.numpy(), grad)
+    y = Tensor(np.zeros((2, 3, 4)))
+    y[index] = Tensor(weights)
+    written = np.zeros((2, 3, 4))
+    written[steps[0]][steps[1]] = weights
+    np.testing.assert_array_equal(y.numpy(), written)
+
+
 def test_float_tensor_index_raises():
     with pytest.raises(IndexError, match="long, int or bool"):
         Tensor(np.ones(3))[Tensor([0.0, 1.0])]

@@ -824,7 +824,7 @@ class Tensor:
         """``x[index] = value``: NumPy indexing (as in :meth:`__getitem__`); ``value`` is
         broadcast to the indexed shape and cast to our dtype."""
         value = self._operand(value)
-        index, _ = _backend_index(index, self.xp)
+        index, _ = _backend_index(_integers_first(index, self), self.xp)
         self._indexed(index)  # a bad index is reported first, as in PyTorch
         record = self._check_inplace("setitem", value)
         values, target_ndim = value.data, self.data[index].ndim
@@ -1271,9 +1271,10 @@ class Tensor:
 
     # ------------------------------------------------------------------------------ indexing
     def __getitem__(self, index) -> "Tensor":
-        """NumPy indexing: ints, slices, ``None``, ``...``, integer/boolean arrays or tensors.
-        The gradient is scattered back; repeated integer indices accumulate."""
-        index, advanced = _backend_index(index, self.xp)
+        """NumPy indexing: ints, slices, ``None``, ``...``, integer/boolean arrays or tensors,
+        except that integers go first, as in PyTorch (``x[0, :, [1, 2]]`` is ``x[0][:, [1,
+        2]]``). The gradient is scattered back; repeated integer indices accumulate."""
+        index, advanced = _backend_index(_integers_first(index, self), self.xp)
         # Basic indexing gives a view, as in PyTorch; the appended ``...`` makes an
         # all-integer index give a 0-d view rather than a NumPy scalar (a copy).
         out = self._indexed(index if advanced else _with_ellipsis(index), shown=index)
@@ -2035,6 +2036,58 @@ def _same_backend(tensors: Iterable, op: str) -> list:
     if len(kinds) > 1:
         raise RuntimeError(f"{op}(): expected all tensors to be on the same backend")
     return tensors
+
+
+def _integers_first(index, tensor: "Tensor"):
+    """``index`` with PyTorch's meaning where it mixes integers with index arrays.
+
+    PyTorch applies the integers first (each a ``select``), then the arrays; NumPy counts an
+    integer as one more index array, which moves the result's axes where a slice separates
+    them: ``x[0, :, [1, 2]]`` of shape (A, B, C) is (B, 2) in PyTorch but (2, B) in NumPy.
+    Such an index becomes one NumPy index of coordinate arrays, each taken from a broadcast
+    (zero-copy) grid of its axis in PyTorch's two steps, so reading, writing and the
+    gradient's scatter all use PyTorch's layout. Other indices are returned unchanged."""
+    items = index if isinstance(index, tuple) else (index,)
+
+    def is_integer(item):  # a Python/NumPy integer, or a 0-d integer tensor (PyTorch's too)
+        if isinstance(item, Tensor) or backend.is_array(item):
+            data = item.data if isinstance(item, Tensor) else item
+            return data.ndim == 0 and data.dtype.kind in "iu"
+        return isinstance(item, numbers.Integral) and not isinstance(item, bool)
+    def is_array(item):
+        return not is_integer(item) and (isinstance(item, (Tensor, list)) or
+                                         backend.is_array(item))
+    if not any(is_integer(i) for i in items) or not any(is_array(i) for i in items):
+        return index
+    first: list = []  # the integers (other axes kept whole), then the rest
+    rest: list = []
+    for item in items:
+        if is_integer(item):
+            first.append(int(item.item() if isinstance(item, Tensor) else item))
+        elif item is None or item is Ellipsis:
+            first.append(item)
+            rest.append(slice(None) if item is None else item)
+        else:  # a slice or an index array: passed over by the integer step, applied after
+            first.extend([slice(None)] * _axes_indexed(item))
+            rest.append(item)
+    xp, shape = tensor.xp, tensor.shape
+    rest_index, _ = _backend_index(tuple(rest), xp)
+    # grids[axis][i, j, k, ...] is the coordinate along ``axis`` (i, j or k), without copies
+    grids = (xp.broadcast_to(xp.arange(n).reshape((n,) + (1,) * (len(shape) - axis - 1)), shape)
+             for axis, n in enumerate(shape))
+    try:
+        return tuple(grid[tuple(first)][rest_index] for grid in grids)
+    except IndexError:  # out of range either way: reported by the usual path
+        return index
+
+
+def _axes_indexed(item) -> int:
+    """How many axes a slice or index array indexes: a boolean mask one per dimension."""
+    data = item.data if isinstance(item, Tensor) else item
+    if isinstance(data, list):
+        data = backend.np.asarray(data)
+    return data.ndim if getattr(data, "dtype", None) is not None and data.dtype.kind == "b" \
+        else 1
 
 
 def _backend_index(index, xp):
