@@ -475,6 +475,23 @@ def test_integers_go_first_when_mixed_with_index_arrays_as_in_pytorch(index, ste
     np.testing.assert_array_equal(y.numpy(), written)
 
 
+@pytest.mark.parametrize("index", [[[0, 1], [1, 2]], [np.array([0, 1]), np.array([1, 2])],
+                                   [Tensor(np.array([0, 1])), Tensor(np.array([1, 2]))]],
+                         ids=["lists", "arrays", "tensors"])
+def test_a_list_of_index_lists_is_a_tuple_of_indices_as_in_pytorch(index):
+    """``x[[rows, cols]]`` is ``x[rows, cols]`` in PyTorch (NumPy's old rule); it was read
+    as one 2-D index array, of shape (2, 2, 4) instead of (2,)."""
+    a = np.arange(12.0).reshape(3, 4)
+    x = Tensor(a, requires_grad=True)
+    np.testing.assert_array_equal(x[index].numpy(), a[[0, 1], [1, 2]])
+    x[index].sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.isin(np.arange(12), [1, 6]).reshape(3, 4))
+    x = Tensor(np.zeros((3, 4)))
+    x[index] = Tensor([5.0, 6.0], dtype="float64")
+    assert x.numpy()[0, 1] == 5.0 and x.numpy()[1, 2] == 6.0 and x.numpy().sum() == 11.0
+    np.testing.assert_array_equal(Tensor(a)[[2, 0, 2]].numpy(), a[[2, 0, 2]])  # ints: rows
+
+
 def test_float_tensor_index_raises():
     with pytest.raises(IndexError, match="long, int or bool"):
         Tensor(np.ones(3))[Tensor([0.0, 1.0])]

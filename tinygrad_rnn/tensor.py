@@ -824,7 +824,7 @@ class Tensor:
         """``x[index] = value``: NumPy indexing (as in :meth:`__getitem__`); ``value`` is
         broadcast to the indexed shape and cast to our dtype."""
         value = self._operand(value)
-        index, _ = _backend_index(_integers_first(index, self), self.xp)
+        index, _ = _backend_index(_integers_first(_list_as_tuple(index), self), self.xp)
         self._indexed(index)  # a bad index is reported first, as in PyTorch
         record = self._check_inplace("setitem", value)
         values, target_ndim = value.data, self.data[index].ndim
@@ -1281,7 +1281,7 @@ class Tensor:
         """NumPy indexing: ints, slices, ``None``, ``...``, integer/boolean arrays or tensors,
         except that integers go first, as in PyTorch (``x[0, :, [1, 2]]`` is ``x[0][:, [1,
         2]]``). The gradient is scattered back; repeated integer indices accumulate."""
-        index, advanced = _backend_index(_integers_first(index, self), self.xp)
+        index, advanced = _backend_index(_integers_first(_list_as_tuple(index), self), self.xp)
         # Basic indexing gives a view, as in PyTorch; the appended ``...`` makes an
         # all-integer index give a 0-d view rather than a NumPy scalar (a copy).
         out = self._indexed(index if advanced else _with_ellipsis(index), shown=index)
@@ -2043,6 +2043,17 @@ def _same_backend(tensors: Iterable, op: str) -> list:
     if len(kinds) > 1:
         raise RuntimeError(f"{op}(): expected all tensors to be on the same backend")
     return tensors
+
+
+def _list_as_tuple(index):
+    """A short list holding index arrays, lists, slices, ``None`` or ``...`` means a tuple
+    of indices in PyTorch (NumPy's old rule, which PyTorch keeps): ``x[[rows, cols]]`` is
+    ``x[rows, cols]``, not one 2-D index array."""
+    if isinstance(index, list) and len(index) < 32 and any(
+            isinstance(item, (Tensor, list, tuple, slice)) or backend.is_array(item)
+            or item is None or item is Ellipsis for item in index):
+        return tuple(index)
+    return index
 
 
 def _integers_first(index, tensor: "Tensor"):
