@@ -497,6 +497,15 @@ def test_float_tensor_index_raises():
         Tensor(np.ones(3))[Tensor([0.0, 1.0])]
 
 
+def test_a_uint8_index_is_refused_as_ambiguous():
+    """PyTorch reads a uint8 index as a (deprecated) mask, NumPy as row numbers: x[[1, 0, 1]
+    as uint8] silently gave rows 1, 0, 1 (shape (3, 2)) where PyTorch gives rows 0 and 2."""
+    mask = Tensor(np.array([1, 0, 1], np.uint8))
+    with pytest.raises(IndexError, match=r"dtype uint8 is ambiguous .* bool mask \(mask != 0\)"):
+        Tensor(np.ones((3, 2)))[mask]
+    assert Tensor(np.ones((3, 2)))[mask != 0].shape == (2, 2)
+
+
 @given(data=st.data(), n=st.integers(1, 4), axis=st.integers(-3, 2), dtype=FLOATS)
 def test_cat_stack_forward(data, n, axis, dtype):
     base = data.draw(hnp.array_shapes(min_dims=3, max_dims=3, max_side=3))

@@ -2124,6 +2124,10 @@ def _backend_index(index, xp):
             if item.dtype.kind not in "iub":
                 raise IndexError("tensors used as indices must be long, int or bool, got "
                                  f"dtype {item.dtype}")
+            if item.dtype == backend.np.uint8:  # PyTorch: a (deprecated) mask; NumPy: indices
+                raise IndexError("indexing with dtype uint8 is ambiguous (PyTorch reads it "
+                                 "as a mask, deprecated; NumPy as indices): index with a bool "
+                                 "mask (mask != 0) or int64 indices instead")
             item = xp.asarray(item)
             advanced = True
         converted.append(item)
