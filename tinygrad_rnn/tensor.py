@@ -821,7 +821,7 @@ class Tensor:
         return self
 
     def __setitem__(self, index, value) -> None:
-        """``x[index] = value``: NumPy indexing (as in :meth:`__getitem__`); ``value`` is
+        """``x[index] = value``: the indexing of :meth:`__getitem__`; ``value`` is
         broadcast to the indexed shape and cast to our dtype."""
         value = self._operand(value)
         index, _ = _backend_index(_integers_first(_list_as_tuple(index), self), self.xp)
@@ -1278,9 +1278,11 @@ class Tensor:
 
     # ------------------------------------------------------------------------------ indexing
     def __getitem__(self, index) -> "Tensor":
-        """NumPy indexing: ints, slices, ``None``, ``...``, integer/boolean arrays or tensors,
-        except that integers go first, as in PyTorch (``x[0, :, [1, 2]]`` is ``x[0][:, [1,
-        2]]``). The gradient is scattered back; repeated integer indices accumulate."""
+        """PyTorch's indexing: ints, slices, ``None``, ``...``, integer/boolean arrays or
+        tensors, as NumPy reads them except where PyTorch differs: integers go first
+        (``x[0, :, [1, 2]]`` is ``x[0][:, [1, 2]]``), a short list of index lists is a tuple
+        (``x[[rows, cols]]``), and a uint8 index is refused. The gradient is scattered back;
+        repeated integer indices accumulate."""
         index, advanced = _backend_index(_integers_first(_list_as_tuple(index), self), self.xp)
         # Basic indexing gives a view, as in PyTorch; the appended ``...`` makes an
         # all-integer index give a 0-d view rather than a NumPy scalar (a copy).
