@@ -824,7 +824,9 @@ class Tensor:
         """``x[index] = value``: the indexing of :meth:`__getitem__`; ``value`` is
         broadcast to the indexed shape and cast to our dtype."""
         value = self._operand(value)
-        index, _ = _backend_index(_integers_first(_list_as_tuple(index), self), self.xp)
+        index, advanced = _backend_index(_list_as_tuple(index), self.xp)
+        if advanced:
+            index = _integers_first(index, self)
         self._indexed(index)  # a bad index is reported first, as in PyTorch
         record = self._check_inplace("setitem", value)
         values, target_ndim = value.data, self.data[index].ndim
@@ -1283,7 +1285,9 @@ class Tensor:
         (``x[0, :, [1, 2]]`` is ``x[0][:, [1, 2]]``), a short list of index lists is a tuple
         (``x[[rows, cols]]``), and a uint8 index is refused. The gradient is scattered back;
         repeated integer indices accumulate."""
-        index, advanced = _backend_index(_integers_first(_list_as_tuple(index), self), self.xp)
+        index, advanced = _backend_index(_list_as_tuple(index), self.xp)
+        if advanced:
+            index = _integers_first(index, self)
         # Basic indexing gives a view, as in PyTorch; the appended ``...`` makes an
         # all-integer index give a 0-d view rather than a NumPy scalar (a copy).
         out = self._indexed(index if advanced else _with_ellipsis(index), shown=index)
@@ -2051,9 +2055,10 @@ def _list_as_tuple(index):
     """A short list holding index arrays, lists, slices, ``None`` or ``...`` means a tuple
     of indices in PyTorch (NumPy's old rule, which PyTorch keeps): ``x[[rows, cols]]`` is
     ``x[rows, cols]``, not one 2-D index array."""
-    if isinstance(index, list) and len(index) < 32 and any(
-            isinstance(item, (Tensor, list, tuple, slice)) or backend.is_array(item)
-            or item is None or item is Ellipsis for item in index):
+    if type(index) is not list or len(index) >= 32 or set(map(type, index)) <= {int, bool}:
+        return index  # (the common list of row numbers, checked at C speed)
+    if any(isinstance(item, (Tensor, list, tuple, slice)) or backend.is_array(item)
+           or item is None or item is Ellipsis for item in index):
         return tuple(index)
     return index
 
@@ -2066,24 +2071,17 @@ def _integers_first(index, tensor: "Tensor"):
     them: ``x[0, :, [1, 2]]`` of shape (A, B, C) is (B, 2) in PyTorch but (2, B) in NumPy.
     Such an index becomes one NumPy index of coordinate arrays, each taken from a broadcast
     (zero-copy) grid of its axis in PyTorch's two steps, so reading, writing and the
-    gradient's scatter all use PyTorch's layout. Other indices are returned unchanged."""
-    items = index if isinstance(index, tuple) else (index,)
-
-    def is_integer(item):  # a Python/NumPy integer, or a 0-d integer tensor (PyTorch's too)
-        if isinstance(item, Tensor) or backend.is_array(item):
-            data = item.data if isinstance(item, Tensor) else item
-            return data.ndim == 0 and data.dtype.kind in "iu"
-        return isinstance(item, numbers.Integral) and not isinstance(item, bool)
-    def is_array(item):
-        return not is_integer(item) and (isinstance(item, (Tensor, list)) or
-                                         backend.is_array(item))
-    if not any(is_integer(i) for i in items) or not any(is_array(i) for i in items):
+    gradient's scatter all use PyTorch's layout. Other indices are returned unchanged.
+    ``index`` is an advanced one, as :func:`_backend_index` returns it (arrays, no Tensors)."""
+    if type(index) is not tuple or not any(_is_index_array(i) for i in index) \
+            or not any(_is_integer(i) for i in index):
         return index
+    items = index
     first: list = []  # the integers (other axes kept whole), then the rest
     rest: list = []
     for item in items:
-        if is_integer(item):
-            first.append(int(item.item() if isinstance(item, Tensor) else item))
+        if _is_integer(item):
+            first.append(int(item))
         elif item is None or item is Ellipsis:
             first.append(item)
             rest.append(slice(None) if item is None else item)
@@ -2101,13 +2099,20 @@ def _integers_first(index, tensor: "Tensor"):
         return index
 
 
+def _is_integer(item) -> bool:
+    """A Python/NumPy integer, or a 0-d integer array (a 0-d tensor: an integer to PyTorch)."""
+    if backend.is_array(item):
+        return item.ndim == 0 and item.dtype.kind in "iu"
+    return isinstance(item, numbers.Integral) and not isinstance(item, bool)
+
+
+def _is_index_array(item) -> bool:
+    return backend.is_array(item) and not _is_integer(item)
+
+
 def _axes_indexed(item) -> int:
     """How many axes a slice or index array indexes: a boolean mask one per dimension."""
-    data = item.data if isinstance(item, Tensor) else item
-    if isinstance(data, list):
-        data = backend.np.asarray(data)
-    return data.ndim if getattr(data, "dtype", None) is not None and data.dtype.kind == "b" \
-        else 1
+    return item.ndim if backend.is_array(item) and item.dtype.kind == "b" else 1
 
 
 def _backend_index(index, xp):
@@ -2126,7 +2131,7 @@ def _backend_index(index, xp):
             if item.dtype.kind not in "iub":
                 raise IndexError("tensors used as indices must be long, int or bool, got "
                                  f"dtype {item.dtype}")
-            if item.dtype == backend.np.uint8:  # PyTorch: a (deprecated) mask; NumPy: indices
+            if item.dtype.char == "B":  # uint8: PyTorch reads a (deprecated) mask, NumPy indices
                 raise IndexError("indexing with dtype uint8 is ambiguous (PyTorch reads it "
                                  "as a mask, deprecated; NumPy as indices): index with a bool "
                                  "mask (mask != 0) or int64 indices instead")
