@@ -910,8 +910,8 @@ class Tensor:
         """Raise if an in-place ``op`` on this tensor would corrupt a graph (see above);
         return whether the op must be recorded in the graph (:meth:`_record_inplace`)."""
         a = self.data  # a view made by expand(): elements sharing memory, read-only
-        if not getattr(a.flags, "writeable", True) or \
-                any(stride == 0 and n > 1 for stride, n in zip(a.strides, a.shape)):
+        if not getattr(a.flags, "writeable", True) or (0 in a.strides and any(
+                stride == 0 and n > 1 for stride, n in zip(a.strides, a.shape))):
             raise RuntimeError("unsupported operation: more than one element of the written-"
                                "to tensor refers to a single memory location. Please clone() "
                                f"the tensor before performing the operation ({op} on a view "
