@@ -469,9 +469,62 @@ def test_an_empty_index_list_selects_nothing_as_in_pytorch(index, shape):
     np.testing.assert_array_equal(x.grad.numpy(), np.zeros((5, 3)))
 
 
+@pytest.mark.parametrize("index, steps", [
+    ((0, slice(None), [1, 2]), ((0,), (slice(None), [1, 2]))),
+    ((slice(None), [0, 2], -1), ((slice(None), slice(None), -1), (slice(None), [0, 2]))),
+    ((-1, None, slice(None), [3, 0, 3]), ((-1, None), (slice(None), slice(None), [3, 0, 3]))),
+    ((1, Ellipsis, [0, 0]), ((1,), (Ellipsis, [0, 0]))),
+], ids=["int_slice_list", "slice_list_int", "int_none", "int_ellipsis"])
+def test_integers_go_first_when_mixed_with_index_arrays_as_in_pytorch(index, steps):
+    """PyTorch selects the integers first: ``x[0, :, [1, 2]]`` is ``x[0][:, [1, 2]]``, of
+    shape (3, 2). NumPy's rule (the result was (2, 3), transposed) differs exactly here.
+    Expected: the two-step NumPy formula; reading, writing and the gradient."""
+    a = np.arange(24.0).reshape(2, 3, 4)
+    expected = a[steps[0]][steps[1]]
+    x = Tensor(a, requires_grad=True)
+    out = x[index]
+    np.testing.assert_array_equal(out.numpy(), expected)
+    weights = np.arange(1.0, expected.size + 1).reshape(expected.shape)
+    (out * Tensor(weights)).sum().backward()
+    grad = np.zeros_like(a)
+    np.add.at(grad[steps[0]], steps[1], weights)   # a view of grad: the scatter lands in it
+    np.testing.assert_array_equal(x.grad.numpy(), grad)
+    y = Tensor(np.zeros((2, 3, 4)))
+    y[index] = Tensor(weights)
+    written = np.zeros((2, 3, 4))
+    written[steps[0]][steps[1]] = weights
+    np.testing.assert_array_equal(y.numpy(), written)
+
+
+@pytest.mark.parametrize("index", [[[0, 1], [1, 2]], [np.array([0, 1]), np.array([1, 2])],
+                                   [Tensor(np.array([0, 1])), Tensor(np.array([1, 2]))]],
+                         ids=["lists", "arrays", "tensors"])
+def test_a_list_of_index_lists_is_a_tuple_of_indices_as_in_pytorch(index):
+    """``x[[rows, cols]]`` is ``x[rows, cols]`` in PyTorch (NumPy's old rule); it was read
+    as one 2-D index array, of shape (2, 2, 4) instead of (2,)."""
+    a = np.arange(12.0).reshape(3, 4)
+    x = Tensor(a, requires_grad=True)
+    np.testing.assert_array_equal(x[index].numpy(), a[[0, 1], [1, 2]])
+    x[index].sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.isin(np.arange(12), [1, 6]).reshape(3, 4))
+    x = Tensor(np.zeros((3, 4)))
+    x[index] = Tensor([5.0, 6.0], dtype="float64")
+    assert x.numpy()[0, 1] == 5.0 and x.numpy()[1, 2] == 6.0 and x.numpy().sum() == 11.0
+    np.testing.assert_array_equal(Tensor(a)[[2, 0, 2]].numpy(), a[[2, 0, 2]])  # ints: rows
+
+
 def test_float_tensor_index_raises():
     with pytest.raises(IndexError, match="long, int or bool"):
         Tensor(np.ones(3))[Tensor([0.0, 1.0])]
+
+
+def test_a_uint8_index_is_refused_as_ambiguous():
+    """PyTorch reads a uint8 index as a (deprecated) mask, NumPy as row numbers: x[[1, 0, 1]
+    as uint8] silently gave rows 1, 0, 1 (shape (3, 2)) where PyTorch gives rows 0 and 2."""
+    mask = Tensor(np.array([1, 0, 1], np.uint8))
+    with pytest.raises(IndexError, match=r"dtype uint8 is ambiguous .* bool mask \(mask != 0\)"):
+        Tensor(np.ones((3, 2)))[mask]
+    assert Tensor(np.ones((3, 2)))[mask != 0].shape == (2, 2)
 
 
 @given(data=st.data(), n=st.integers(1, 4), axis=st.integers(-3, 2), dtype=FLOATS)

@@ -133,6 +133,22 @@ def test_expand_is_a_view_and_its_errors_name_the_sizes():
         x.expand(-1, 2, 1)
 
 
+@pytest.mark.parametrize("write", [
+    lambda y: y.add_(1.0), lambda y: y.zero_(), lambda y: y.__setitem__((0, 0), 5.0),
+    lambda y: y.copy_(Tensor(np.ones((3, 4)))), lambda y: y[0].mul_(2.0),
+], ids=["add_", "zero_", "setitem", "copy_", "view_of_it"])
+def test_writing_into_an_expanded_view_names_the_problem(write):
+    """NumPy's broadcast view is read-only: 'output array is read-only', 'value cannot be
+    converted to type float32 without overflow' or 'value tensor of shape [] cannot be
+    broadcast to indexing result of shape []' escaped; PyTorch's words now, and the way out."""
+    y = Tensor(np.zeros((1, 4), np.float32)).expand(3, 4)
+    with pytest.raises(RuntimeError, match=r"more than one element of the written-to tensor "
+                                           r"refers to a single memory location. Please "
+                                           r"clone\(\)"):
+        write(y)
+    write(y.clone())   # the way out
+
+
 def test_repeat_tiles_and_sums_gradients():
     x = Tensor([[1.0, 2.0]], requires_grad=True)
     y = x.repeat(2, 1, 3)

@@ -848,10 +848,12 @@ class Tensor:
         return self
 
     def __setitem__(self, index, value) -> None:
-        """``x[index] = value``: NumPy indexing (as in :meth:`__getitem__`); ``value`` is
+        """``x[index] = value``: the indexing of :meth:`__getitem__`; ``value`` is
         broadcast to the indexed shape and cast to our dtype."""
         value = self._operand(value)
-        index, _ = _backend_index(index, self.xp)
+        index, advanced = _backend_index(_list_as_tuple(index), self.xp)
+        if advanced:
+            index = _integers_first(index, self)
         self._indexed(index)  # a bad index is reported first, as in PyTorch
         record = self._check_inplace("setitem", value)
         values, target_ndim = value.data, self.data[index].ndim
@@ -934,6 +936,13 @@ class Tensor:
     def _check_inplace(self, op: str, *operands: "Tensor") -> bool:
         """Raise if an in-place ``op`` on this tensor would corrupt a graph (see above);
         return whether the op must be recorded in the graph (:meth:`_record_inplace`)."""
+        a = self.data  # a view made by expand(): elements sharing memory, read-only
+        if not getattr(a.flags, "writeable", True) or (0 in a.strides and any(
+                stride == 0 and n > 1 for stride, n in zip(a.strides, a.shape))):
+            raise RuntimeError("unsupported operation: more than one element of the written-"
+                               "to tensor refers to a single memory location. Please clone() "
+                               f"the tensor before performing the operation ({op} on a view "
+                               "made by expand(), which is read-only here)")
         if not _Mode.grad_enabled:
             return False
         base = getattr(self, "_base", None)
@@ -1299,9 +1308,14 @@ class Tensor:
 
     # ------------------------------------------------------------------------------ indexing
     def __getitem__(self, index) -> "Tensor":
-        """NumPy indexing: ints, slices, ``None``, ``...``, integer/boolean arrays or tensors.
-        The gradient is scattered back; repeated integer indices accumulate."""
-        index, advanced = _backend_index(index, self.xp)
+        """PyTorch's indexing: ints, slices, ``None``, ``...``, integer/boolean arrays or
+        tensors, as NumPy reads them except where PyTorch differs: integers go first
+        (``x[0, :, [1, 2]]`` is ``x[0][:, [1, 2]]``), a short list of index lists is a tuple
+        (``x[[rows, cols]]``), and a uint8 index is refused. The gradient is scattered back;
+        repeated integer indices accumulate."""
+        index, advanced = _backend_index(_list_as_tuple(index), self.xp)
+        if advanced:
+            index = _integers_first(index, self)
         # Basic indexing gives a view, as in PyTorch; the appended ``...`` makes an
         # all-integer index give a 0-d view rather than a NumPy scalar (a copy).
         out = self._indexed(index if advanced else _with_ellipsis(index), shown=index)
@@ -2065,6 +2079,70 @@ def _same_backend(tensors: Iterable, op: str) -> list:
     return tensors
 
 
+def _list_as_tuple(index):
+    """A short list holding index arrays, lists, slices, ``None`` or ``...`` means a tuple
+    of indices in PyTorch (NumPy's old rule, which PyTorch keeps): ``x[[rows, cols]]`` is
+    ``x[rows, cols]``, not one 2-D index array."""
+    if type(index) is not list or len(index) >= 32 or set(map(type, index)) <= {int, bool}:
+        return index  # (the common list of row numbers, checked at C speed)
+    if any(isinstance(item, (Tensor, list, tuple, slice)) or backend.is_array(item)
+           or item is None or item is Ellipsis for item in index):
+        return tuple(index)
+    return index
+
+
+def _integers_first(index, tensor: "Tensor"):
+    """``index`` with PyTorch's meaning where it mixes integers with index arrays.
+
+    PyTorch applies the integers first (each a ``select``), then the arrays; NumPy counts an
+    integer as one more index array, which moves the result's axes where a slice separates
+    them: ``x[0, :, [1, 2]]`` of shape (A, B, C) is (B, 2) in PyTorch but (2, B) in NumPy.
+    Such an index becomes one NumPy index of coordinate arrays, each taken from a broadcast
+    (zero-copy) grid of its axis in PyTorch's two steps, so reading, writing and the
+    gradient's scatter all use PyTorch's layout. Other indices are returned unchanged.
+    ``index`` is an advanced one, as :func:`_backend_index` returns it (arrays, no Tensors)."""
+    if type(index) is not tuple or not any(_is_index_array(i) for i in index) \
+            or not any(_is_integer(i) for i in index):
+        return index
+    items = index
+    first: list = []  # the integers (other axes kept whole), then the rest
+    rest: list = []
+    for item in items:
+        if _is_integer(item):
+            first.append(int(item))
+        elif item is None or item is Ellipsis:
+            first.append(item)
+            rest.append(slice(None) if item is None else item)
+        else:  # a slice or an index array: passed over by the integer step, applied after
+            first.extend([slice(None)] * _axes_indexed(item))
+            rest.append(item)
+    xp, shape = tensor.xp, tensor.shape
+    rest_index, _ = _backend_index(tuple(rest), xp)
+    # grids[axis][i, j, k, ...] is the coordinate along ``axis`` (i, j or k), without copies
+    grids = (xp.broadcast_to(xp.arange(n).reshape((n,) + (1,) * (len(shape) - axis - 1)), shape)
+             for axis, n in enumerate(shape))
+    try:
+        return tuple(grid[tuple(first)][rest_index] for grid in grids)
+    except IndexError:  # out of range either way: reported by the usual path
+        return index
+
+
+def _is_integer(item) -> bool:
+    """A Python/NumPy integer, or a 0-d integer array (a 0-d tensor: an integer to PyTorch)."""
+    if backend.is_array(item):
+        return item.ndim == 0 and item.dtype.kind in "iu"
+    return isinstance(item, numbers.Integral) and not isinstance(item, bool)
+
+
+def _is_index_array(item) -> bool:
+    return backend.is_array(item) and not _is_integer(item)
+
+
+def _axes_indexed(item) -> int:
+    """How many axes a slice or index array indexes: a boolean mask one per dimension."""
+    return item.ndim if backend.is_array(item) and item.dtype.kind == "b" else 1
+
+
 def _backend_index(index, xp):
     """Convert Tensors and lists inside an index to backend arrays; say whether it uses
     advanced (array) indexing, whose gradient needs an accumulating scatter."""
@@ -2081,6 +2159,10 @@ def _backend_index(index, xp):
             if item.dtype.kind not in "iub":
                 raise IndexError("tensors used as indices must be long, int or bool, got "
                                  f"dtype {item.dtype}")
+            if item.dtype.char == "B":  # uint8: PyTorch reads a (deprecated) mask, NumPy indices
+                raise IndexError("indexing with dtype uint8 is ambiguous (PyTorch reads it "
+                                 "as a mask, deprecated; NumPy as indices): index with a bool "
+                                 "mask (mask != 0) or int64 indices instead")
             item = xp.asarray(item)
             advanced = True
         converted.append(item)
