@@ -86,6 +86,9 @@ def compare(model: Module, x: Tensor, step_loss: StepLoss,
     :func:`~tinygrad_rnn.online.rtrl`. ``methods``: ``"bptt"``, ``"tbptt:K"``, ``"rtrl"``,
     ``"uoro"``, ``"uoro:D"`` (the module docstring's table). ``seed`` seeds UORO's signs.
     Only the recurrent layer's gradient is compared (the head's is exact in every method).
+    Refused (``ValueError``), because the methods would not differentiate one loss: a layer
+    with inter-layer dropout in training mode (call ``.eval()``), ``"tbptt:K"`` on a
+    bidirectional layer, and a ``PackedSequence`` ``x``.
     """
     rnn = recurrent_layer(model, "compare")
     parsed = [parse_method(m) for m in methods]
