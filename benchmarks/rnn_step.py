@@ -18,6 +18,11 @@ Entries:
   anything is timed.
 * ``torch``    — ``torch.nn.RNN`` + ``torch.nn.Linear`` + ``torch.optim.SGD``, when torch is
   importable (on ``--backend cupy`` only if torch sees a GPU: cuDNN against CuPy).
+* ``torch_unrolled`` — PyTorch's autograd on the *unrolled* graph: the same per-step
+  primitive ops as ``unrolled`` (the input projection of all steps, then per step a slice,
+  ``h @ W_hhᵀ``, the sum and the cell's elementwise ops, then ``stack``), written with torch
+  tensors in a Python loop. It is the yardstick for ``unrolled``: what PyTorch's C++ engine
+  costs on the same graph.
 * ``gemm``     — the *small-GEMM limit*: only the step's matrix products, each at its shape
   (the input projection and the head over all T·N rows, the T recurrent ``(N, P) × (P, G·H)``
   products forward and T ``(N, G·H) × (G·H, P)`` backward, the weight-gradient products), on
@@ -85,7 +90,8 @@ CONFIGS = {
     "L": (64, 256, 64, 200),
     "Long": (4, 32, 1, 2000),
 }
-ENTRIES = ("fused", "unrolled", "numpy", "torch", "gemm")
+ENTRIES = ("fused", "unrolled", "numpy", "torch", "torch_unrolled", "gemm")
+TORCH_ENTRIES = ("torch", "torch_unrolled")
 CELLS = {"rnn": 1, "lstm": 4, "gru": 3}     # cell: gate blocks G
 LAYER_NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
@@ -371,6 +377,44 @@ class Torch:
         return {n: p.grad.detach().cpu().numpy() for n, p in self.named}
 
 
+class TorchUnrolled(Torch):
+    """PyTorch's autograd on the graph ``unroll=True`` records: the same primitive ops per
+    step, with torch tensors in a Python loop (the weights of ``Torch``'s layer)."""
+
+    def _loss(self):
+        torch, rnn = self.torch, self.rnn
+        w_ih, w_hh, b_ih, b_hh = rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, \
+            rnn.bias_hh_l0
+        x = self.x.transpose(0, 1)                               # (T, N, I)
+        T, N = x.shape[0], x.shape[1]
+        H = w_hh.shape[1]
+        gru = isinstance(rnn, torch.nn.GRU)
+        x_share = x.reshape(T * N, -1) @ w_ih.T + (b_ih if gru else b_ih + b_hh)
+        h = torch.zeros(N, H, dtype=x.dtype, device=x.device)
+        c = torch.zeros_like(h)
+        w_hh_t = w_hh.T
+        outputs = []
+        for t in range(T):
+            xs, hs = x_share[t * N:(t + 1) * N], h @ w_hh_t
+            if isinstance(rnn, torch.nn.LSTM):
+                gates = xs + hs
+                i, f = gates[:, :H].sigmoid(), gates[:, H:2 * H].sigmoid()
+                g, o = gates[:, 2 * H:3 * H].tanh(), gates[:, 3 * H:].sigmoid()
+                c = f * c + i * g
+                h = o * c.tanh()
+            elif gru:
+                hs = hs + b_hh
+                r = (xs[:, :H] + hs[:, :H]).sigmoid()
+                z = (xs[:, H:2 * H] + hs[:, H:2 * H]).sigmoid()
+                n = (xs[:, 2 * H:] + r * hs[:, 2 * H:]).tanh()
+                h = n + z * (h - n)
+            else:
+                h = (xs + hs).tanh()
+            outputs.append(h)
+        out = torch.stack(outputs, 0).transpose(0, 1)           # (N, T, H), batch_first
+        return torch.nn.functional.mse_loss(self.fc(out), self.y)
+
+
 # ============================================================================ child process
 
 def _child_setup(args):
@@ -381,7 +425,7 @@ def _child_setup(args):
     if args.backend != "numpy":
         tg.backend.use(args.backend)
     torch = None
-    if "torch" in args.entries:
+    if any(name in TORCH_ENTRIES for name in args.entries):
         try:
             import torch
             torch.set_num_threads(args.threads)
@@ -417,9 +461,10 @@ def _make_entries(names, np, tg, torch, config, dtype, backend, cell="rnn"):
             made[name] = Ours(weights, x, y, dtype, unroll=True, cell=cell)
         elif name == "numpy" and cell in FLOORS:
             made[name] = FLOORS[cell](weights, x, y, tg.backend.xp)
-        elif name == "torch" and torch is not None:
-            made[name] = Torch(weights, x, y, dtype, "cuda" if backend == "cupy" else "cpu",
-                               cell=cell)
+        elif name in TORCH_ENTRIES and torch is not None:
+            kind = Torch if name == "torch" else TorchUnrolled
+            made[name] = kind(weights, x, y, dtype, "cuda" if backend == "cupy" else "cpu",
+                              cell=cell)
         elif name == "gemm":
             made[name] = GemmLimit(weights, tg.backend.xp.asarray(x), tg.backend.xp, cell)
     return made
@@ -455,7 +500,7 @@ def _check_gradients(np, tg, torch, config, backend, names, dtype, cell="rnn"):
             worst = 0.0
             for k, ref in floor.items():
                 got = _to_host(tg, grads[k])
-                if name not in ("torch", "gemm") and got.dtype != np.dtype(check_dtype):
+                if name not in TORCH_ENTRIES + ("gemm",) and got.dtype != np.dtype(check_dtype):
                     raise AssertionError(f"{config}/{name}: grad of {k} is {got.dtype}, "
                                          f"expected {check_dtype}")
                 scale = max(float(np.abs(ref).max()), 1e-30)
@@ -526,7 +571,7 @@ def child_main(args):
               "dtype": args.dtype, "backend": args.backend, "threads": args.threads,
               "numpy": np.__version__, "torch": torch.__version__ if torch else None,
               "blas": _blas_info()}
-    names = [n for n in args.entries if (n != "torch" or torch is not None)
+    names = [n for n in args.entries if (n not in TORCH_ENTRIES or torch is not None)
              and (n != "numpy" or args.cell in FLOORS)]
     if "numpy" not in names and args.cell == "rnn":
         names.append("numpy")   # the floor is the reference for the check and the ratios
@@ -561,7 +606,7 @@ def memory_main(args):
     if args.backend == "cupy":
         sync = _sync_fn(tg, torch, args.backend)
         sync()
-        if args.memory_entry == "torch":   # torch's caching allocator keeps its own count
+        if args.memory_entry in TORCH_ENTRIES:   # torch's allocator keeps its own count
             torch.cuda.reset_peak_memory_stats()
             before = torch.cuda.memory_allocated()
             entry.step()
@@ -584,7 +629,7 @@ def memory_main(args):
     tracemalloc.stop()
     if rss_reset and rss_before is not None:
         out["rss_bytes"] = (_status_kib("VmHWM") - rss_before) * 1024
-    if args.memory_entry != "torch":
+    if args.memory_entry not in TORCH_ENTRIES:
         out["tracemalloc_bytes"] = peak
     print(RESULT_TAG + json.dumps(out), flush=True)
 
@@ -656,7 +701,7 @@ def print_table(results, memory: bool) -> None:
     print(f"numpy {first['numpy']} [{first['blas']}], torch {first['torch'] or 'not run'}")
     if os.environ.get("OPENBLAS_CORETYPE") or os.environ.get("OPENBLAS_L2_SIZE"):
         print("note: OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are set; NumPy may run a slower kernel")
-    head = f"{'config':<6} {'I':>3} {'H':>4} {'N':>3} {'T':>5}  {'entry':<9} {'ms/step':>9} " \
+    head = f"{'config':<6} {'I':>3} {'H':>4} {'N':>3} {'T':>5}  {'entry':<14} {'ms/step':>9} " \
            f"{'x numpy':>8} {'x torch':>8} {'x gemm':>7}"
     if memory:
         head += f" {'peak MiB':>9} {'rss MiB':>8}"
@@ -672,7 +717,7 @@ def print_table(results, memory: bool) -> None:
             t = timing[name]["median_s"]
             cfg = f"{res['config']:<6} {s['I']:>3} {s['H']:>4} {s['N']:>3} {s['T']:>5}" if i == 0 \
                 else " " * 25
-            line = f"{cfg}  {name:<9} {t * 1e3:>9.3f} " \
+            line = f"{cfg}  {name:<14} {t * 1e3:>9.3f} " \
                    f"{_fmt_ratio(t / floor if floor else None):>8} " \
                    f"{_fmt_ratio(t / torch_t if torch_t else None):>8} " \
                    f"{_fmt_ratio(t / gemm_t if gemm_t else None):>7}"

@@ -40,6 +40,19 @@ def test_rnn_step_table_has_ratios():
     assert "x numpy" in out and "fused" in out
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_rnn_step_torch_unrolled_entry_has_the_layers_gradients(cell):
+    """The yardstick for ``unrolled``: PyTorch's autograd on the same per-step graph. The
+    script checks its gradients against the reference's before timing (and fails if not)."""
+    pytest.importorskip("torch")
+    out = run_script("rnn_step.py", "--configs", "S", "--cell", cell, "--entries",
+                     "unrolled,torch_unrolled", "--repeats", "1", "--warmup", "0",
+                     "--min-time", "0", "--json")
+    (result,) = json.loads(out)
+    assert set(result["timing"]) >= {"unrolled", "torch_unrolled"}
+    assert any(key.startswith("torch_unrolled/") for key in result["grad_check"])
+
+
 @pytest.mark.parametrize("script", ["op_overhead.py", "memory_step.py", "online_gradients.py",
                                     "blas_threads.py"])
 def test_other_benchmarks_have_help(script):
