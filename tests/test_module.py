@@ -217,6 +217,22 @@ def test_load_state_dict_copies_arrays_and_tensors_in():
     assert not np.any(dst.fc.bias.numpy() == 7.0)
 
 
+def test_load_state_dict_copies_in_place_as_pytorch():
+    # PyTorch loads with param.copy_(value): the parameter keeps its array (and C layout,
+    # even from a transposed export), a state dict taken before sees the new values, and
+    # a graph that saved the old values refuses to backpropagate through them.
+    m = nn.Linear(3, 2)
+    x = Tensor(np.ones((1, 3), np.float32), requires_grad=True)
+    loss = (m(x) * m(x)).sum()
+    before, array = m.state_dict(), m.weight.data
+    new_weight = np.arange(6.0).reshape(3, 2).T            # (2, 3), Fortran order
+    m.load_state_dict({"weight": new_weight, "bias": np.zeros(2)})
+    assert m.weight.data is array and array.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(before["weight"].numpy(), new_weight)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
 def test_load_state_dict_casts_to_the_parameter_dtype():
     m = Head()
     sd = {k: v.numpy().astype(np.float64) for k, v in m.state_dict().items()}

@@ -298,8 +298,10 @@ class Module:
                 if name in state_dict:
                     value = state_dict[name]
                     array = value.data if isinstance(value, Tensor) else value
-                    param.data = backend.to_backend(array, param.backend).astype(
-                        param.dtype, copy=True)
+                    # In place, as PyTorch's param.copy_(value): the same array keeps its
+                    # layout, state dicts taken before see the new values, and a graph that
+                    # saved the old values refuses to backpropagate through them.
+                    param.copy_(Tensor._wrap(backend.to_backend(array, param.backend)))
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------------------ modes
