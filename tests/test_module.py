@@ -306,6 +306,27 @@ def test_train_and_eval_recurse_and_return_self():
     assert not m.head.rnn.training
 
 
+def test_train_calls_each_childs_own_train_so_overrides_are_obeyed():
+    # A PyTorch pattern: a frozen block overrides train() to stay in eval mode (its
+    # dropout off) whatever the parent is switched to.
+    class Frozen(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.drop = nn.Dropout(0.5)
+
+        def train(self, mode: bool = True):
+            return super().train(False)
+
+        def forward(self, x):
+            return self.drop(x)
+
+    model = nn.Sequential(Frozen(), nn.Dropout(0.5))
+    model.train()
+    assert [m.training for m in model.modules()] == [True, False, False, True]
+    x = Tensor(np.ones(100, np.float32))
+    np.testing.assert_array_equal(model[0](x).numpy(), x.numpy())
+
+
 @pytest.mark.parametrize("mode", ["eval", 0, None])
 def test_train_mode_must_be_a_bool(mode):
     m = Outer().eval()  # train("eval") must not silently mean True

@@ -314,11 +314,14 @@ class Module:
                 p.grad.data[...] = 0
 
     def train(self, mode: bool = True) -> "Module":
-        """Training mode (dropout active) for this module and all sub-modules."""
+        """Training mode (dropout active) for this module and all sub-modules. Each child's
+        own ``train`` is called, as in PyTorch, so a subclass that overrides it (a frozen
+        block that stays in eval mode) is obeyed."""
         if not isinstance(mode, bool):  # e.g. train("eval") would otherwise mean True
             raise ValueError("training mode is expected to be boolean")
-        for module in self.modules():
-            object.__setattr__(module, "training", mode)
+        object.__setattr__(self, "training", mode)
+        for child in self.children():
+            child.train(mode)
         return self
 
     def eval(self) -> "Module":
