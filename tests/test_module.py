@@ -76,6 +76,24 @@ def test_a_registered_weight_or_child_is_only_replaced_by_its_kind(name, value, 
     assert [n for n, _ in m.named_parameters()] == before
 
 
+@pytest.mark.parametrize("make", [lambda: nn.Linear(2, 2, bias=False),
+                                  lambda: setattr_none(nn.Linear(2, 2), "bias")],
+                         ids=["bias=False", "bias=None"])
+def test_an_absent_parameter_keeps_its_slot(make):
+    # As in PyTorch: only a Parameter may fill it later; a plain Tensor would otherwise
+    # become an untrained attribute that forward() silently adds.
+    layer = make()
+    with pytest.raises(TypeError, match="cannot assign 'Tensor' as parameter 'bias'"):
+        layer.bias = Tensor(np.ones(2, np.float32))
+    layer.bias = nn.Parameter(np.ones(2, np.float32))
+    assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]
+
+
+def setattr_none(module, name):
+    setattr(module, name, None)
+    return module
+
+
 def test_replacing_a_parameter_keeps_its_place_in_the_order():
     # As in PyTorch: optimizers' state dicts refer to parameters by their position.
     layer = nn.Linear(2, 2)
