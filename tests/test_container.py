@@ -132,6 +132,26 @@ def test_a_slice_of_a_sequential_keeps_the_names():
     assert repr(named[1:]) == "Sequential(\n  (act): Tanh()\n)"
 
 
+def test_sequential_is_edited_like_a_list_as_in_pytorch():
+    first, act, last = nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1)
+    seq = nn.Sequential(first, act, last)
+    head = nn.Linear(3, 4)
+    seq[-1] = head                      # a new head (fine-tuning), same name "2"
+    assert seq[2] is head and list(seq.state_dict())[-2:] == ["2.weight", "2.bias"]
+    assert seq.insert(1, nn.ReLU()) is seq
+    assert [type(m).__name__ for m in seq] == ["Linear", "ReLU", "Tanh", "Linear"]
+    del seq[1]
+    assert list(seq) == [first, act, head] and [n for n, _ in seq.named_children()] == [
+        "0", "1", "2"]
+    assert seq.pop(1) is act and seq.extend([act]) is seq and list(seq) == [first, head, act]
+    del seq[:2]
+    assert list(seq) == [act] and [n for n, _ in seq.named_children()] == ["0"]
+    with pytest.raises(IndexError, match="index 3 is out of range"):
+        seq[3] = nn.Tanh()
+    with pytest.raises(TypeError, match="not a Module"):
+        seq[0] = 3
+
+
 def test_sequential_slices_match_torch():
     torch = pytest.importorskip("torch")
     ours = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1), nn.ReLU())

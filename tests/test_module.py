@@ -76,6 +76,24 @@ def test_a_registered_weight_or_child_is_only_replaced_by_its_kind(name, value, 
     assert [n for n, _ in m.named_parameters()] == before
 
 
+@pytest.mark.parametrize("make", [lambda: nn.Linear(2, 2, bias=False),
+                                  lambda: setattr_none(nn.Linear(2, 2), "bias")],
+                         ids=["bias=False", "bias=None"])
+def test_an_absent_parameter_keeps_its_slot(make):
+    # As in PyTorch: only a Parameter may fill it later; a plain Tensor would otherwise
+    # become an untrained attribute that forward() silently adds.
+    layer = make()
+    with pytest.raises(TypeError, match="cannot assign 'Tensor' as parameter 'bias'"):
+        layer.bias = Tensor(np.ones(2, np.float32))
+    layer.bias = nn.Parameter(np.ones(2, np.float32))
+    assert [n for n, _ in layer.named_parameters()] == ["weight", "bias"]
+
+
+def setattr_none(module, name):
+    setattr(module, name, None)
+    return module
+
+
 def test_replacing_a_parameter_keeps_its_place_in_the_order():
     # As in PyTorch: optimizers' state dicts refer to parameters by their position.
     layer = nn.Linear(2, 2)
@@ -248,6 +266,22 @@ def test_load_state_dict_copies_arrays_and_tensors_in():
     assert not np.any(dst.fc.bias.numpy() == 7.0)
 
 
+def test_load_state_dict_copies_in_place_as_pytorch():
+    # PyTorch loads with param.copy_(value): the parameter keeps its array (and C layout,
+    # even from a transposed export), a state dict taken before sees the new values, and
+    # a graph that saved the old values refuses to backpropagate through them.
+    m = nn.Linear(3, 2)
+    x = Tensor(np.ones((1, 3), np.float32), requires_grad=True)
+    loss = (m(x) * m(x)).sum()
+    before, array = m.state_dict(), m.weight.data
+    new_weight = np.arange(6.0).reshape(3, 2).T            # (2, 3), Fortran order
+    m.load_state_dict({"weight": new_weight, "bias": np.zeros(2)})
+    assert m.weight.data is array and array.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(before["weight"].numpy(), new_weight)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
 def test_load_state_dict_casts_to_the_parameter_dtype():
     m = Head()
     sd = {k: v.numpy().astype(np.float64) for k, v in m.state_dict().items()}
@@ -319,6 +353,27 @@ def test_train_and_eval_recurse_and_return_self():
     assert m.head.rnn.training and m.head.fc.training and not m.training
     m.train(False)
     assert not m.head.rnn.training
+
+
+def test_train_calls_each_childs_own_train_so_overrides_are_obeyed():
+    # A PyTorch pattern: a frozen block overrides train() to stay in eval mode (its
+    # dropout off) whatever the parent is switched to.
+    class Frozen(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.drop = nn.Dropout(0.5)
+
+        def train(self, mode: bool = True):
+            return super().train(False)
+
+        def forward(self, x):
+            return self.drop(x)
+
+    model = nn.Sequential(Frozen(), nn.Dropout(0.5))
+    model.train()
+    assert [m.training for m in model.modules()] == [True, False, False, True]
+    x = Tensor(np.ones(100, np.float32))
+    np.testing.assert_array_equal(model[0](x).numpy(), x.numpy())
 
 
 @pytest.mark.parametrize("mode", ["eval", 0, None])

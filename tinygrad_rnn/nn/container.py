@@ -35,7 +35,7 @@ class Sequential(Module):
             for name, module in list(self._modules.items())[index]:
                 part.add_module(name, module)
             return part
-        return list(self._modules.values())[index]
+        return list(self._modules.values())[_position(self, index)]
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -43,10 +43,42 @@ class Sequential(Module):
     def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
+    def __setitem__(self, index: int, module: Module) -> None:
+        """Replace one module, keeping its name (``model[-1] = nn.Linear(...)``: a new
+        head)."""
+        _check_module(module, "Sequential")
+        setattr(self, list(self._modules)[_position(self, index)], module)
+
+    def __delitem__(self, index: int | slice) -> None:
+        """Remove modules; the rest are renumbered ``"0"``, ``"1"``… as in PyTorch."""
+        modules = list(self._modules.values())
+        del modules[index if isinstance(index, slice) else _position(self, index)]
+        _renumber(self, modules)
+
     def append(self, module: Module) -> "Sequential":
         _check_module(module, "Sequential.append")
         self.add_module(str(len(self)), module)
         return self
+
+    def extend(self, modules: Iterable[Module]) -> "Sequential":
+        for module in list(modules):
+            self.append(module)
+        return self
+
+    def insert(self, index: int, module: Module) -> "Sequential":
+        """Insert ``module`` before position ``index``; all are renumbered, as in PyTorch."""
+        _check_module(module, "Sequential.insert")
+        if not -len(self) <= index <= len(self):
+            raise IndexError(f"Index out of range: {index}")
+        modules = list(self._modules.values())
+        modules.insert(index, module)
+        _renumber(self, modules)
+        return self
+
+    def pop(self, index: int) -> Module:
+        module = self[index]
+        del self[index]
+        return module
 
     def forward(self, x):
         for module in self._modules.values():
@@ -64,35 +96,23 @@ class ModuleList(Module):
         if modules is not None:
             self.extend(modules)
 
-    def _index(self, index: int) -> int:
-        if not -len(self) <= index < len(self):
-            raise IndexError(f"index {index} is out of range")
-        return index % len(self)
-
     def __getitem__(self, index: int | slice):
         modules = list(self._modules.values())
         if isinstance(index, slice):
             return ModuleList(modules[index])
-        return modules[self._index(index)]
+        return modules[_position(self, index)]
 
     def __setitem__(self, index: int, module: Module) -> None:
         _check_module(module, "ModuleList")
-        self.add_module(str(self._index(index)), module)
+        self.add_module(str(_position(self, index)), module)
 
     def __delitem__(self, index: int | slice) -> None:
         modules = list(self._modules.values())
         if isinstance(index, slice):
             del modules[index]
         else:
-            del modules[self._index(index)]
-        self._renumber(modules)
-
-    def _renumber(self, modules: list) -> None:
-        """Re-register ``modules`` as ``"0"``, ``"1"``… (PyTorch keeps names contiguous)."""
-        for name in list(self._modules):
-            delattr(self, name)
-        for i, module in enumerate(modules):
-            self.add_module(str(i), module)
+            del modules[_position(self, index)]
+        _renumber(self, modules)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -123,7 +143,7 @@ class ModuleList(Module):
         _check_module(module, "ModuleList.insert")
         modules = list(self._modules.values())
         modules.insert(index, module)
-        self._renumber(modules)
+        _renumber(self, modules)
 
     def _child_lines(self) -> list[str]:
         """Runs of identical children collapse to ``(0-2): 3 x Linear(...)``, as PyTorch."""
@@ -204,6 +224,21 @@ class ModuleDict(Module):
                                  "(key, module) pair")
             key, module = item
             self[key] = module
+
+
+def _position(container: Module, index: int) -> int:
+    """``index`` (negative ones count from the end) as a position in ``container``."""
+    if not -len(container._modules) <= index < len(container._modules):
+        raise IndexError(f"index {index} is out of range")
+    return index % len(container._modules)
+
+
+def _renumber(container: Module, modules: list) -> None:
+    """Re-register ``modules`` as ``"0"``, ``"1"``… (PyTorch keeps names contiguous)."""
+    for name in list(container._modules):
+        delattr(container, name)
+    for i, module in enumerate(modules):
+        container.add_module(str(i), module)
 
 
 def _check_module(module, where: str) -> None:

@@ -40,7 +40,7 @@ class Module:
     attributes in ``__init__`` and define ``forward``; call the module to run it."""
 
     # Set in __init__ with object.__setattr__ (declared here for readers and type checkers).
-    _parameters: "OrderedDict[str, Parameter]"
+    _parameters: "OrderedDict[str, Parameter | None]"  # None: an absent optional weight
     _buffers: "OrderedDict[str, Tensor | None]"
     _non_persistent_buffers: set
     _modules: "OrderedDict[str, Module]"
@@ -68,6 +68,8 @@ class Module:
         _refuse_replacing(self, name, value)
         registry = (self._parameters if isinstance(value, Parameter)
                     else self._modules if isinstance(value, Module) else None)
+        if value is None and name in self._parameters:
+            registry = self._parameters  # an absent weight keeps its slot, as in PyTorch
         for other in (self._parameters, self._modules):
             if other is not registry:
                 other.pop(name, None)
@@ -107,7 +109,10 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter "
                             f"'{name}' (torch.nn.Parameter or None required)")
-        setattr(self, name, param)  # None also drops an earlier registration under ``name``
+        self._modules.pop(name, None)
+        self._forget_buffer(name)
+        self._parameters[name] = param  # None: a slot that only a Parameter may fill later
+        object.__setattr__(self, name, param)
 
     def add_module(self, name: str, module: "Module | None") -> None:
         """Register ``module`` as a child under ``name`` (what ``self.name = module`` does,
@@ -123,7 +128,7 @@ class Module:
             raise KeyError(f"attribute '{name}' already exists")
         self._parameters.pop(name, None)
         self._forget_buffer(name)
-        if module is None:          # None records an absent sub-module, as for parameters
+        if module is None:          # None records an absent sub-module
             self._modules.pop(name, None)
         else:                       # (replacing an entry keeps its place in the order)
             self._modules[name] = module
@@ -298,8 +303,10 @@ class Module:
                 if name in state_dict:
                     value = state_dict[name]
                     array = value.data if isinstance(value, Tensor) else value
-                    param.data = backend.to_backend(array, param.backend).astype(
-                        param.dtype, copy=True)
+                    # In place, as PyTorch's param.copy_(value): the same array keeps its
+                    # layout, state dicts taken before see the new values, and a graph that
+                    # saved the old values refuses to backpropagate through them.
+                    param.copy_(Tensor._wrap(backend.to_backend(array, param.backend)))
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------------------ modes
@@ -312,11 +319,14 @@ class Module:
                 p.grad.data[...] = 0
 
     def train(self, mode: bool = True) -> "Module":
-        """Training mode (dropout active) for this module and all sub-modules."""
+        """Training mode (dropout active) for this module and all sub-modules. Each child's
+        own ``train`` is called, as in PyTorch, so a subclass that overrides it (a frozen
+        block that stays in eval mode) is obeyed."""
         if not isinstance(mode, bool):  # e.g. train("eval") would otherwise mean True
             raise ValueError("training mode is expected to be boolean")
-        for module in self.modules():
-            object.__setattr__(module, "training", mode)
+        object.__setattr__(self, "training", mode)
+        for child in self.children():
+            child.train(mode)
         return self
 
     def eval(self) -> "Module":
