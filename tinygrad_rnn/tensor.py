@@ -903,8 +903,12 @@ class Tensor:
             a[...] = _broadcast(ufunc, a, b, op)
         self._bump_version(op)
         if record:
+            # The backward reads ``other`` (then changing it later must be refused): div_'s
+            # always, mul_'s only for the gradient of our old values, if they need one (as
+            # PyTorch saves it).
+            reads_other = op == "div_" or op == "mul_" and self.requires_grad
             self._record_inplace(op, (other,), _inplace_binary_backward(op, a, b, before),
-                                 saved=(1,) if op in ("mul_", "div_") else ())
+                                 saved=(1,) if reads_other else ())
         return self
 
     def _indexed(self, index, shown=None):
