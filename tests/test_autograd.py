@@ -870,6 +870,40 @@ def test_no_grad_context_records_nothing():
         y.sum().backward()
 
 
+@pytest.mark.parametrize("decorator, inside, outside", [
+    (lambda: tg.no_grad(), False, True), (lambda: tg.enable_grad(), True, False),
+    (lambda: tg.set_grad_enabled(False), False, True)], ids=["no_grad", "enable_grad",
+                                                             "set_grad_enabled"])
+def test_grad_mode_decorators_hold_inside_a_generator_at_every_resumption(decorator, inside,
+                                                                          outside):
+    """As PyTorch: the body runs in the decorator's mode each time it is resumed, the caller
+    in its own in between; send, throw, close and the return value pass through."""
+    x = Tensor([1.0], requires_grad=True)
+
+    @decorator()
+    def steps():
+        received = yield tg.is_grad_enabled(), (x * 2).requires_grad
+        try:
+            yield tg.is_grad_enabled(), received
+        except KeyError:
+            yield "caught", tg.is_grad_enabled()
+        return "done"
+
+    with tg.set_grad_enabled(outside):
+        run = steps()
+        assert next(run) == (inside, inside)
+        assert tg.is_grad_enabled() is outside
+        assert run.send("hello") == (inside, "hello")
+        assert run.throw(KeyError()) == ("caught", inside)
+        with pytest.raises(StopIteration) as stop:
+            next(run)
+        assert stop.value.value == "done" and tg.is_grad_enabled() is outside
+        closed = steps()
+        next(closed)
+        closed.close()
+        assert tg.is_grad_enabled() is outside
+
+
 def test_no_grad_decorator():
     @tg.no_grad()
     def step(x):

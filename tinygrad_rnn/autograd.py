@@ -46,7 +46,9 @@ moved since it was recorded, and a saved tensor was modified after the node iff 
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
+import inspect
 import itertools
 import weakref
 from typing import Callable
@@ -192,6 +194,38 @@ class _ModeSwitch(contextlib.ContextDecorator):
     def __exit__(self, *exc):
         setattr(_Mode, self.flag, self._previous.pop())
         return False
+
+    def __call__(self, fn):
+        """As a decorator. A generator function's body runs in the mode at every resumption
+        (and its caller in its own mode between them), as PyTorch does: switching only while
+        the generator object is created would leave the body in the caller's mode."""
+        if inspect.isgeneratorfunction(fn):
+            return self._decorate_generator(fn)
+        return super().__call__(fn)
+
+    def _decorate_generator(self, fn):
+        @functools.wraps(fn)
+        def generator(*args, **kwargs):
+            inner = fn(*args, **kwargs)
+            try:
+                with self:
+                    response = inner.send(None)
+                while True:
+                    try:
+                        request = yield response
+                    except GeneratorExit:         # closed by the caller: close the body
+                        with self:
+                            inner.close()
+                        raise
+                    except BaseException as exc:  # thrown in by the caller: pass it on
+                        with self:
+                            response = inner.throw(exc)
+                    else:
+                        with self:
+                            response = inner.send(request)
+            except StopIteration as stop:         # the body returned: so do we
+                return stop.value
+        return generator
 
 
 def no_grad() -> _ModeSwitch:
