@@ -86,12 +86,22 @@ class Module:
         self._forget_buffer(name)
         object.__delattr__(self, name)
 
-    def _is_taken(self, name: str, registry: Mapping) -> bool:
-        """Whether ``name`` already means something else (a method, an attribute, another
-        kind of entry). An attribute set to None is free: ``Linear(2, 2, bias=False)`` may
-        register a ``bias`` later, as in PyTorch."""
-        return (hasattr(self, name) and name not in registry
-                and getattr(self, name) is not None)
+    def _check_new_name(self, kind: str, name, registry: Mapping | None = None) -> None:
+        """Refuse ``name`` for a new ``kind`` entry (``"parameter"``, ``"module"`` or
+        ``"buffer"``) with PyTorch's errors: not a string, empty, dotted, or (given the
+        ``registry`` it goes into) already meaning something else, a method, an attribute or
+        another kind of entry. An attribute set to None is free: ``Linear(2, 2, bias=False)``
+        may register a ``bias`` later, as in PyTorch."""
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a string. Got {type(name).__name__}")
+        if name == "":
+            raise KeyError(f'{kind} name can\'t be empty string ""')
+        if "." in name:
+            raise KeyError(f'{kind} name can\'t contain "."'
+                           + (f", got: {name}" if kind == "module" else ""))
+        if registry is not None and hasattr(self, name) and name not in registry \
+                and getattr(self, name) is not None:
+            raise KeyError(f"attribute '{name}' already exists")
 
     def _forget_buffer(self, name: str) -> None:
         self._buffers.pop(name, None)
@@ -99,13 +109,7 @@ class Module:
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register ``param`` under ``name`` (``None`` records an absent optional weight)."""
-        if not isinstance(name, str):
-            raise TypeError(f"parameter name should be a string. Got {type(name).__name__}")
-        if "." in name or name == "":
-            raise KeyError('parameter name can\'t contain "."' if name
-                           else 'parameter name can\'t be empty string ""')
-        if self._is_taken(name, self._parameters):
-            raise KeyError(f"attribute '{name}' already exists")
+        self._check_new_name("parameter", name, self._parameters)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter "
                             f"'{name}' (torch.nn.Parameter or None required)")
@@ -117,15 +121,9 @@ class Module:
     def add_module(self, name: str, module: "Module | None") -> None:
         """Register ``module`` as a child under ``name`` (what ``self.name = module`` does,
         for names that are not identifiers, e.g. ``"0"``, or that come from data)."""
-        if not isinstance(name, str):
-            raise TypeError(f"module name should be a string. Got {type(name).__name__}")
-        if "." in name or name == "":
-            raise KeyError(f'module name can\'t contain ".", got: {name}' if name
-                           else 'module name can\'t be empty string ""')
-        if module is not None and not isinstance(module, Module):
+        if module is not None and not isinstance(module, Module):  # checked first, as PyTorch
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        if self._is_taken(name, self._modules):
-            raise KeyError(f"attribute '{name}' already exists")
+        self._check_new_name("module", name, self._modules)
         self._parameters.pop(name, None)
         self._forget_buffer(name)
         if module is None:          # None records an absent sub-module
@@ -140,13 +138,7 @@ class Module:
         """Keep ``tensor`` under ``name`` as state that is not trained: saved in
         ``state_dict()`` (unless ``persistent=False``) and moved by ``to()``, never returned
         by ``parameters()``. ``None`` records an absent buffer."""
-        if not isinstance(name, str):
-            raise TypeError(f"buffer name should be a string. Got {type(name).__name__}")
-        if "." in name or name == "":
-            raise KeyError('buffer name can\'t contain "."' if name
-                           else 'buffer name can\'t be empty string ""')
-        if self._is_taken(name, self._buffers):
-            raise KeyError(f"attribute '{name}' already exists")
+        self._check_new_name("buffer", name, self._buffers)
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer "
                             f"'{name}' (torch Tensor or None required)")
