@@ -62,6 +62,16 @@ def bptt_grads(layer, head, step_loss, x, hx) -> dict:
     return grads(layer, head)
 
 
+def assert_rtrl_equals_bptt(layer, head, step_loss, x, hx) -> None:
+    """RTRL's gradients (of the layer and the head) equal full BPTT's on the same loss."""
+    expected = bptt_grads(layer, head, step_loss, x, hx)
+    layer.zero_grad()
+    head.zero_grad()
+    bptt.rtrl(layer, x, step_loss, hx)
+    for key, value in grads(layer, head).items():
+        np.testing.assert_allclose(value, expected[key], rtol=0, atol=TOL, err_msg=key)
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_rtrl_equals_recorded_pytorch_gradients(case):
     meta, f = load(case)
@@ -169,12 +179,7 @@ def test_rtrl_equals_bptt_on_odd_layouts(make, x_shape, h_shapes):
 
     def step_loss(t, out):
         return ((head(out) - y[t]) ** 2).sum() * (t % 3 + 1)
-    expected = bptt_grads(layer, head, step_loss, x, hx)
-    layer.zero_grad()
-    head.zero_grad()
-    bptt.rtrl(layer, x, step_loss, hx)
-    for key, value in grads(layer, head).items():
-        np.testing.assert_allclose(value, expected[key], rtol=0, atol=TOL, err_msg=key)
+    assert_rtrl_equals_bptt(layer, head, step_loss, x, hx)
 
 
 def test_an_lstm_state_given_as_a_list_works_as_in_the_layer():
@@ -188,10 +193,5 @@ def test_an_lstm_state_given_as_a_list_works_as_in_the_layer():
 
     def step_loss(t, out):
         return (head(out) ** 2).sum()
-    expected = bptt_grads(layer, head, step_loss, x, hx)
-    layer.zero_grad()
-    head.zero_grad()
-    bptt.rtrl(layer, x, step_loss, hx)
-    for key, value in grads(layer, head).items():
-        np.testing.assert_allclose(value, expected[key], rtol=0, atol=TOL, err_msg=key)
+    assert_rtrl_equals_bptt(layer, head, step_loss, x, hx)
     assert np.isfinite(bptt.lyapunov_spectrum(layer, x, hx)).all()
