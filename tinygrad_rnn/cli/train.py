@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     # into it, fails now and not after the training.
     with CheckpointLock(checkpoint):
         if not args.resume and not args.overwrite:
-            _refuse_replacing(checkpoint)
+            _refuse_overwriting_a_run(checkpoint)
         try:
             result = train(**job, checkpoint=checkpoint, quiet=args.quiet,
                            save_every=args.save_every, on_step=tracker)
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _refuse_replacing(checkpoint: str) -> None:
+def _refuse_overwriting_a_run(checkpoint: str) -> None:
     """A fresh run never replaces an earlier one silently: ``train adding --cell lstm`` after
     ``train adding`` would write over the first run's checkpoint in runs/adding, and with it
     hours of training. Stop and say how to go on instead."""
